@@ -1,0 +1,172 @@
+"""Property tests: every registered reward survives arbitrary and near-miss completions."""
+
+import json
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from visurf.rewards import REWARDS, build_reward, format_completion
+
+LABELS = {
+    "grounding": [
+        "[]",
+        json.dumps([{"bbox_2d": [10, 20, 30, 40], "point_2d": [20, 30]}]),
+        json.dumps(
+            [
+                {"bbox_2d": [10, 20, 30, 40], "point_2d": [20, 30]},
+                {"bbox_2d": [50, 50, 90, 99], "point_2d": [70, 70]},
+            ]
+        ),
+    ],
+    "counting": ["0", "3", "12"],
+    "multiple_choice": ["A", "C", "E"],
+}
+BOUNDS = {
+    "think_format": {0.0, 1.0},
+    "answer_format": (0.0, 2.0),
+    "accuracy": (0.0, 3.0),
+    "non_repeat": {0.0, 1.0},
+}
+SMALL_BOUNDS = {"think_format": {0.0, 1.0}, "answer_format": {0.0, 1.0}, "accuracy": {0.0, 1.0}}
+REWARD_OBJECTS = {name: build_reward(name) for name in REWARDS}
+
+# Near-miss pieces: numbers and values a model (or an adversary) might emit.
+numbers = st.one_of(
+    st.integers(0, 100),  # near the labels, so the accuracy path scores hits too
+    st.integers(-2000, 2000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e309", "-1e309", str(10**400), "1e-400", "-0"]),
+    st.sampled_from(["true", "false", "null", '"12"', "[]", "{}", "[[[[1]]]]", "1" * 5000]),
+)
+
+
+def _number_text(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return repr(value)
+
+
+number_texts = numbers.map(_number_text)
+
+
+@st.composite
+def coord_lists(draw, length=None):
+    size = draw(st.sampled_from([length, length, None])) if length else None
+    items = draw(st.lists(number_texts, min_size=size or 0, max_size=size or 6))
+    return "[" + ",".join(items) + "]"
+
+
+@st.composite
+def objects(draw):
+    keys = draw(st.lists(st.sampled_from(["bbox_2d", "point_2d", "bbox", "label"]), max_size=3))
+    if draw(st.booleans()):
+        keys = ["bbox_2d", "point_2d"]
+    values = [draw(st.one_of(coord_lists(4 if k == "bbox_2d" else 2), number_texts)) for k in keys]
+    return "{" + ",".join(f'"{k}":{v}' for k, v in zip(keys, values)) + "}"
+
+
+# Well-formed objects near the labels, so that matching and every accuracy hit get exercised.
+plausible_objects = st.builds(
+    lambda box, point: json.dumps({"bbox_2d": box, "point_2d": point}),
+    st.lists(st.integers(0, 100), min_size=4, max_size=4),
+    st.lists(st.integers(0, 100), min_size=2, max_size=2),
+)
+junk = st.sampled_from(["[" * 3000 + "]" * 3000, "[" * 100000, "{", "]", ",", '"', "\\", "<", "nul\x00l"])
+
+
+@st.composite
+def answers(draw):
+    parts = draw(st.lists(st.one_of(plausible_objects, objects(), number_texts, junk), max_size=5))
+    text = "[" + ",".join(parts) + "]"
+    if draw(st.booleans()):  # break the JSON
+        cut = draw(st.integers(0, len(text)))
+        text = text[:cut] + draw(st.sampled_from(["", ",", "}", "]]", "'", "\n"]))
+    return draw(st.sampled_from([text, text, " 3 ", "B", "(c)", "-7", "[]", ""]))
+
+
+think_texts = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["It is red. It is red.", "a\na", "10.5 and 10.5.", "", "..!?"]),
+)
+tags = st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", "", " ", "\n", "text"])
+
+
+@st.composite
+def near_miss_completions(draw):
+    think, answer = draw(think_texts), draw(answers())
+    pieces = [
+        "<think>",
+        think,
+        "</think>",
+        draw(st.sampled_from(["", " ", "\n\n"])),
+        "<answer>",
+        answer,
+        "</answer>",
+    ]
+    for _ in range(draw(st.integers(0, 3))):  # drop, duplicate or insert tags and text
+        i = draw(st.integers(0, len(pieces) - 1))
+        action = draw(st.sampled_from(["drop", "dup", "insert"]))
+        if action == "drop":
+            pieces.pop(i)
+        elif action == "dup":
+            pieces.insert(i, pieces[i])
+        else:
+            pieces.insert(i, draw(tags))
+    return "".join(pieces)
+
+
+def check(name: str, completion: str, label: str, size: int) -> None:
+    reward = REWARD_OBJECTS[name]
+    out = reward(completion, label, size, size)
+    assert set(out) == {*reward.components, "total", "correct"}
+    assert all(isinstance(v, float) and math.isfinite(v) for v in out.values())
+    bounds = BOUNDS if name == "grounding" else SMALL_BOUNDS
+    for component in reward.components:
+        allowed = bounds[component]
+        value = out[component]
+        assert value in allowed if isinstance(allowed, set) else allowed[0] <= value <= allowed[1]
+    assert math.isclose(out["total"], sum(out[c] for c in reward.components), abs_tol=1e-9)
+    assert out["total"] <= reward.max_total + 1e-9
+    assert out["correct"] in (0.0, 1.0)
+
+
+reward_names = st.sampled_from(sorted(LABELS))
+sizes = st.sampled_from([112, 840, 1000])
+FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@settings(FUZZ, max_examples=1500)
+@given(name=reward_names, text=st.text(), data=st.data(), size=sizes)
+def test_arbitrary_strings_never_raise(name, text, data, size):
+    check(name, text, data.draw(st.sampled_from(LABELS[name])), size)
+
+
+@settings(FUZZ, max_examples=1500)
+@given(name=reward_names, text=near_miss_completions(), data=st.data(), size=sizes)
+def test_near_miss_completions_never_raise(name, text, data, size):
+    check(name, text, data.draw(st.sampled_from(LABELS[name])), size)
+
+
+def test_all_registered_rewards_are_fuzzed():
+    assert set(REWARDS) == set(LABELS)
+
+
+@st.composite
+def label_objects(draw):
+    x1, y1 = draw(st.integers(0, 800)), draw(st.integers(0, 800))
+    x2, y2 = x1 + draw(st.integers(1, 300)), y1 + draw(st.integers(1, 300))
+    point = [draw(st.integers(x1, x2)), draw(st.integers(y1, y2))]
+    return {"bbox_2d": [x1, y1, x2, y2], "point_2d": point}
+
+
+@settings(FUZZ, max_examples=300)
+@given(labels=st.lists(label_objects(), max_size=5), data=st.data())
+def test_rendered_label_scores_full_marks_in_any_order(labels, data):
+    # The label rendered as a completion (what ViSurf injects) must earn the maximum reward.
+    reward = REWARD_OBJECTS["grounding"]
+    shuffled = data.draw(st.permutations(labels))
+    out = reward(format_completion("Look at the scene.", shuffled), json.dumps(labels), 840, 840)
+    assert out["total"] == reward.max_total and out["correct"] == 1.0

@@ -1,0 +1,237 @@
+"""The synthetic grounding world: determinism, geometry, unambiguous questions, groups, CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections import Counter
+
+import datasets
+import pytest
+from PIL import Image
+
+from visurf.data.synth import SynthConfig, corpus_texts, generate_items, generate_rows, main, write_splits
+from visurf.data.synth_questions import relation_offset
+
+CFG = SynthConfig()
+NOVEL_WORDS = CFG.novel_colors + CFG.novel_shapes + CFG.novel_relations
+KNOWN_CONCEPTS = set(CFG.known_colors + CFG.known_shapes + CFG.known_relations)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return generate_rows(300, seed=0)
+
+
+@pytest.fixture(scope="module")
+def items():
+    return generate_items(300, seed=0)
+
+
+def test_same_seed_gives_identical_rows_and_other_seed_differs():
+    a, b = generate_rows(20, seed=7), generate_rows(20, seed=7)
+    assert a == b  # includes the PNG bytes
+    c = generate_rows(20, seed=8)
+    assert [r["image"]["bytes"] for r in a] != [r["image"]["bytes"] for r in c]
+    assert [r["problem"] for r in a] != [r["problem"] for r in c]
+
+
+def test_rows_have_the_schema(rows):
+    row = rows[0]
+    assert set(row) == {
+        "id",
+        "problem",
+        "solution",
+        "image",
+        "img_height",
+        "img_width",
+        "group",
+        "uses_novel",
+        "think",
+    }
+    assert row["id"] == "train-000000"
+    assert row["image"]["path"] is None
+    img = Image.open(io.BytesIO(row["image"]["bytes"]))
+    assert img.size == (row["img_width"], row["img_height"]) == (112, 112)
+
+
+def test_every_group_appears(rows):
+    counts = Counter(r["group"] for r in rows)
+    assert set(counts) == {"known", "novel", "non_object", "multi"}
+    assert min(counts.values()) >= 20
+
+
+def test_labels_use_the_dataset_layout_and_lie_inside_the_image(rows):
+    for row in rows:
+        objs = json.loads(row["solution"])
+        # json.dumps defaults, as the ViSurf / VisionReasoner training sets write it
+        assert row["solution"] == json.dumps(objs)
+        for obj in objs:
+            assert list(obj) == ["bbox_2d", "point_2d"]
+            x1, y1, x2, y2 = obj["bbox_2d"]
+            px, py = obj["point_2d"]
+            assert all(isinstance(v, int) for v in obj["bbox_2d"] + obj["point_2d"])
+            assert 0 <= x1 < x2 <= row["img_width"] and 0 <= y1 < y2 <= row["img_height"]
+            assert x1 <= px <= x2 and y1 <= py <= y2
+
+
+def test_groups_follow_the_answer_and_novelty(rows):
+    for row in rows:
+        n = len(json.loads(row["solution"]))
+        if n == 0:
+            assert row["group"] == "non_object"
+        elif n >= 2:
+            assert row["group"] == "multi"
+        else:
+            assert row["group"] == ("novel" if row["uses_novel"] else "known")
+
+
+def _answer(problem: str, objects) -> list:
+    """Re-derive the answer from the problem text and the scene, independently of the generator."""
+    m = re.fullmatch(r"the (\w+(?: shape)?) (left of|right of|above|below) the (\w+) (\w+)", problem)
+    if m:
+        desc, relation, ref_name = m.group(1), m.group(2), f"{m.group(3)} {m.group(4)}"
+        (ref,) = [o for o in objects if o.name == ref_name]
+        pool = [o for o in objects if o is not ref and _fits(o, desc)]
+        return [o for o in pool if relation_offset(o, ref, relation) > 0]
+    m = re.fullmatch(r"all the (\w+) shapes|all the (\w+)s", problem)
+    if m:
+        return [o for o in objects if o.color == m.group(1) or o.shape == m.group(2)]
+    m = re.fullmatch(r"the (.+)", problem)
+    return [o for o in objects if _fits(o, m.group(1))]
+
+
+def _fits(obj, desc: str) -> bool:
+    if desc.endswith(" shape"):
+        return obj.color == desc[: -len(" shape")]
+    return desc in (obj.shape, obj.name)
+
+
+def test_questions_are_unambiguous(items):
+    kinds = Counter()
+    for item in items:
+        q = item.question
+        kinds[q.kind] += 1
+        derived = _answer(q.text, item.objects)
+        if q.kind in ("single", "relation"):
+            assert derived == list(q.targets), q.text  # exactly one object fits
+        else:
+            assert sorted(derived, key=id) == sorted(q.targets, key=id), q.text
+    assert kinds["relation"] >= 20
+
+
+def test_scene_objects_have_unique_names_and_do_not_overlap(items):
+    for item in items:
+        names = [o.name for o in item.objects]
+        assert len(set(names)) == len(names)
+        assert 2 <= len(item.objects) <= 4
+        for i, a in enumerate(item.objects):
+            for b in item.objects[i + 1 :]:
+                ax1, ay1, ax2, ay2 = a.box
+                bx1, by1, bx2, by2 = b.box
+                assert ax2 <= bx1 or bx2 <= ax1 or ay2 <= by1 or by2 <= ay1
+
+
+def test_non_object_rows_name_an_absent_object(items, rows):
+    seen = 0
+    for item, row in zip(items, rows):
+        if row["group"] != "non_object":
+            continue
+        seen += 1
+        assert json.loads(row["solution"]) == []
+        name = row["problem"].removeprefix("the ")
+        assert name not in {o.name for o in item.objects}
+        color, shape = name.split()
+        assert color in CFG.known_colors + CFG.novel_colors and shape in CFG.known_shapes + CFG.novel_shapes
+    assert seen > 0
+
+
+def test_think_text_exactly_for_rows_without_novel_concepts(rows):
+    for row in rows:
+        assert bool(row["think"]) == (not row["uses_novel"])
+        assert len(row["think"].split()) <= 32
+        names_novel = any(w in row["problem"] for w in NOVEL_WORDS)
+        assert names_novel == row["uses_novel"], row["problem"]
+
+
+def test_novel_fraction_zero_gives_only_known_concepts():
+    cfg = SynthConfig(novel_fraction=0.0)
+    for item in generate_items(200, seed=1, cfg=cfg):
+        assert not any(w in item.question.text for w in NOVEL_WORDS), item.question.text
+        assert all({o.color, o.shape} <= KNOWN_CONCEPTS for o in item.objects)
+        assert not item.uses_novel and item.think and item.group != "novel"
+
+
+def test_novel_fraction_one_names_a_novel_concept_in_every_row():
+    cfg = SynthConfig(novel_fraction=1.0)
+    for row in generate_rows(60, seed=2, cfg=cfg):
+        assert row["uses_novel"] and row["think"] == ""
+        assert any(w in row["problem"] for w in NOVEL_WORDS), row["problem"]
+
+
+def test_image_size_is_configurable():
+    cfg = SynthConfig(image_size=56)
+    for row in generate_rows(20, seed=0, cfg=cfg):
+        assert Image.open(io.BytesIO(row["image"]["bytes"])).size == (56, 56)
+        for obj in json.loads(row["solution"]):
+            assert obj["bbox_2d"][2] <= 56 and obj["bbox_2d"][3] <= 56
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"image_size": 100}, "image_size"),
+        ({"image_size": 0}, "image_size"),
+        ({"known_colors": ("red", "yellow")}, "known_colors"),
+        ({"novel_shapes": ("circle",)}, "known_shapes"),
+        ({"novel_colors": ("magenta",)}, "novel_colors"),
+        ({"known_relations": ("under",)}, "known_relations"),
+        ({"known_shapes": ()}, "known_shapes"),
+        ({"novel_fraction": 1.5}, "novel_fraction"),
+        ({"multi_fraction": 0.6, "relation_fraction": 0.6}, "relation_fraction"),
+        ({"min_objects": 1}, "min_objects"),
+        ({"min_objects": 3, "max_objects": 2}, "max_objects"),
+        ({"max_objects": 6}, "max_objects"),
+        ({"known_colors": "red"}, "known_colors"),
+    ],
+)
+def test_config_validation_names_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        SynthConfig(**kwargs)
+
+
+def test_cli_writes_loadable_parquet_splits(tmp_path, capsys):
+    assert main(["--out", str(tmp_path), "--num-train", "30", "--num-test", "10", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "train.parquet: 30 rows" in out and "test.parquet: 10 rows" in out and "known=" in out
+    train = datasets.load_dataset("parquet", data_files=str(tmp_path / "train.parquet"), split="train")
+    test = datasets.load_dataset("parquet", data_files=str(tmp_path / "test.parquet"), split="train")
+    assert len(train) == 30 and len(test) == 10
+    assert isinstance(train.features["image"], datasets.Image)
+    assert train[0]["image"].size == (112, 112)
+    assert train[0]["id"] == "train-000000" and test[0]["id"] == "test-000000"
+    # The test split comes from a different derived seed.
+    assert train[0]["solution"] != test[0]["solution"] or train[0]["problem"] != test[0]["problem"]
+
+
+def test_write_splits_matches_generate_rows(tmp_path):
+    train_path, test_path = write_splits(tmp_path, 5, 3, seed=4, cfg=SynthConfig(novel_fraction=0.0))
+    assert train_path.name == "train.parquet" and test_path.name == "test.parquet"
+    ds = datasets.load_dataset("parquet", data_files=str(train_path), split="train")
+    ds = ds.cast_column("image", datasets.Image(decode=False))
+    expected = generate_rows(5, seed=4, cfg=SynthConfig(novel_fraction=0.0))
+    assert [r["image"]["bytes"] for r in ds] == [r["image"]["bytes"] for r in expected]
+    assert ds["solution"] == [r["solution"] for r in expected]
+
+
+def test_cli_rejects_a_bad_config(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path), "--num-train", "1", "--num-test", "1", "--image-size", "100"])
+
+
+def test_corpus_covers_novel_words_and_the_completion_format():
+    lines = corpus_texts(SynthConfig(novel_fraction=0.0), num=100)
+    text = "\n".join(lines)
+    for word in NOVEL_WORDS + ("<think>", "</answer>", "bbox_2d", "point_2d"):
+        assert word in text

@@ -1,0 +1,206 @@
+"""Per-token policy losses for SFT, RLVR (GRPO family) and ViSurf, DESIGN §2.
+
+All per-token tensors are ``[B, T]`` (B sequences, T completion positions); ``mask`` ``[B, T]``
+(bool or 0/1 float) marks the active completion tokens. Padding positions never contribute to a
+loss value or a statistic, and get zero gradient (as long as their values are finite).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+AGGREGATIONS = ("grpo", "bnpo", "dapo", "dr_grpo")
+
+
+def kl_k3(logp: Tensor, ref_logp: Tensor) -> Tensor:
+    """Per-token k3 estimator of ``KL(π_θ || π_ref)``.
+
+    ``KL = exp(ℓ_ref − ℓ_θ) − (ℓ_ref − ℓ_θ) − 1`` (≥ 0, exactly 0 where ``ℓ_θ == ℓ_ref``).
+    Written as ``expm1(d) − d`` for accuracy when ``d`` is small.
+    """
+    d = ref_logp - logp
+    return torch.expm1(d) - d
+
+
+def _per_row(advantages: Tensor) -> Tensor:
+    """``[B]`` advantages as a ``[B, 1]`` column that broadcasts over tokens."""
+    return advantages.unsqueeze(-1) if advantages.dim() == 1 else advantages
+
+
+def clipped_surrogate(
+    logp: Tensor, old_logp: Tensor, advantages: Tensor, eps_low: float, eps_high: float
+) -> tuple[Tensor, Tensor]:
+    """PPO/GRPO clipped surrogate, per token.
+
+    ``ρ = exp(ℓ_θ − ℓ_old)``, ``loss = −min(ρ·A, clip(ρ, 1−ε_low, 1+ε_high)·A)``.
+
+    Returns ``(per_token_loss, clipped_mask)``; ``clipped_mask`` is True where the clipped
+    branch is the minimum (so the token gets no gradient): ``A > 0`` and ``ρ > 1+ε_high``, or
+    ``A < 0`` and ``ρ < 1−ε_low``.
+    """
+    adv = _per_row(advantages)
+    ratio = torch.exp(logp - old_logp)
+    unclipped = ratio * adv
+    clipped = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high) * adv
+    per_token = -torch.minimum(unclipped, clipped)
+    clipped_mask = ((adv > 0) & (ratio > 1.0 + eps_high)) | ((adv < 0) & (ratio < 1.0 - eps_low))
+    return per_token, clipped_mask
+
+
+def on_policy_surrogate(logp: Tensor, advantages: Tensor) -> Tensor:
+    """ViSurf label term, per token: ``−exp(ℓ_θ − stopgrad(ℓ_θ)) · A``.
+
+    The ratio is 1 in value, so the loss is ``−A`` and its gradient ``−A·∇ℓ_θ``: an SFT
+    gradient weighted by the label's advantage. Not clipped (the label is not a sample of
+    ``π_old``, so a trust region around ``π_old`` means nothing for it).
+    """
+    return -torch.exp(logp - logp.detach()) * _per_row(advantages)
+
+
+def _masked(per_token_loss: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """``(loss · mask with padding forced to 0, float mask)``.
+
+    ``where`` rather than a bare product so NaN/inf at padding positions cannot reach the loss value.
+    """
+    m = mask.to(per_token_loss.dtype)
+    masked = torch.where(m != 0, per_token_loss * m, torch.zeros_like(per_token_loss))
+    return masked, m
+
+
+def _safe_div(num: Tensor, den: Tensor) -> Tensor:
+    """``num / den``, with ``den == 0`` treated as 1 (the numerator is then 0 too)."""
+    return num / torch.where(den != 0, den, torch.ones_like(den))
+
+
+def aggregate(
+    per_token_loss: Tensor, mask: Tensor, mode: str, max_completion_length: int | None = None
+) -> Tensor:
+    """Reduce a ``[B, T]`` per-token loss to a scalar.
+
+    - ``grpo``: ``mean_{i: |o_i|>0} ( Σ_t m_it·l_it / Σ_t m_it )`` — mean over each sequence's
+      active tokens, then over the sequences that have at least one;
+    - ``bnpo`` / ``dapo``: ``Σ_it m_it·l_it / Σ_it m_it`` — mean over all active tokens of the
+      batch (identical here; DAPO's global normaliser is the batch when there is one process);
+    - ``dr_grpo``: ``Σ_it m_it·l_it / (B · L)``, ``L = max_completion_length`` (default ``T``).
+
+    An empty mask gives 0, still connected to the graph (its gradient is 0, never NaN).
+    """
+    if mode not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {mode!r}")
+    masked, m = _masked(per_token_loss, mask)
+    if mode == "grpo":
+        per_seq = _safe_div(masked.sum(-1), m.sum(-1))
+        has_tokens = (m.sum(-1) != 0).to(per_seq.dtype)
+        return _safe_div((per_seq * has_tokens).sum(), has_tokens.sum())
+    if mode in ("bnpo", "dapo"):
+        return _safe_div(masked.sum(), m.sum())
+    length = per_token_loss.shape[-1] if max_completion_length is None else max_completion_length
+    if length <= 0:
+        raise ValueError(f"max_completion_length must be positive, got {max_completion_length}")
+    return masked.sum() / (per_token_loss.shape[0] * length)
+
+
+def sft_loss(logp: Tensor, mask: Tensor) -> Tensor:
+    """``L_SFT = − mean over label tokens of ℓ_θ`` (one token-mean over the whole batch).
+
+    0 (with graph) when the mask is empty.
+    """
+    return aggregate(-logp, mask, "bnpo")
+
+
+def policy_loss(
+    logp: Tensor,
+    old_logp: Tensor,
+    ref_logp: Tensor | None,
+    advantages: Tensor,
+    mask: Tensor,
+    *,
+    is_label: Tensor,
+    beta: float,
+    eps_low: float,
+    eps_high: float,
+    aggregation: str,
+    max_completion_length: int | None = None,
+    kl_on_label: bool = False,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """One loss for a batch of rollouts and (ViSurf) injected labels.
+
+    Per token: ``l = surrogate + β·KL_k3`` where the surrogate is
+    :func:`on_policy_surrogate` on rows with ``is_label`` and :func:`clipped_surrogate` on
+    the others. The KL term is applied on rollout rows, and on label rows only when
+    ``kl_on_label``; ``ref_logp is None`` or ``β == 0`` removes it. The per-token total is
+    aggregated with ``aggregation`` over the whole batch (rollouts and labels together).
+    With ``is_label`` all False this is exactly the GRPO/RLVR loss.
+
+    ``old_logp`` and ``ref_logp`` are ignored on the rows that do not use them (label rows
+    for ``old_logp``; rows without KL for ``ref_logp``), so any placeholder values there are
+    safe.
+
+    Returns ``(loss, stats)``; ``stats`` are detached scalars:
+
+    - ``kl``: mean k3 KL over active rollout tokens (reported whenever ``ref_logp`` is given,
+      also with ``β == 0``; 0 without ``ref_logp``);
+    - ``clip_fraction``: fraction of active rollout tokens where the clipped branch was taken;
+    - ``label_loss_share``: ``|L_label| / (|L_label| + |L_rollout|)`` where each part is the
+      aggregated loss with the other part's per-token loss zeroed (0 without label rows);
+    - ``policy_loss``: the aggregated surrogate part; ``kl_loss``: the aggregated ``β·KL`` part.
+    """
+    if logp.dim() != 2 or old_logp.shape != logp.shape or mask.shape != logp.shape:
+        raise ValueError(
+            "logp, old_logp and mask must share one [B, T] shape, got "
+            f"{tuple(logp.shape)}, {tuple(old_logp.shape)}, {tuple(mask.shape)}"
+        )
+    if ref_logp is not None and ref_logp.shape != logp.shape:
+        raise ValueError(f"ref_logp must have shape {tuple(logp.shape)}, got {tuple(ref_logp.shape)}")
+    batch = logp.shape[0]
+    if advantages.shape != (batch,) or is_label.shape != (batch,):
+        raise ValueError(
+            f"advantages and is_label must have shape ({batch},), got "
+            f"{tuple(advantages.shape)} and {tuple(is_label.shape)}"
+        )
+
+    is_label = is_label.to(torch.bool)
+    label_rows = is_label.unsqueeze(-1)
+    detached = logp.detach()
+
+    # Label rows take the on-policy term; give the clipped branch ℓ_old = ℓ_θ there so a
+    # placeholder old_logp on label rows cannot put NaN into the (discarded) branch's gradient.
+    old_eff = torch.where(label_rows, detached, old_logp)
+    clipped_loss, clipped_mask = clipped_surrogate(logp, old_eff, advantages, eps_low, eps_high)
+    surrogate = torch.where(label_rows, on_policy_surrogate(logp, advantages), clipped_loss)
+
+    kl_rows = torch.ones_like(label_rows) if kl_on_label else ~label_rows
+    if ref_logp is not None:
+        # Same trick: rows without KL compare ℓ_θ with itself, so their KL is exactly 0.
+        kl_tok = kl_k3(logp, torch.where(kl_rows, ref_logp, detached))
+    else:
+        kl_tok = torch.zeros_like(logp)
+    kl_term = beta * kl_tok if (ref_logp is not None and beta != 0) else torch.zeros_like(logp)
+
+    total = surrogate + kl_term
+    loss = aggregate(total, mask, aggregation, max_completion_length)
+
+    with torch.no_grad():
+        active = mask.to(torch.bool)
+        rollout_active = active & ~label_rows
+        n_rollout = rollout_active.sum().to(logp.dtype)
+        zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
+
+        kl_mean = _safe_div(torch.where(rollout_active, kl_tok, zero).sum(), n_rollout)
+        clip_fraction = _safe_div((clipped_mask & rollout_active).sum().to(logp.dtype), n_rollout)
+
+        label_part = aggregate(torch.where(label_rows, total, zero), mask, aggregation, max_completion_length)
+        rollout_part = aggregate(
+            torch.where(label_rows, zero, total), mask, aggregation, max_completion_length
+        )
+        share = _safe_div(label_part.abs(), label_part.abs() + rollout_part.abs())
+
+        stats = {
+            "kl": kl_mean.detach(),
+            "clip_fraction": clip_fraction.detach(),
+            "label_loss_share": share.detach(),
+            "policy_loss": aggregate(surrogate, mask, aggregation, max_completion_length).detach(),
+            "kl_loss": aggregate(kl_term, mask, aggregation, max_completion_length).detach(),
+        }
+    return loss, stats

@@ -1,0 +1,108 @@
+"""Checks of a composed run config, before any model is built.
+
+Hydra already refuses unknown options of a config group (listing the valid ones); this refuses
+values that compose fine but make no sense, naming the field.
+"""
+
+from __future__ import annotations
+
+from visurf.algorithms import AGGREGATIONS, SCALE_REWARDS
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _check(ok: bool, field: str, value, must: str) -> None:
+    if not ok:
+        raise ConfigError(f"{field}={value!r} is invalid: it must be {must}")
+
+
+def _number(cfg, field: str):
+    node = cfg
+    for part in field.split("."):
+        node = node[part]
+    return node
+
+
+def validate(cfg) -> None:
+    def positive_int(field):
+        v = _number(cfg, field)
+        _check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, field, v, "an integer >= 1")
+
+    def non_negative(field):
+        v = _number(cfg, field)
+        _check(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, field, v, "a number >= 0")
+
+    for field in (
+        "rollout.num_generations",
+        "rollout.max_new_tokens",
+        "trainer.max_steps",
+        "train.batch_size",
+        "train.checkpoint_every",
+        "train.max_skipped_steps",
+        "eval.batch_size",
+        "eval.max_new_tokens",
+        "objective.mu",
+        "trainer.devices",
+    ):
+        positive_int(field)
+    for field in (
+        "objective.beta",
+        "objective.epsilon_low",
+        "objective.epsilon_high",
+        "reward_control.smooth_clamp",
+        "optim.weight_decay",
+        "optim.warmup_steps",
+        "eval.num_examples",
+        "optim.grad_clip",
+    ):
+        non_negative(field)
+    lr = cfg.optim.lr
+    _check(isinstance(lr, (int, float)) and lr > 0, "optim.lr", lr, "a number > 0")
+    t = cfg.rollout.temperature
+    _check(isinstance(t, (int, float)) and t > 0, "rollout.temperature", t, "a number > 0")
+    p = cfg.rollout.top_p
+    _check(isinstance(p, (int, float)) and 0 < p <= 1, "rollout.top_p", p, "in (0, 1]")
+    _check(
+        cfg.objective.scale_rewards in SCALE_REWARDS,
+        "objective.scale_rewards",
+        cfg.objective.scale_rewards,
+        f"one of {list(SCALE_REWARDS)}",
+    )
+    _check(
+        cfg.objective.loss_aggregation in AGGREGATIONS,
+        "objective.loss_aggregation",
+        cfg.objective.loss_aggregation,
+        f"one of {list(AGGREGATIONS)}",
+    )
+    _check(
+        cfg.data.on_bad_row in ("error", "skip"),
+        "data.on_bad_row",
+        cfg.data.on_bad_row,
+        "one of ['error', 'skip']",
+    )
+    _check(cfg.data.source in ("synth", "local"), "data.source", cfg.data.source, "one of ['synth', 'local']")
+    _check(
+        int(cfg.model.frame) % 28 == 0 and int(cfg.model.frame) >= 28,
+        "model.frame",
+        cfg.model.frame,
+        "a multiple of 28 (Qwen2.5-VL patch 14 x merge 2)",
+    )
+    stages = list(cfg.objective.stages)
+    _check(len(stages) >= 1, "objective.stages", stages, "a non-empty list")
+    total = 0.0
+    for i, stage in enumerate(stages):
+        _check(
+            stage.kind in ("sft", "policy"), f"objective.stages[{i}].kind", stage.kind, "'sft' or 'policy'"
+        )
+        fraction = stage.get("fraction")
+        if i < len(stages) - 1:
+            _check(
+                isinstance(fraction, (int, float)) and 0 < fraction < 1,
+                f"objective.stages[{i}].fraction",
+                fraction,
+                "in (0, 1) for every stage but the last",
+            )
+            total += fraction
+    _check(total < 1, "objective.stages[].fraction", total, "a sum below 1")

@@ -1,0 +1,71 @@
+"""Rollout batches by number, so a resumed run sees exactly the batches it would have seen.
+
+Batch `i` of the run is a deterministic function of (seed, i): the examples are walked in a
+fresh seeded permutation per pass over the data. Each process takes its share of a global batch
+(prompts are never split across processes, so a prompt's group stays together). One Lightning
+"epoch" is `checkpoint_every` batches; checkpoints fall on epoch ends, so a resume starts at a
+batch boundary with nothing replayed or skipped.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class NumberedBatches(Dataset):
+    def __init__(self, examples: list, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        if batch_size < 1:
+            raise ValueError(f"train.batch_size must be >= 1, got {batch_size}")
+        self.examples = examples
+        self.per_rank = batch_size
+        self.global_batch = batch_size * world_size
+        self.seed = seed
+        self.rank = rank
+        self._orders: dict[int, list[int]] = {}
+
+    def _order(self, data_pass: int) -> list[int]:
+        if data_pass not in self._orders:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + data_pass)
+            self._orders = {data_pass: torch.randperm(len(self.examples), generator=g).tolist()}
+        return self._orders[data_pass]
+
+    def indices(self, batch_number: int) -> list[int]:
+        """Example indices of this process's share of global batch `batch_number`."""
+        n = len(self.examples)
+        start = batch_number * self.global_batch + self.rank * self.per_rank
+        return [self._order((start + k) // n)[(start + k) % n] for k in range(self.per_rank)]
+
+    def __len__(self) -> int:  # batches are numbered without end; the sampler bounds an epoch
+        return 2**62
+
+    def __getitem__(self, batch_number: int) -> tuple[int, list]:
+        return batch_number, [self.examples[i] for i in self.indices(batch_number)]
+
+
+class EpochOfBatches(Sampler):
+    """Yields the batch numbers of one epoch; Lightning calls `set_epoch` before each epoch."""
+
+    def __init__(self, batches_per_epoch: int):
+        self.batches_per_epoch = batches_per_epoch
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        start = self.epoch * self.batches_per_epoch
+        return iter(range(start, start + self.batches_per_epoch))
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch
+
+
+def _keep_list(batch):
+    return batch
+
+
+def train_loader(batches: NumberedBatches, batches_per_epoch: int) -> DataLoader:
+    return DataLoader(
+        batches, sampler=EpochOfBatches(batches_per_epoch), batch_size=None, collate_fn=_keep_list
+    )

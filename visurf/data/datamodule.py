@@ -1,0 +1,26 @@
+"""The training data of a run as a LightningDataModule: numbered rollout batches per process."""
+
+from __future__ import annotations
+
+import lightning as L
+
+from visurf.data.batches import NumberedBatches, train_loader
+
+
+class RolloutData(L.LightningDataModule):
+    def __init__(self, examples: list, batch_size: int, seed: int, checkpoint_every: int):
+        super().__init__()
+        self.examples = examples
+        self.batch_size = batch_size
+        self.seed = seed
+        self.checkpoint_every = checkpoint_every
+
+    def train_dataloader(self):
+        batches = NumberedBatches(
+            self.examples,
+            self.batch_size,
+            self.seed,
+            rank=self.trainer.global_rank,
+            world_size=self.trainer.world_size,
+        )
+        return train_loader(batches, self.checkpoint_every)

@@ -1,0 +1,200 @@
+"""Turning ViSurf-schema rows into model-ready examples: image in the model frame, labels scaled with it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from PIL import Image
+
+from visurf.data.images import decode_image, resize_image
+from visurf.data.labels import canonical_solution, check_in_image, parse_solution, scale_objects
+from visurf.data.loading import load_split
+from visurf.data.prompt import PROMPT_TEMPLATE, build_prompt
+
+__all__ = [
+    "BadRowError",
+    "Example",
+    "collate_examples",
+    "load_split",
+    "prepare_dataset",
+    "prepare_example",
+]
+
+REQUIRED_COLUMNS = ("id", "problem", "solution", "image")  # img_width/img_height: checked when present
+ON_BAD_ROW = ("error", "skip")
+_log = logging.getLogger(__name__)
+
+
+class BadRowError(ValueError):
+    """A malformed dataset row; the message names the row id and what is wrong."""
+
+    def __init__(self, row_id: str, reason: str):
+        self.row_id, self.reason = row_id, reason
+        super().__init__(f"bad row {row_id!r}: {reason}")
+
+    def __reduce__(self):  # picklable across DataLoader workers
+        return type(self), (self.row_id, self.reason)
+
+
+@dataclass
+class Example:
+    id: str
+    problem: str
+    prompt: str
+    image: Image.Image  # RGB, resized to (width, height)
+    objects: list[dict]  # [{"bbox_2d": [x1, y1, x2, y2], "point_2d": [x, y]}] as ints in the model frame
+    solution: str  # canonical compact JSON of `objects`
+    width: int  # model frame
+    height: int
+    group: str = "known"
+    think: str = ""
+    raw_solution: str = ""  # the dataset's own solution string, unchanged
+
+
+def frame_size(frame) -> tuple[int, int]:
+    """(width, height) from an int (square) or a (width, height) pair."""
+    if isinstance(frame, int) and not isinstance(frame, bool):
+        frame = (frame, frame)
+    if (
+        not isinstance(frame, (tuple, list))
+        or len(frame) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in frame)
+    ):
+        raise ValueError(f"frame must be a positive int or a (width, height) pair of them, got {frame!r}")
+    return int(frame[0]), int(frame[1])
+
+
+def prepare_example(row: Mapping, frame, template: str = PROMPT_TEMPLATE) -> Example:
+    """Validate one row and bring it into the model frame; raises BadRowError naming the row."""
+    build_prompt("", template)  # a bad template is the caller's error, not the row's
+    return _prepare(row, frame_size(frame), template, index=None)
+
+
+def _prepare(row: Mapping, frame: tuple[int, int], template: str, index: int | None) -> Example:
+    row_id = _row_id(row, index)
+    try:
+        return _build(row, frame, template)
+    except ValueError as err:
+        if isinstance(err, BadRowError):
+            raise
+        raise BadRowError(row_id, str(err)) from None
+
+
+def _row_id(row, index: int | None) -> str:
+    if isinstance(row, Mapping) and row.get("id") is not None:
+        return str(row["id"])
+    return f"#{index} (no id)" if index is not None else "(no id)"
+
+
+def _build(row: Mapping, frame: tuple[int, int], template: str) -> Example:
+    if not isinstance(row, Mapping):
+        raise ValueError(f"row is a {type(row).__name__}, not a mapping of column to value")
+    missing = [c for c in REQUIRED_COLUMNS if c not in row]
+    if missing:
+        raise ValueError(f"missing required column(s) {missing}")
+    if row["id"] is None:
+        raise ValueError("id is missing")
+    problem = row["problem"]
+    if not isinstance(problem, str) or not problem.strip():
+        raise ValueError(f"problem is empty or not a string: {problem!r}")
+    objects = parse_solution(row["solution"])
+    image = decode_image(row["image"])
+    width, height = _declared_size(row, image)
+    check_in_image(objects, width, height)
+    scaled = scale_objects(objects, (width, height), frame)
+    raw = row["solution"]
+    return Example(
+        id=str(row["id"]),
+        problem=problem.strip(),
+        prompt=build_prompt(problem, template),
+        image=resize_image(image, frame),
+        objects=scaled,
+        solution=canonical_solution(scaled),
+        width=frame[0],
+        height=frame[1],
+        group=row.get("group") or "known",
+        think=row.get("think") or "",
+        raw_solution=raw if isinstance(raw, str) else json.dumps(raw),
+    )
+
+
+def _declared_size(row: Mapping, image: Image.Image) -> tuple[int, int]:
+    # The labels are in the frame of img_width x img_height; a mismatch means they cannot be trusted.
+    declared = []
+    for key, actual in (("img_width", image.width), ("img_height", image.height)):
+        value = row.get(key)
+        if value is None:
+            declared.append(actual)
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or value != int(value)
+            or value <= 0
+        ):
+            raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        declared.append(int(value))
+    if tuple(declared) != image.size:
+        raise ValueError(
+            f"img_width x img_height is {declared[0]}x{declared[1]} but the image is {image.width}x{image.height}"
+        )
+    return declared[0], declared[1]
+
+
+def prepare_dataset(
+    ds,
+    frame,
+    template: str = PROMPT_TEMPLATE,
+    on_bad_row: str = "error",
+    logger: logging.Logger | None = None,
+) -> tuple[list[Example], int]:
+    """All rows as Examples, and how many were skipped.
+
+    `on_bad_row="error"` raises on the first malformed row; `"skip"` logs each one (id and reason)
+    and a total. A non-empty dataset in which every row is malformed raises either way.
+    """
+    if on_bad_row not in ON_BAD_ROW:
+        raise ValueError(f"on_bad_row must be one of {list(ON_BAD_ROW)}, got {on_bad_row!r}")
+    size = frame_size(frame)
+    build_prompt("", template)  # a bad template fails before any row is read
+    log = logger or _log
+    rows = _undecoded(ds)
+    examples, bad, first_error, total = [], 0, None, 0
+    for index, row in enumerate(rows):
+        total += 1
+        try:
+            examples.append(_prepare(row, size, template, index))
+        except BadRowError as err:
+            if on_bad_row == "error":
+                raise
+            bad += 1
+            first_error = first_error or err
+            log.warning("skipping %s", err)
+    if bad:
+        log.warning("skipped %d of %d rows as malformed", bad, total)
+    if total and not examples:
+        raise ValueError(f"all {total} rows are malformed; the first: {first_error}")
+    return examples, bad
+
+
+def _undecoded(ds):
+    # Decode images ourselves, so an unreadable one becomes a BadRowError naming its row.
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - datasets is a dependency
+        return ds
+    if isinstance(ds, datasets.DatasetDict):
+        raise TypeError(f"expected one split (a Dataset), got a DatasetDict with splits {list(ds)}")
+    if isinstance(ds, datasets.Dataset):
+        feature = ds.features.get("image")
+        if isinstance(feature, datasets.Image) and feature.decode:
+            return ds.cast_column("image", datasets.Image(decode=False))
+    return ds
+
+
+def collate_examples(batch: list[Example]) -> list[Example]:
+    """Keep the batch as a list: the model's processor builds the tensors."""
+    return list(batch)

@@ -1,0 +1,46 @@
+"""Decoding dataset images (PIL image, bytes, {"bytes", "path"} dict or file path) and resizing them."""
+
+from __future__ import annotations
+
+import io
+import os
+
+from PIL import Image
+
+
+def decode_image(value) -> Image.Image:
+    """An RGB PIL image; ValueError saying why when the image is missing or unreadable."""
+    if isinstance(value, Image.Image):
+        return value.convert("RGB")
+    if isinstance(value, dict):
+        if value.get("bytes") is not None:
+            value = value["bytes"]
+        elif value.get("path"):
+            value = value["path"]
+        else:
+            raise ValueError("image is missing (neither bytes nor path)")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _open(io.BytesIO(bytes(value)), "image bytes")
+    if isinstance(value, (str, os.PathLike)):
+        if not os.path.isfile(value):
+            raise ValueError(f"image file not found: {os.fspath(value)}")
+        return _open(value, f"image file {os.fspath(value)}")
+    if value is None:
+        raise ValueError("image is missing")
+    raise ValueError(f"image has an unsupported type {type(value).__name__}")
+
+
+def _open(source, what: str) -> Image.Image:
+    try:
+        with Image.open(source) as img:
+            img.load()  # decode now, so a truncated or corrupt file fails here and not later
+            return img.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise ValueError(f"corrupt image: {what} could not be decoded ({err})") from None
+
+
+def resize_image(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resize to (width, height), bilinear, as the label scaling assumes."""
+    if image.size == tuple(size):
+        return image
+    return image.resize(tuple(size), Image.Resampling.BILINEAR)

@@ -1,0 +1,100 @@
+"""Grounding labels: parsing a dataset's `solution`, checking it against the image, scaling, canonical JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+
+# Real datasets round box edges; allow this much (in the dataset's own pixels) past the image border.
+EDGE_TOLERANCE = 1.0
+
+
+def canonical_solution(objects: list[dict]) -> str:
+    """The compact layout rollouts and rendered labels use: keys bbox_2d then point_2d, no spaces."""
+    return json.dumps(
+        [{"bbox_2d": list(o["bbox_2d"]), "point_2d": list(o["point_2d"])} for o in objects],
+        separators=(",", ":"),
+    )
+
+
+def parse_solution(solution) -> list[dict]:
+    """A list of {"bbox_2d": [4 numbers], "point_2d": [2 numbers]}; ValueError saying what is wrong."""
+    if isinstance(solution, str):
+        try:
+            solution = json.loads(solution)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"solution is not valid JSON ({err.msg} at char {err.pos})") from None
+    if not isinstance(solution, list):
+        raise ValueError(f"solution is not a JSON list (got {type(solution).__name__})")
+    objects = []
+    for i, obj in enumerate(solution):
+        if not isinstance(obj, dict):
+            raise ValueError(f"solution[{i}] is not an object (got {type(obj).__name__})")
+        box, point = obj.get("bbox_2d"), obj.get("point_2d")
+        if not _numbers(box, 4):
+            raise ValueError(f"solution[{i}] needs a bbox_2d of 4 numbers, got {box!r}")
+        if not _numbers(point, 2):
+            raise ValueError(f"solution[{i}] needs a point_2d of 2 numbers, got {point!r}")
+        objects.append({"bbox_2d": [float(v) for v in box], "point_2d": [float(v) for v in point]})
+    return objects
+
+
+def _numbers(value, n: int) -> bool:
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == n
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    )
+
+
+def check_in_image(objects: list[dict], width: int, height: int) -> None:
+    """ValueError when a box is empty or leaves the image, or a point lies outside it."""
+    tol = EDGE_TOLERANCE
+    for i, obj in enumerate(objects):
+        x1, y1, x2, y2 = obj["bbox_2d"]
+        if x2 <= x1 or y2 <= y1:
+            raise ValueError(
+                f"solution[{i}] bbox_2d {_fmt(obj['bbox_2d'])} is empty (needs x2 > x1 and y2 > y1)"
+            )
+        if x1 < -tol or y1 < -tol or x2 > width + tol or y2 > height + tol:
+            raise ValueError(
+                f"solution[{i}] bbox_2d {_fmt(obj['bbox_2d'])} is outside the {width}x{height} image"
+            )
+        px, py = obj["point_2d"]
+        if not (-tol <= px <= width + tol and -tol <= py <= height + tol):
+            raise ValueError(
+                f"solution[{i}] point_2d {_fmt(obj['point_2d'])} is outside the {width}x{height} image"
+            )
+
+
+def scale_objects(objects: list[dict], src: tuple[int, int], dst: tuple[int, int]) -> list[dict]:
+    """Map coordinates from a src (width, height) image to dst, rounded to ints and kept inside dst."""
+    sx, sy = dst[0] / src[0], dst[1] / src[1]
+    w, h = dst
+    out = []
+    for obj in objects:
+        x1, y1, x2, y2 = obj["bbox_2d"]
+        bx1, bx2 = _span(x1 * sx, x2 * sx, w)
+        by1, by2 = _span(y1 * sy, y2 * sy, h)
+        px, py = obj["point_2d"]
+        point = [min(max(_round(px * sx), 0), w), min(max(_round(py * sy), 0), h)]
+        out.append({"bbox_2d": [bx1, by1, bx2, by2], "point_2d": point})
+    return out
+
+
+def _span(a: float, b: float, limit: int) -> tuple[int, int]:
+    # Rounding can collapse a thin box; keep it at least one pixel wide and inside the frame.
+    lo, hi = min(max(_round(a), 0), limit), min(max(_round(b), 0), limit)
+    if hi <= lo:
+        hi = lo + 1
+        if hi > limit:
+            lo, hi = limit - 1, limit
+    return lo, hi
+
+
+def _round(v: float) -> int:
+    return math.floor(v + 0.5)  # half up: Python's round() is half-to-even
+
+
+def _fmt(values) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in values) + "]"

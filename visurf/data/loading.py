@@ -1,0 +1,66 @@
+"""Loading a ViSurf-schema split (parquet, arrow, or jsonl + image files) from local disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_FORMATS = {".parquet": "parquet", ".arrow": "arrow", ".jsonl": "json", ".json": "json"}
+
+
+def load_split(path_or_files, *, split: str = "train", image_root=None, cache_dir=None):
+    """A `datasets.Dataset` with the rows of one split.
+
+    `path_or_files` is a data file, a list of data files, or a folder holding `{split}.parquet`,
+    `{split}.arrow` or `{split}.jsonl` (or shards `{split}-*.<ext>`). Image paths stored as strings are
+    made absolute against `image_root`, by default the folder of the (first) data file.
+    """
+    import datasets
+
+    files = _data_files(path_or_files, split)
+    formats = {_FORMATS.get(f.suffix.lower()) for f in files}
+    if None in formats or len(formats) != 1:
+        raise ValueError(f"data files must all be one of {sorted(_FORMATS)}, got {[str(f) for f in files]}")
+    ds = datasets.load_dataset(
+        formats.pop(), data_files=[str(f) for f in files], split="train", cache_dir=cache_dir
+    )
+    root = Path(image_root) if image_root is not None else files[0].parent
+    image = ds.features.get("image")
+    if isinstance(image, datasets.Value) and image.dtype in ("string", "large_string"):
+        ds = ds.map(lambda row: {"image": _resolve(row["image"], root)}, keep_in_memory=True)
+    return ds
+
+
+def _data_files(path_or_files, split: str) -> list[Path]:
+    if isinstance(path_or_files, (str, os.PathLike)):
+        path = Path(path_or_files)
+        if path.is_dir():
+            return _find_split(path, split)
+        paths = [path]
+    else:
+        paths = [Path(p) for p in path_or_files]
+        if not paths:
+            raise ValueError("no data files given")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"data file(s) not found: {missing}")
+    return paths
+
+
+def _find_split(folder: Path, split: str) -> list[Path]:
+    exts = (".parquet", ".arrow", ".jsonl", ".json")
+    for ext in exts:
+        if (folder / f"{split}{ext}").is_file():
+            return [folder / f"{split}{ext}"]
+    for ext in exts:
+        shards = sorted(folder.glob(f"{split}-*{ext}"))
+        if shards:
+            return shards
+    looked = ", ".join(f"{split}{e}" for e in exts)
+    raise FileNotFoundError(f"no '{split}' split in {folder}: looked for {looked} and {split}-*.<ext> shards")
+
+
+def _resolve(image, root: Path):
+    if not image or os.path.isabs(image):
+        return image
+    return str(root / image)

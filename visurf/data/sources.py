@@ -1,0 +1,50 @@
+"""The data of a run: the synthetic world (cached as parquet) or a local ViSurf-schema dataset."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from filelock import FileLock
+
+from visurf.cache import cache_dir, recipe_key
+from visurf.data.dataset import load_split, prepare_dataset
+from visurf.data.prompt import PROMPT_TEMPLATE
+from visurf.data.synth import SynthConfig, write_splits
+
+log = logging.getLogger(__name__)
+
+
+def synth_dir(synth_cfg: dict) -> Path:
+    """Write the synthetic splits once per recipe under $VISURF_CACHE/data and return the folder."""
+    recipe = {k: synth_cfg[k] for k in sorted(synth_cfg)}
+    out = cache_dir() / "data" / f"synth-{recipe_key(recipe)}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):
+        if not (out / "test.parquet").exists():
+            extra = {k: v for k, v in recipe.items() if k not in ("num_train", "num_test", "seed")}
+            write_splits(out, recipe["num_train"], recipe["num_test"], recipe["seed"], SynthConfig(**extra))
+    return out
+
+
+def data_path(data_cfg) -> tuple[Path, Path | None]:
+    if data_cfg.source == "synth":
+        return synth_dir(dict(data_cfg.synth)), None
+    if data_cfg.source == "local":
+        return Path(data_cfg.path).expanduser(), data_cfg.get("image_root")
+    raise ValueError(f"data.source must be 'synth' or 'local', got {data_cfg.source!r}")
+
+
+def load_examples(data_cfg, frame: int, split: str, limit: int | None = None) -> list:
+    """Examples of one split, images in the model frame; bad rows handled per data.on_bad_row."""
+    path, image_root = data_path(data_cfg)
+    ds = load_split(path, split=split, image_root=image_root)
+    if limit:
+        ds = ds.select(range(min(limit, len(ds))))
+    template = data_cfg.get("prompt_template") or PROMPT_TEMPLATE
+    examples, skipped = prepare_dataset(ds, frame, template, on_bad_row=data_cfg.on_bad_row, logger=log)
+    if skipped:
+        log.warning("%s split: skipped %d malformed rows", split, skipped)
+    if not examples:
+        raise ValueError(f"the {split} split of {path} has no usable rows")
+    return examples

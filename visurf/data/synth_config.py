@@ -1,0 +1,121 @@
+"""Configuration of the synthetic grounding world, and its validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# RGB fill per colour name; a config may use any of these names.
+PALETTE: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "blue": (40, 80, 220),
+    "green": (40, 160, 60),
+    "yellow": (230, 200, 20),
+    "purple": (140, 60, 180),
+    "orange": (240, 130, 20),
+    "cyan": (20, 190, 200),
+    "pink": (240, 120, 180),
+    "brown": (130, 80, 40),
+    "black": (30, 30, 30),
+}
+SHAPES = ("circle", "square", "triangle", "diamond")
+RELATIONS = ("left of", "right of", "above", "below")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    image_size: int = 112  # square side in pixels, a multiple of 28 (Qwen2.5-VL patch merge)
+    min_objects: int = 2
+    max_objects: int = 4
+    known_colors: tuple[str, ...] = ("red", "blue", "green")
+    novel_colors: tuple[str, ...] = ("yellow", "purple")
+    known_shapes: tuple[str, ...] = ("circle", "square")
+    novel_shapes: tuple[str, ...] = ("triangle",)
+    known_relations: tuple[str, ...] = ("left of", "above")
+    novel_relations: tuple[str, ...] = ("right of", "below")
+    novel_fraction: float = 0.5  # share of rows whose question names a novel concept
+    non_object_fraction: float = 0.15
+    multi_fraction: float = 0.2
+    relation_fraction: float = 0.2
+
+    def __post_init__(self):
+        # Tuples keep the config hashable and immutable even if lists were passed.
+        for name in _CONCEPT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise ValueError(f"SynthConfig.{name} must be a sequence of names, got the string {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        validate(self)
+
+    @property
+    def single_fraction(self) -> float:
+        return 1.0 - self.non_object_fraction - self.multi_fraction - self.relation_fraction
+
+    @property
+    def novel_concepts(self) -> frozenset[str]:
+        return frozenset(self.novel_colors + self.novel_shapes + self.novel_relations)
+
+
+_CONCEPT_FIELDS = (
+    "known_colors",
+    "novel_colors",
+    "known_shapes",
+    "novel_shapes",
+    "known_relations",
+    "novel_relations",
+)
+_FRACTION_FIELDS = ("novel_fraction", "non_object_fraction", "multi_fraction", "relation_fraction")
+
+
+def validate(cfg: SynthConfig) -> None:
+    """Raise ValueError naming the offending field when the config cannot generate data."""
+    if not isinstance(cfg.image_size, int) or cfg.image_size < 28 or cfg.image_size % 28:
+        raise ValueError(f"SynthConfig.image_size must be a multiple of 28 and >= 28, got {cfg.image_size!r}")
+    _check_names(cfg, "colors", PALETTE)
+    _check_names(cfg, "shapes", SHAPES)
+    _check_names(cfg, "relations", RELATIONS)
+    for kind in ("colors", "shapes", "relations"):
+        if not getattr(cfg, f"known_{kind}"):
+            raise ValueError(f"SynthConfig.known_{kind} must not be empty")
+    for name in _FRACTION_FIELDS:
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"SynthConfig.{name} must be a number in [0, 1], got {value!r}")
+    if cfg.single_fraction < -1e-9:
+        raise ValueError(
+            "SynthConfig.non_object_fraction + multi_fraction + relation_fraction must be <= 1, got "
+            f"{cfg.non_object_fraction + cfg.multi_fraction + cfg.relation_fraction}"
+        )
+    known_pairs = len(cfg.known_colors) * len(cfg.known_shapes)
+    if not isinstance(cfg.min_objects, int) or cfg.min_objects < 2:
+        raise ValueError(f"SynthConfig.min_objects must be an int >= 2, got {cfg.min_objects!r}")
+    if not isinstance(cfg.max_objects, int) or cfg.max_objects < cfg.min_objects:
+        raise ValueError(f"SynthConfig.max_objects must be an int >= min_objects, got {cfg.max_objects!r}")
+    # Objects have unique (colour, shape) pairs, and absent-object questions need a pair left over.
+    if cfg.max_objects >= known_pairs:
+        raise ValueError(
+            f"SynthConfig.max_objects must be < the number of known (colour, shape) pairs ({known_pairs}), "
+            f"got {cfg.max_objects}"
+        )
+    if cfg.max_objects > 6:
+        raise ValueError(f"SynthConfig.max_objects must be <= 6 to fit the scene, got {cfg.max_objects}")
+    if cfg.novel_fraction > 0 and not cfg.novel_concepts:
+        raise ValueError("SynthConfig.novel_fraction > 0 needs at least one novel colour, shape or relation")
+    if cfg.novel_fraction > 0 and not (cfg.novel_colors or cfg.novel_shapes) and cfg.relation_fraction == 0:
+        raise ValueError(
+            "SynthConfig.novel_fraction > 0 with only novel relations needs relation_fraction > 0"
+        )
+
+
+def _check_names(cfg: SynthConfig, kind: str, supported) -> None:
+    known, novel = getattr(cfg, f"known_{kind}"), getattr(cfg, f"novel_{kind}")
+    for field, names in ((f"known_{kind}", known), (f"novel_{kind}", novel)):
+        for name in names:
+            if name not in supported:
+                raise ValueError(
+                    f"SynthConfig.{field}: unknown {kind[:-1]} {name!r}; supported: {list(supported)}"
+                )
+        if len(set(names)) != len(names):
+            raise ValueError(f"SynthConfig.{field} has duplicates: {list(names)}")
+    both = sorted(set(known) & set(novel))
+    if both:
+        raise ValueError(f"SynthConfig.known_{kind} and novel_{kind} overlap: {both} is in both")

@@ -1,0 +1,85 @@
+"""Scenes of the synthetic world: sampling non-overlapping shapes and drawing them with PIL."""
+
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw
+
+from visurf.data.synth_config import PALETTE
+
+BACKGROUND = (236, 236, 230)
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    color: str
+    shape: str
+    box: tuple[int, int, int, int]  # x1, y1, x2, y2; x2/y2 exclusive, so the drawn pixels are x1..x2-1
+
+    @property
+    def name(self) -> str:
+        return f"{self.color} {self.shape}"
+
+    @property
+    def center(self) -> tuple[int, int]:
+        x1, y1, x2, y2 = self.box
+        return (x1 + x2) // 2, (y1 + y2) // 2
+
+    def label(self) -> dict:
+        """The grounding label, keys in canonical order (bbox_2d, then point_2d)."""
+        return {"bbox_2d": list(self.box), "point_2d": list(self.center)}
+
+
+def sample_scene(rng: random.Random, colors, shapes, num: int, size: int, tries: int = 50):
+    """`num` objects with unique (colour, shape) pairs placed without overlap, or None if placement failed."""
+    pairs = [(c, s) for c in colors for s in shapes]
+    chosen = rng.sample(pairs, num)
+    lo, hi = max(4, round(0.15 * size)), max(5, round(0.30 * size))
+    gap = max(1, size // 40)  # keep shapes visibly apart
+    boxes: list[tuple[int, int, int, int]] = []
+    for _ in chosen:
+        for _ in range(tries):
+            side = rng.randint(lo, hi)
+            x1, y1 = rng.randint(1, size - side - 1), rng.randint(1, size - side - 1)
+            box = (x1, y1, x1 + side, y1 + side)
+            if all(_apart(box, other, gap) for other in boxes):
+                boxes.append(box)
+                break
+        else:
+            return None
+    return [SceneObject(c, s, b) for (c, s), b in zip(chosen, boxes)]
+
+
+def _apart(a, b, gap: int) -> bool:
+    return a[2] + gap <= b[0] or b[2] + gap <= a[0] or a[3] + gap <= b[1] or b[3] + gap <= a[1]
+
+
+def render_scene(objects, size: int) -> Image.Image:
+    image = Image.new("RGB", (size, size), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    for obj in objects:
+        x1, y1, x2, y2 = obj.box
+        x2, y2 = x2 - 1, y2 - 1  # PIL's boxes are inclusive
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        fill = PALETTE[obj.color]
+        if obj.shape == "circle":
+            draw.ellipse((x1, y1, x2, y2), fill=fill)
+        elif obj.shape == "square":
+            draw.rectangle((x1, y1, x2, y2), fill=fill)
+        elif obj.shape == "triangle":
+            draw.polygon([(cx, y1), (x2, y2), (x1, y2)], fill=fill)
+        elif obj.shape == "diamond":
+            draw.polygon([(cx, y1), (x2, cy), (cx, y2), (x1, cy)], fill=fill)
+        else:
+            raise ValueError(f"unknown shape {obj.shape!r}")
+    return image
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    # PIL writes no timestamps, so the same pixels always give the same bytes.
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()

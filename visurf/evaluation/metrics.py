@@ -1,0 +1,162 @@
+"""Box-level grounding metrics as a torchmetrics `Metric` (gRefCOCO-style gIoU, cIoU, N-Acc).
+
+All state lives in one sum-reduced tensor, so the metric reduces across processes (DDP sync or
+`merge_state`) by plain addition; ratios are only formed in `compute`.
+"""
+
+import math
+
+import numpy as np
+import torch
+from torchmetrics import Metric
+
+from visurf.rewards.geometry import sort_corners
+from visurf.rewards.parsing import as_coords, parse_completion, safe_json
+
+FIELDS = (
+    "n",
+    "correct",
+    "reward",
+    "format",
+    "think",
+    "giou_sum",
+    "inter",
+    "union",
+    "n_nonobj",
+    "nonobj_correct",
+    "think_words",
+)
+_COL = {name: i for i, name in enumerate(FIELDS)}  # column of each field in `stats`
+
+
+def _boxes(objects) -> list[list[float]]:
+    """Corner-sorted boxes of the items with a finite `bbox_2d`; anything else is skipped."""
+    boxes = []
+    for item in objects or []:
+        box = as_coords(item.get("bbox_2d"), 4) if isinstance(item, dict) else None
+        if box is not None:
+            boxes.append(sort_corners(box))
+    return boxes
+
+
+def _label_boxes(label) -> list[list[float]]:
+    """Label boxes (a list of objects or its JSON string); labels are trusted, so malformed raises."""
+    objects = safe_json(label) if isinstance(label, str) else label
+    if not isinstance(objects, list):
+        raise ValueError(f"malformed grounding label: {label!r:.200}")
+    boxes = _boxes(objects)
+    if len(boxes) != len(objects):
+        raise ValueError(f"grounding label object without a valid bbox_2d: {label!r:.200}")
+    return boxes
+
+
+def _pixel(value: float, size: int) -> int:
+    # Clip before rounding so absurd coordinates (1e300) stay cheap and in range.
+    return int(round(min(max(value, 0.0), float(size))))
+
+
+def rasterise(boxes: list[list[float]], width: int, height: int) -> np.ndarray:
+    """Boolean [height, width] mask of the union of corner-sorted boxes, clipped to the image."""
+    mask = np.zeros((max(height, 0), max(width, 0)), dtype=bool)
+    for x1, y1, x2, y2 in boxes:
+        mask[_pixel(y1, height) : _pixel(y2, height), _pixel(x1, width) : _pixel(x2, width)] = True
+    return mask
+
+
+def union_overlap(pred: list, label: list, width: int, height: int) -> tuple[float, int, int]:
+    """(per-sample IoU, intersection pixels, union pixels) of the two box unions."""
+    if not pred and not label:
+        return 1.0, 0, 0  # a correct "nothing there"; adds 0/0 to cIoU
+    pred_mask, label_mask = rasterise(pred, width, height), rasterise(label, width, height)
+    inter = int(np.logical_and(pred_mask, label_mask).sum())
+    union = int(np.logical_or(pred_mask, label_mask).sum())
+    return (inter / union if union else 0.0), inter, union
+
+
+def _per_sample(value, count: int, name: str) -> list:
+    values = list(value) if isinstance(value, list | tuple) else [value] * count
+    if len(values) != count:
+        raise ValueError(f"{name} has {len(values)} entries for {count} completions")
+    return [int(v) for v in values]
+
+
+class GroundingMetrics(Metric):
+    """Accuracy, reward, format rates, gIoU, cIoU, N-Acc and think length, overall and per group.
+
+    `update(completions, rewards, labels, groups, width, height)` takes the reward dicts already
+    computed for the completions (keys `total` and `correct` are read) and the label objects in
+    the same pixel frame; `compute()` returns plain Python numbers, `None` where a ratio has no
+    denominator.
+    """
+
+    full_state_update = False
+    is_differentiable = False
+    higher_is_better = True
+
+    def __init__(self, groups=("known", "novel", "non_object", "multi"), **kwargs):
+        super().__init__(**kwargs)
+        self.group_names = tuple(groups)
+        if len(set(self.group_names)) != len(self.group_names):
+            raise ValueError(f"duplicate group names: {self.group_names}")
+        self._row = {name: i + 1 for i, name in enumerate(self.group_names)}  # row 0 is overall
+        # float64: pixel counts summed over a large eval set stay exact.
+        zeros = torch.zeros(len(self.group_names) + 1, len(FIELDS), dtype=torch.float64)
+        self.add_state("stats", default=zeros, dist_reduce_fx="sum")
+
+    def update(self, completions, rewards, labels, groups, width, height) -> None:
+        count = len(completions)
+        if not (len(rewards) == len(labels) == len(groups) == count):
+            raise ValueError("completions, rewards, labels and groups must have the same length")
+        widths = _per_sample(width, count, "width")
+        heights = _per_sample(height, count, "height")
+        # Accumulate on the host; one transfer at the end also suits a metric moved to the GPU.
+        delta = np.zeros(tuple(self.stats.shape))
+        for text, reward, label, group, w, h in zip(completions, rewards, labels, groups, widths, heights):
+            parsed = parse_completion(text)
+            label_boxes = _label_boxes(label)
+            sample_iou, inter, union = union_overlap(_boxes(parsed.objects), label_boxes, w, h)
+            values = {
+                "n": 1,
+                "correct": float(reward["correct"]),
+                "reward": float(reward["total"]),
+                "format": parsed.objects is not None,
+                "think": parsed.strict_format,
+                "giou_sum": sample_iou,
+                "inter": inter,
+                "union": union,
+                "n_nonobj": not label_boxes,
+                # N-Acc wants an explicit, parsable `[]`, not merely no usable boxes.
+                "nonobj_correct": not label_boxes and parsed.objects == [],
+                "think_words": len(parsed.think.split()) if parsed.think else 0,
+            }
+            row = np.array([float(values[name]) for name in FIELDS])
+            delta[0] += row
+            if group in self._row:  # unknown groups still count overall
+                delta[self._row[group]] += row
+        self.stats += torch.as_tensor(delta, dtype=self.stats.dtype, device=self.stats.device)
+
+    @staticmethod
+    def _summary(row: list[float]) -> dict:
+        def ratio(num: str, den: str):
+            value = row[_COL[num]] / row[_COL[den]] if row[_COL[den]] > 0 else None
+            return value if value is None or math.isfinite(value) else None
+
+        return {
+            "accuracy": ratio("correct", "n"),
+            "mean_reward": ratio("reward", "n"),
+            "format_rate": ratio("format", "n"),
+            "think_rate": ratio("think", "n"),
+            "giou": ratio("giou_sum", "n"),
+            "ciou": ratio("inter", "union"),
+            "n_acc": ratio("nonobj_correct", "n_nonobj"),
+            "think_words": ratio("think_words", "n"),
+            "num_examples": int(row[_COL["n"]]),
+        }
+
+    def compute(self) -> dict:
+        rows = self.stats.tolist()
+        result = self._summary(rows[0])
+        result["groups"] = {
+            name: self._summary(rows[i]) for name, i in self._row.items() if rows[i][_COL["n"]] > 0
+        }
+        return result

@@ -1,0 +1,134 @@
+"""Greedy evaluation of a policy on test examples: the one evaluator of runs, `visurf.eval` and reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from visurf.evaluation.metrics import GroundingMetrics
+from visurf.rollout import sample
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def evaluate(
+    model,
+    processor,
+    reward_fn,
+    examples: list,
+    *,
+    batch_size: int,
+    max_new_tokens: int,
+    device=None,
+    num_samples_logged: int = 0,
+) -> tuple[dict, list[dict]]:
+    """Metrics of greedy completions (see GroundingMetrics) and the first completions as records."""
+    device = device or next(model.parameters()).device
+    metric = GroundingMetrics().to(device)
+    samples = []
+    for start in range(0, len(examples), batch_size):
+        batch = examples[start : start + batch_size]
+        inputs = processor([e.prompt for e in batch], [e.image for e in batch])
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        seqs = sample(
+            model,
+            inputs,
+            1,
+            max_new_tokens=max_new_tokens,
+            temperature=1.0,
+            top_p=1.0,
+            eos_id=processor.eos_token_id,
+            pad_id=processor.pad_token_id,
+            greedy=True,
+        )
+        texts = [processor.decode(ids[m > 0]) for ids, m in zip(seqs.ids, seqs.mask)]
+        rewards = [reward_fn(t, e.solution, e.width, e.height) for t, e in zip(texts, batch)]
+        metric.update(
+            texts,
+            rewards,
+            [e.objects for e in batch],
+            [e.group for e in batch],
+            [e.width for e in batch],
+            [e.height for e in batch],
+        )
+        for t, e, r in zip(texts, batch, rewards):
+            if len(samples) < num_samples_logged:
+                samples.append(
+                    {
+                        "id": e.id,
+                        "group": e.group,
+                        "problem": e.problem,
+                        "label": e.solution,
+                        "completion": t,
+                        "reward": r["total"],
+                        "correct": r["correct"],
+                    }
+                )
+    return metric.compute(), samples
+
+
+class EvalCallback(L.Callback):
+    """Evaluates before training, every N rollout batches, and after training.
+
+    Results go to the logger (`eval/...`), to `samples/eval_step{N}.jsonl` in the run directory,
+    and to `eval_before` / `eval_after` for summary.json. `eval_before` is kept in checkpoints so
+    a resumed run still reports it.
+    """
+
+    def __init__(self, examples: list, run_dir: str | Path, eval_cfg):
+        self.examples = examples
+        self.run_dir = Path(run_dir)
+        self.cfg = eval_cfg
+        self.eval_before: dict | None = None
+        self.eval_after: dict | None = None
+
+    def run(self, trainer, pl_module, tag: str) -> dict:
+        shard = self.examples[trainer.global_rank :: trainer.world_size]
+        metrics, samples = evaluate(
+            pl_module.policy,
+            pl_module.processor,
+            pl_module.reward_fn,
+            shard,
+            batch_size=int(self.cfg.batch_size),
+            max_new_tokens=int(self.cfg.max_new_tokens),
+            device=pl_module.device,
+            num_samples_logged=int(self.cfg.num_samples_logged),
+        )
+        if trainer.is_global_zero:
+            out = self.run_dir / "samples" / f"eval_step{trainer.global_step:05d}.jsonl"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("".join(json.dumps(s) + "\n" for s in samples))
+            log.info(
+                "eval %s (step %d): accuracy %.3f, mean reward %.3f",
+                tag,
+                trainer.global_step,
+                metrics["accuracy"],
+                metrics["mean_reward"],
+            )
+        scalars = {f"eval/{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+        for logger in trainer.loggers:
+            logger.log_metrics(scalars, step=trainer.global_step)
+        return metrics
+
+    def on_train_start(self, trainer, pl_module):
+        if self.eval_before is None:
+            self.eval_before = self.run(trainer, pl_module, "before")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        every = int(self.cfg.every_n_batches)
+        if every > 0 and (batch[0] + 1) % every == 0 and trainer.global_step < trainer.max_steps:
+            self.run(trainer, pl_module, "during")
+
+    def on_train_end(self, trainer, pl_module):
+        self.eval_after = self.run(trainer, pl_module, "after")
+
+    def state_dict(self) -> dict:
+        return {"eval_before": self.eval_before}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.eval_before = state_dict.get("eval_before")

@@ -1,0 +1,82 @@
+"""Resolve `model=` configs to a local HF model directory and load policy + processor from it.
+
+Sources: `tiny` (random tiny Qwen2.5-VL), `tiny_base` (the tiny model after SFT on the synthetic
+world's known concepts), `path` (any local model directory), `hf_cache` (a hub id looked up in
+the local HF cache only — nothing is downloaded at run time).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from filelock import FileLock
+from transformers import AutoModelForImageTextToText
+
+from visurf.cache import cache_dir, recipe_key
+from visurf.models.processing import VLProcessor
+from visurf.models.tiny import TinyConfig, build_tiny
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class ModelNotFoundError(FileNotFoundError):
+    pass
+
+
+def tiny_dir(frame: int) -> Path:
+    cfg = TinyConfig(frame=frame)
+    out = cache_dir() / "models" / f"tiny-{recipe_key(vars(cfg))}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):
+        if not (out / "config.json").exists():
+            log.info("building the tiny model at %s", out)
+            build_tiny(out, cfg)
+    return out
+
+
+def resolve_model_dir(model_cfg) -> Path:
+    source = model_cfg.source
+    if source == "tiny":
+        return tiny_dir(int(model_cfg.frame))
+    if source == "tiny_base":
+        from visurf.models.base import base_dir
+
+        return base_dir(model_cfg)
+    if source == "path":
+        path = Path(str(model_cfg.path)).expanduser()
+        if not (path / "config.json").exists():
+            raise ModelNotFoundError(f"model.path={path} holds no model (looked for {path / 'config.json'})")
+        return path
+    if source == "hf_cache":
+        return hf_cache_dir(str(model_cfg.hf_id))
+    raise ValueError(f"model.source must be one of tiny, tiny_base, path, hf_cache; got {source!r}")
+
+
+def hf_cache_dir(hf_id: str) -> Path:
+    """The snapshot of `hf_id` in the local HF cache; never downloads."""
+    from huggingface_hub import constants, snapshot_download
+
+    try:
+        return Path(snapshot_download(hf_id, local_files_only=True))
+    except Exception as err:
+        raise ModelNotFoundError(
+            f"{hf_id} is not in the local HF cache (looked in {constants.HF_HUB_CACHE}); download it "
+            f"beforehand (`huggingface-cli download {hf_id}`) or set model.source=path model.path=DIR"
+        ) from err
+
+
+def load_policy(model_cfg, path: Path | None = None):
+    """(model, processor) from a model directory, with the config's dtype and attention."""
+    path = path or resolve_model_dir(model_cfg)
+    kwargs = {"dtype": DTYPES[str(model_cfg.dtype)]}
+    if model_cfg.get("attn_implementation"):
+        kwargs["attn_implementation"] = str(model_cfg.attn_implementation)
+    model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    if model_cfg.get("gradient_checkpointing"):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    processor = VLProcessor.from_pretrained(path)
+    return model, processor

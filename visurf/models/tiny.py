@@ -1,0 +1,165 @@
+"""Build a tiny Qwen2.5-VL model and save it as an ordinary HF model directory.
+
+    python -m visurf.models.tiny --out DIR
+
+The directory holds transformers' own `Qwen2_5_VLForConditionalGeneration` with a small config,
+a byte-level BPE tokenizer trained here with `tokenizers` on the synthetic corpus (with the
+special tokens the Qwen2.5-VL processor needs), the Qwen2-VL image processor and a chat
+template, so it loads through the same Auto classes and code paths as a real checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+
+# Qwen2.5-VL's chat layout for one user turn with images, without the default system message
+# (a tiny model reads every prompt token on a CPU).
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@dataclass
+class TinyConfig:
+    vocab_size: int = 1024
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    vision_depth: int = 2
+    vision_hidden_size: int = 64
+    vision_heads: int = 4
+    frame: int = 112  # the model's square image frame, a multiple of 28
+    seed: int = 0
+
+
+def train_tokenizer(corpus: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        model_max_length=4096,
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def default_corpus(frame: int) -> list[str]:
+    """Text of the synthetic world: prompts, think texts and answers in the model frame."""
+    from visurf.data.prompt import build_prompt
+    from visurf.data.synth import SynthConfig, corpus_texts
+
+    texts = corpus_texts(SynthConfig(image_size=frame, novel_fraction=0.5), num=3000)
+    texts += [build_prompt(t) for t in texts[:200]]
+    # Every coordinate value appears so each number is learnt as a (few) token(s).
+    texts += [" ".join(str(i) for i in range(frame + 1))] * 5
+    return texts
+
+
+def build_config(cfg: TinyConfig, tokenizer) -> Qwen2_5_VLConfig:
+    ids = tokenizer.convert_tokens_to_ids
+    head_dim = cfg.hidden_size // cfg.num_heads
+    # mrope splits each rotary half (head_dim / 2) into temporal, height and width sections.
+    half = head_dim // 2
+    mrope = [half - 2 * (half // 3), half // 3, half // 3]
+    return Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=cfg.hidden_size,
+            intermediate_size=cfg.intermediate_size,
+            num_hidden_layers=cfg.num_layers,
+            num_attention_heads=cfg.num_heads,
+            num_key_value_heads=cfg.num_kv_heads,
+            max_position_embeddings=4096,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
+            bos_token_id=ids("<|endoftext|>"),
+            eos_token_id=ids("<|im_end|>"),
+            pad_token_id=ids("<|endoftext|>"),
+        ),
+        vision_config=dict(
+            depth=cfg.vision_depth,
+            hidden_size=cfg.vision_hidden_size,
+            intermediate_size=2 * cfg.vision_hidden_size,
+            num_heads=cfg.vision_heads,
+            out_hidden_size=cfg.hidden_size,
+            window_size=112,
+            fullatt_block_indexes=[cfg.vision_depth - 1],
+        ),
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+    )
+
+
+def build_tiny(out: str | Path, cfg: TinyConfig | None = None, corpus: Iterable[str] | None = None) -> Path:
+    """Write a randomly initialised tiny Qwen2.5-VL model directory to `out`."""
+    cfg = cfg or TinyConfig()
+    if cfg.frame % 28:
+        raise ValueError(f"frame must be a multiple of 28 (patch 14 x merge 2), got {cfg.frame}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_tokenizer(corpus if corpus is not None else default_corpus(cfg.frame), cfg.vocab_size)
+    torch.manual_seed(cfg.seed)
+    model = Qwen2_5_VLForConditionalGeneration(build_config(cfg, tokenizer))
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    # The frame's pixels are the image processor's only size, so images keep the model frame.
+    pixels = cfg.frame * cfg.frame
+    Qwen2VLImageProcessorPil(min_pixels=min(pixels, 56 * 56), max_pixels=pixels).save_pretrained(out)
+    (out / "chat_template.jinja").write_text(CHAT_TEMPLATE)
+    (out / "visurf_tiny.json").write_text(__import__("json").dumps(asdict(cfg), indent=2))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="output model directory")
+    for name, value in asdict(TinyConfig()).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    args = vars(parser.parse_args(argv))
+    out = args.pop("out")
+    path = build_tiny(out, TinyConfig(**args))
+    n = sum(p.numel() for p in Qwen2_5_VLForConditionalGeneration.from_pretrained(path).parameters())
+    print(f"wrote {path} ({n / 1e6:.2f}M parameters)")
+
+
+if __name__ == "__main__":
+    main()

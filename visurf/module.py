@@ -1,0 +1,164 @@
+"""The one LightningModule: rollout → reward → advantage → loss, for every objective.
+
+It asks the objective's stage schedule which stage owns the current step and runs it; it holds
+no objective-specific branches. Optimisation is manual so that a stage can take μ passes over
+one rollout batch and so that a non-finite loss or gradient is caught before it reaches the
+weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+
+import lightning as L
+import torch
+
+from visurf.objectives import StageSchedule
+
+log = logging.getLogger(__name__)
+
+PROGRESS_BAR_KEYS = ("reward", "accuracy")
+
+
+class PostTrainModule(L.LightningModule):
+    def __init__(self, cfg, policy, processor, reward_fn, schedule: StageSchedule):
+        super().__init__()
+        self.automatic_optimization = False
+        self.cfg = cfg
+        self.policy = policy.train()  # from_pretrained returns eval mode
+        self.processor = processor
+        self.reward_fn = reward_fn
+        self.schedule = schedule
+        self._frozen: dict = {}  # the KL reference, kept out of the module's own state_dict
+        self.micro_batch_size = int(cfg.train.get("micro_batch_size", 0) or 0)
+        self.skipped_steps = 0
+        self._consecutive_skips = 0
+        self._stage_index: int | None = None
+
+    # -- pieces the stages use -------------------------------------------------------------
+    def to_device(self, inputs: dict) -> dict:
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+
+    @property
+    def reference(self):
+        return self._frozen.get("reference")
+
+    @reference.setter
+    def reference(self, model) -> None:
+        self._frozen["reference"] = model
+
+    def uses_adapters(self) -> bool:
+        return hasattr(self.policy, "disable_adapter") and hasattr(self.policy, "peft_config")
+
+    def reset_reference(self) -> None:
+        """The KL reference becomes the policy as it is now (frozen).
+
+        With adapters the reference is the same network with its adapters disabled, so no copy
+        is made (after an SFT stage under adapters that is the base, not the SFT result).
+        """
+        if self.uses_adapters():
+            self.reference = None
+            return
+        self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def reference_logps(self, seqs) -> torch.Tensor:
+        from visurf.rollout import token_logps
+
+        if self.uses_adapters():
+            with self.policy.disable_adapter():
+                return token_logps(self.policy, seqs, self.micro_batch_size)
+        if self.reference is None:
+            self.reset_reference()
+        return token_logps(self.reference.to(self.device), seqs, self.micro_batch_size)
+
+    # -- Lightning hooks ---------------------------------------------------------------------
+    def configure_optimizers(self):
+        params = [p for p in self.policy.parameters() if p.requires_grad]
+        o = self.cfg.optim
+        optimizer = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, betas=tuple(o.betas))
+        warmup = int(o.warmup_steps)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def training_step(self, batch, batch_idx):
+        batch_number, examples = batch
+        index = self.schedule.index_at(self.global_step)
+        stage = self.schedule.stages[index]
+        if index != self._stage_index:
+            log.info("step %d: stage %d (%s) starts", self.global_step, index, stage.kind)
+            stage.on_start(self)
+            self._stage_index = index
+        # Sampling depends only on (seed, batch number, rank): a resumed run samples the same.
+        torch.manual_seed(int(self.cfg.seed) * 1_000_003 + batch_number * 97 + self.global_rank)
+        exp = stage.experience(self, examples)
+        metrics = dict(exp.metrics)
+        for _ in range(stage.passes):
+            loss, stats = stage.loss(self, exp)
+            grad_norm = self._optimise(loss)
+            metrics.update({k: float(v) for k, v in stats.items()})
+            metrics["loss"] = float(loss.detach())
+            metrics["grad_norm"] = grad_norm
+        metrics["stage"] = float(index)
+        metrics["skipped_steps"] = float(self.skipped_steps)
+        self._log(metrics, len(examples))
+
+    def _optimise(self, loss: torch.Tensor) -> float:
+        """Backward, clip and step — or skip the step when anything is non-finite."""
+        opt = self.optimizers()
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        params = [p for p in self.policy.parameters() if p.requires_grad]
+        clip = float(self.cfg.optim.grad_clip) if self.cfg.optim.grad_clip else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        bad = torch.tensor(
+            float(not (torch.isfinite(loss.detach()) and torch.isfinite(grad_norm))), device=self.device
+        )
+        bad = self.trainer.strategy.reduce(bad, reduce_op="sum") if self.trainer.world_size > 1 else bad
+        if bad.item() > 0:
+            opt.zero_grad(set_to_none=True)
+            self.skipped_steps += 1
+            self._consecutive_skips += 1
+            log.warning(
+                "non-finite loss or gradient at step %d: step skipped (%d so far)",
+                self.global_step,
+                self.skipped_steps,
+            )
+            limit = int(self.cfg.train.max_skipped_steps)
+            if self._consecutive_skips >= limit:
+                raise RuntimeError(
+                    f"{limit} consecutive non-finite steps (train.max_skipped_steps); stopping"
+                )
+            return float("nan")
+        self._consecutive_skips = 0
+        opt.step()
+        self.lr_schedulers().step()
+        return float(grad_norm)
+
+    def _log(self, metrics: dict[str, float], batch_size: int) -> None:
+        for key, value in metrics.items():
+            if value is None or (isinstance(value, float) and math.isnan(value) and key != "grad_norm"):
+                continue
+            self.log(
+                f"train/{key}",
+                value,
+                on_step=True,
+                prog_bar=key in PROGRESS_BAR_KEYS,
+                batch_size=batch_size,
+                sync_dist=self.trainer.world_size > 1,
+            )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["visurf"] = {"skipped_steps": self.skipped_steps, "stage_index": self._stage_index}
+        if self.reference is not None:  # the reference is part of the run's state (sft_rlvr resets it)
+            checkpoint["visurf"]["reference"] = self.reference.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("visurf", {})
+        self.skipped_steps = state.get("skipped_steps", 0)
+        self._stage_index = state.get("stage_index")
+        if "reference" in state:
+            self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
+            self.reference.load_state_dict(state["reference"])

@@ -1,0 +1,20 @@
+"""What a stage hands from collection (no gradient) to its loss passes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from visurf.rollout import Sequences
+
+
+@dataclass
+class Experience:
+    seqs: Sequences
+    loss_mask: torch.Tensor  # [N, C] tokens that enter the loss
+    advantages: torch.Tensor  # [N]
+    is_label: torch.Tensor  # [N] bool: injected label rows (on-policy, unclipped)
+    old_logp: torch.Tensor | None = None  # [N, C], only when a batch is optimised more than once
+    ref_logp: torch.Tensor | None = None  # [N, C], only when the KL term is on
+    metrics: dict[str, float] = field(default_factory=dict)

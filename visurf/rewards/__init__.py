@@ -1,0 +1,27 @@
+"""Verifiable rewards (DESIGN §3) and the registry that selects them by name."""
+
+from visurf.rewards.grounding import GroundingReward
+from visurf.rewards.others import CountingReward, MultipleChoiceReward
+from visurf.rewards.parsing import (
+    Parsed,
+    coerce_objects,
+    format_answer,
+    format_completion,
+    parse_completion,
+)
+from visurf.rewards.registry import REWARDS, UnknownRewardError, build_reward, register_reward
+
+__all__ = [
+    "REWARDS",
+    "CountingReward",
+    "GroundingReward",
+    "MultipleChoiceReward",
+    "Parsed",
+    "UnknownRewardError",
+    "build_reward",
+    "coerce_objects",
+    "format_answer",
+    "format_completion",
+    "parse_completion",
+    "register_reward",
+]

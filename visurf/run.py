@@ -1,0 +1,29 @@
+"""Entry point: `python -m visurf.run objective=visurf reward_control=all` (Hydra).
+
+Works from any working directory: the config directory is found next to the package.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+
+from visurf.paths import CONF_DIR
+
+
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
+def main(cfg) -> None:
+    from visurf.config import ConfigError
+    from visurf.train import fit
+
+    try:
+        fit(cfg, HydraConfig.get().runtime.output_dir)
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"visurf: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

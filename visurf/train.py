@@ -1,0 +1,144 @@
+"""The recipe of a run: build everything from a composed config, fit, write the outputs.
+
+Outputs in the run directory: `config.yaml` (resolved), `metrics.csv` (Lightning's CSVLogger;
+TensorBoard too with logging.tensorboard=true), `samples/eval_step*.jsonl`, `checkpoints/`,
+`model/` (the final weights as an HF directory) and `summary.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from omegaconf import OmegaConf
+
+from visurf.config import validate
+from visurf.data.datamodule import RolloutData
+from visurf.data.sources import load_examples
+from visurf.evaluation.runner import EvalCallback
+from visurf.models.loading import load_policy
+from visurf.module import PostTrainModule
+from visurf.objectives import build_schedule
+from visurf.rewards import build_reward
+
+log = logging.getLogger(__name__)
+
+
+def versions() -> dict[str, str]:
+    import lightning
+    import peft
+    import torch
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "lightning": lightning.__version__,
+        "peft": peft.__version__,
+    }
+
+
+def resolve_checkpoint(resume: str) -> Path:
+    """A checkpoint file, or a run directory's checkpoints/last.ckpt."""
+    path = Path(resume).expanduser()
+    if path.is_dir():
+        path = path / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise FileNotFoundError(f"resume={resume}: no checkpoint at {path}")
+    return path
+
+
+def build_trainer(cfg, run_dir: Path, callbacks: list) -> L.Trainer:
+    t = cfg.trainer
+    loggers = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    if cfg.logging.tensorboard:
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
+    checkpoints = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="step{step:05d}",
+        auto_insert_metric_name=False,
+        save_last=True,
+        save_top_k=1,
+        every_n_epochs=1,
+        save_on_train_epoch_end=True,
+    )
+    strategy = t.strategy
+    if not isinstance(strategy, str):
+        from visurf.strategies import build_strategy
+
+        strategy = build_strategy(t)
+    return L.Trainer(
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=strategy,
+        precision=t.precision,
+        max_steps=int(t.max_steps),
+        max_epochs=-1,
+        logger=loggers,
+        callbacks=[checkpoints, *callbacks],
+        log_every_n_steps=int(cfg.logging.log_every_n_steps),
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        enable_progress_bar=True,
+        enable_model_summary=False,
+    )
+
+
+def fit(cfg, run_dir: str | Path) -> dict:
+    """Train per `cfg`, write the outputs into `run_dir`, return the summary."""
+    validate(cfg)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = resolve_checkpoint(cfg.resume) if cfg.resume else None
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    start = time.time()
+
+    frame = int(cfg.model.frame)
+    train_examples = load_examples(cfg.data, frame, cfg.data.train_split)
+    test_examples = load_examples(
+        cfg.data, frame, cfg.data.test_split, limit=int(cfg.eval.num_examples) or None
+    )
+    policy, processor = load_policy(cfg.model)
+    if cfg.peft.name != "none":
+        from visurf.models.adapters import apply_adapters
+
+        policy = apply_adapters(policy, cfg.peft)
+    reward_fn = build_reward(cfg.reward.name, **dict(cfg.reward.kwargs))
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)  # building a base model re-seeds
+    module = PostTrainModule(cfg, policy, processor, reward_fn, build_schedule(cfg))
+    data = RolloutData(
+        train_examples, int(cfg.train.batch_size), int(cfg.seed), int(cfg.train.checkpoint_every)
+    )
+    evaluation = EvalCallback(test_examples, run_dir, cfg.eval)
+    trainer = build_trainer(cfg, run_dir, [evaluation])
+    trainer.fit(module, datamodule=data, ckpt_path=str(ckpt) if ckpt else None)
+
+    summary = {
+        "objective": cfg.objective.name,
+        "reward_control": cfg.reward_control.name,
+        "seed": int(cfg.seed),
+        "steps": int(trainer.global_step),
+        "skipped_steps": int(module.skipped_steps),
+        "wall_time_s": round(time.time() - start, 2),
+        "versions": versions(),
+        "eval_before": evaluation.eval_before,
+        "eval_after": evaluation.eval_after,
+        "model": str(cfg.model.name),
+        "resumed_from": str(ckpt) if ckpt else None,
+    }
+    if trainer.is_global_zero:
+        policy.save_pretrained(run_dir / "model")
+        processor.save_pretrained(run_dir / "model")
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        log.info("run directory: %s", run_dir)
+    return summary
