@@ -26,6 +26,7 @@ from visurf.models.loading import load_policy
 from visurf.module import PostTrainModule
 from visurf.objectives import build_schedule
 from visurf.rewards import build_reward
+from visurf.strategies import build_strategy
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +70,7 @@ def build_trainer(cfg, run_dir: Path, callbacks: list) -> L.Trainer:
         every_n_epochs=1,
         save_on_train_epoch_end=True,
     )
-    strategy = t.strategy
-    if not isinstance(strategy, str):
-        from visurf.strategies import build_strategy
-
-        strategy = build_strategy(t)
+    strategy = build_strategy(t)
     return L.Trainer(
         accelerator=t.accelerator,
         devices=t.devices,

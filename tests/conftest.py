@@ -1,0 +1,47 @@
+"""Shared fixtures: a per-session visurf cache (tiny models and data are built once) and runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def visurf_cache(tmp_path_factory):
+    """All tests share one cache; CI sets VISURF_CACHE to reuse it across steps."""
+    path = os.environ.get("VISURF_TEST_CACHE") or str(tmp_path_factory.mktemp("visurf-cache"))
+    old = os.environ.get("VISURF_CACHE")
+    os.environ["VISURF_CACHE"] = path
+    yield Path(path)
+    if old is None:
+        os.environ.pop("VISURF_CACHE", None)
+    else:
+        os.environ["VISURF_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(visurf_cache):
+    """The tiny random Qwen2.5-VL model directory (built on first use)."""
+    from visurf.models.loading import tiny_dir as build
+
+    return build(112)
+
+
+def run(tmp_path: Path, *overrides: str, name: str = "run") -> tuple[Path, dict]:
+    """A real visurf run (Hydra composition, Lightning Trainer) into tmp_path/name."""
+    from visurf.compose import compose_config
+    from visurf.train import fit
+
+    run_dir = tmp_path / name
+    summary = fit(compose_config(list(overrides)), run_dir)
+    return run_dir, summary
+
+
+@pytest.fixture
+def smoke_run(tmp_path):
+    def go(*overrides: str, name: str = "run"):
+        return run(tmp_path, "experiment=smoke", *overrides, name=name)
+
+    return go
