@@ -34,6 +34,7 @@ class PostTrainModule(L.LightningModule):
         self._frozen: dict = {}  # the KL reference, kept out of the module's own state_dict
         self.micro_batch_size = int(cfg.train.get("micro_batch_size", 0) or 0)
         self.skipped_steps = 0
+        self.batches_done = 0  # rollout batches trained; the data sampler resumes from it
         self._consecutive_skips = 0
         self._stage_index: int | None = None
 
@@ -45,8 +46,8 @@ class PostTrainModule(L.LightningModule):
     def reference(self):
         return self._frozen.get("reference")
 
-    @reference.setter
-    def reference(self, model) -> None:
+    def set_reference(self, model) -> None:
+        # Not an attribute assignment: nn.Module would register it as a trainable submodule.
         self._frozen["reference"] = model
 
     def uses_adapters(self) -> bool:
@@ -59,9 +60,9 @@ class PostTrainModule(L.LightningModule):
         is made (after an SFT stage under adapters that is the base, not the SFT result).
         """
         if self.uses_adapters():
-            self.reference = None
+            self.set_reference(None)
             return
-        self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
+        self.set_reference(copy.deepcopy(self.policy).eval().requires_grad_(False))
 
     @torch.no_grad()
     def reference_logps(self, seqs) -> torch.Tensor:
@@ -101,6 +102,7 @@ class PostTrainModule(L.LightningModule):
             metrics.update({k: float(v) for k, v in stats.items()})
             metrics["loss"] = float(loss.detach())
             metrics["grad_norm"] = grad_norm
+        self.batches_done = batch_number + 1
         metrics["stage"] = float(index)
         metrics["skipped_steps"] = float(self.skipped_steps)
         self._log(metrics, len(examples))
@@ -151,7 +153,11 @@ class PostTrainModule(L.LightningModule):
             )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["visurf"] = {"skipped_steps": self.skipped_steps, "stage_index": self._stage_index}
+        checkpoint["visurf"] = {
+            "skipped_steps": self.skipped_steps,
+            "stage_index": self._stage_index,
+            "batches_done": self.batches_done,
+        }
         if self.reference is not None:  # the reference is part of the run's state (sft_rlvr resets it)
             checkpoint["visurf"]["reference"] = self.reference.state_dict()
 
@@ -159,6 +165,8 @@ class PostTrainModule(L.LightningModule):
         state = checkpoint.get("visurf", {})
         self.skipped_steps = state.get("skipped_steps", 0)
         self._stage_index = state.get("stage_index")
+        self.batches_done = state.get("batches_done", 0)
         if "reference" in state:
-            self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
-            self.reference.load_state_dict(state["reference"])
+            reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
+            reference.load_state_dict(state["reference"])
+            self.set_reference(reference)

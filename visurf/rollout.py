@@ -71,6 +71,7 @@ def sample(
     eos_id: int,
     pad_id: int,
     greedy: bool = False,
+    suppress_ids: list[int] | None = None,
 ) -> Sequences:
     """`num_samples` completions per prompt with transformers' `generate` (KV cache on).
 
@@ -90,6 +91,9 @@ def sample(
             eos_token_id=eos_id,
             pad_token_id=pad_id,
             use_cache=True,
+            # An image placeholder token in a completion would break the next forward pass
+            # (image tokens must match image features), so vision tokens are never sampled.
+            suppress_tokens=suppress_ids or None,
         )
     finally:
         model.train(was_training)

@@ -16,10 +16,10 @@ from visurf.paths import CONF_DIR
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
 def main(cfg) -> None:
     from visurf.config import ConfigError
-    from visurf.train import fit
+    from visurf.train import fit, run_dir_for
 
     try:
-        fit(cfg, HydraConfig.get().runtime.output_dir)
+        fit(cfg, run_dir_for(cfg, HydraConfig.get().runtime.output_dir))
     except (ConfigError, FileNotFoundError) as err:
         print(f"visurf: {err}", file=sys.stderr)
         sys.exit(2)

@@ -56,6 +56,41 @@ def resolve_checkpoint(resume: str) -> Path:
     return path
 
 
+def run_dir_for(cfg, hydra_dir: str | Path) -> Path:
+    """Where a run writes: Hydra's output dir, or the original run's dir when resuming one."""
+    if cfg.resume:
+        path = Path(cfg.resume).expanduser()
+        return path if path.is_dir() else path.parent.parent
+    return Path(hydra_dir)
+
+
+def resumed_step(ckpt: Path) -> int:
+    import torch
+
+    return int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"])
+
+
+def keep_previous_metrics(run_dir: Path) -> Path | None:
+    """Lightning's CSVLogger starts metrics.csv afresh; keep the earlier part of a resumed run."""
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return None
+    kept = run_dir / "metrics.before_resume.csv"
+    path.replace(kept)
+    return kept
+
+
+def merge_metrics(path: Path, previous: Path, resumed_at: int) -> None:
+    """metrics.csv = the earlier rows up to the resumed step + the rows logged since."""
+    import pandas as pd
+
+    old = pd.read_csv(previous)
+    new = pd.read_csv(path) if path.exists() else old.iloc[:0]
+    old = old[old["step"] < resumed_at]
+    pd.concat([old, new], ignore_index=True).to_csv(path, index=False)
+    previous.unlink()
+
+
 def build_trainer(cfg, run_dir: Path, callbacks: list) -> L.Trainer:
     t = cfg.trainer
     loggers = [CSVLogger(save_dir=str(run_dir), name="", version="")]
@@ -67,8 +102,7 @@ def build_trainer(cfg, run_dir: Path, callbacks: list) -> L.Trainer:
         auto_insert_metric_name=False,
         save_last=True,
         save_top_k=1,
-        every_n_epochs=1,
-        save_on_train_epoch_end=True,
+        every_n_train_steps=int(cfg.train.checkpoint_every),
     )
     strategy = build_strategy(t)
     return L.Trainer(
@@ -90,7 +124,7 @@ def build_trainer(cfg, run_dir: Path, callbacks: list) -> L.Trainer:
     )
 
 
-def fit(cfg, run_dir: str | Path) -> dict:
+def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     """Train per `cfg`, write the outputs into `run_dir`, return the summary."""
     validate(cfg)
     run_dir = Path(run_dir)
@@ -113,13 +147,16 @@ def fit(cfg, run_dir: str | Path) -> dict:
     reward_fn = build_reward(cfg.reward.name, **dict(cfg.reward.kwargs))
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)  # building a base model re-seeds
     module = PostTrainModule(cfg, policy, processor, reward_fn, build_schedule(cfg))
-    data = RolloutData(
-        train_examples, int(cfg.train.batch_size), int(cfg.seed), int(cfg.train.checkpoint_every)
-    )
+    data = RolloutData(train_examples, int(cfg.train.batch_size), int(cfg.seed))
     evaluation = EvalCallback(test_examples, run_dir, cfg.eval)
-    trainer = build_trainer(cfg, run_dir, [evaluation])
+    trainer = build_trainer(cfg, run_dir, [evaluation, *(callbacks or [])])
+    previous_metrics = keep_previous_metrics(run_dir) if ckpt else None
     trainer.fit(module, datamodule=data, ckpt_path=str(ckpt) if ckpt else None)
 
+    # The final state is always resumable (e.g. to train a finished run for longer).
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    if previous_metrics is not None and trainer.is_global_zero:
+        merge_metrics(run_dir / "metrics.csv", previous_metrics, resumed_at=resumed_step(ckpt))
     summary = {
         "objective": cfg.objective.name,
         "reward_control": cfg.reward_control.name,

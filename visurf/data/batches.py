@@ -2,12 +2,14 @@
 
 Batch `i` of the run is a deterministic function of (seed, i): the examples are walked in a
 fresh seeded permutation per pass over the data. Each process takes its share of a global batch
-(prompts are never split across processes, so a prompt's group stays together). One Lightning
-"epoch" is `checkpoint_every` batches; checkpoints fall on epoch ends, so a resume starts at a
-batch boundary with nothing replayed or skipped.
+(prompts are never split across processes, so a prompt's group stays together). The run is one
+endless Lightning epoch; the sampler starts at the module's own count of finished batches
+(restored from a checkpoint on resume), so nothing is replayed or skipped.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -43,29 +45,22 @@ class NumberedBatches(Dataset):
         return batch_number, [self.examples[i] for i in self.indices(batch_number)]
 
 
-class EpochOfBatches(Sampler):
-    """Yields the batch numbers of one epoch; Lightning calls `set_epoch` before each epoch."""
+class BatchNumbers(Sampler):
+    """Batch numbers from `start()` on; `start` reads the count of batches already trained."""
 
-    def __init__(self, batches_per_epoch: int):
-        self.batches_per_epoch = batches_per_epoch
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, start):
+        self.start = start
 
     def __iter__(self):
-        start = self.epoch * self.batches_per_epoch
-        return iter(range(start, start + self.batches_per_epoch))
+        return itertools.count(self.start())
 
     def __len__(self) -> int:
-        return self.batches_per_epoch
+        return 2**31
 
 
 def _keep_list(batch):
     return batch
 
 
-def train_loader(batches: NumberedBatches, batches_per_epoch: int) -> DataLoader:
-    return DataLoader(
-        batches, sampler=EpochOfBatches(batches_per_epoch), batch_size=None, collate_fn=_keep_list
-    )
+def train_loader(batches: NumberedBatches, start) -> DataLoader:
+    return DataLoader(batches, sampler=BatchNumbers(start), batch_size=None, collate_fn=_keep_list)

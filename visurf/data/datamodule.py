@@ -8,12 +8,11 @@ from visurf.data.batches import NumberedBatches, train_loader
 
 
 class RolloutData(L.LightningDataModule):
-    def __init__(self, examples: list, batch_size: int, seed: int, checkpoint_every: int):
+    def __init__(self, examples: list, batch_size: int, seed: int):
         super().__init__()
         self.examples = examples
         self.batch_size = batch_size
         self.seed = seed
-        self.checkpoint_every = checkpoint_every
 
     def train_dataloader(self):
         batches = NumberedBatches(
@@ -23,4 +22,4 @@ class RolloutData(L.LightningDataModule):
             rank=self.trainer.global_rank,
             world_size=self.trainer.world_size,
         )
-        return train_loader(batches, self.checkpoint_every)
+        return train_loader(batches, start=lambda: self.trainer.lightning_module.batches_done)

@@ -60,7 +60,7 @@ def sample_item(rng: random.Random, cfg: SynthConfig) -> SynthItem:
     margin = max(2, cfg.image_size // 20)
     for _ in range(_MAX_TRIES):
         objects = sample_scene(
-            rng, colors, shapes, rng.randint(cfg.min_objects, cfg.max_objects), cfg.image_size
+            rng, colors, shapes, rng.randint(cfg.min_objects, cfg.max_objects), cfg.image_size, grid=cfg.grid
         )
         if objects is None:
             continue

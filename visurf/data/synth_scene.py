@@ -33,10 +33,12 @@ class SceneObject:
         return {"bbox_2d": list(self.box), "point_2d": list(self.center)}
 
 
-def sample_scene(rng: random.Random, colors, shapes, num: int, size: int, tries: int = 50):
+def sample_scene(rng: random.Random, colors, shapes, num: int, size: int, tries: int = 50, grid: int = 0):
     """`num` objects with unique (colour, shape) pairs placed without overlap, or None if placement failed."""
     pairs = [(c, s) for c in colors for s in shapes]
     chosen = rng.sample(pairs, num)
+    if grid:
+        return [SceneObject(c, s, b) for (c, s), b in zip(chosen, grid_boxes(rng, num, size, grid))]
     lo, hi = max(4, round(0.15 * size)), max(5, round(0.30 * size))
     gap = max(1, size // 40)  # keep shapes visibly apart
     boxes: list[tuple[int, int, int, int]] = []
@@ -51,6 +53,17 @@ def sample_scene(rng: random.Random, colors, shapes, num: int, size: int, tries:
         else:
             return None
     return [SceneObject(c, s, b) for (c, s), b in zip(chosen, boxes)]
+
+
+def grid_boxes(rng: random.Random, num: int, size: int, grid: int) -> list[tuple[int, int, int, int]]:
+    """One box per distinct cell of a grid x grid layout, inset by a small margin."""
+    cell = size // grid
+    inset = max(1, cell // 8)
+    boxes = []
+    for k in rng.sample(range(grid * grid), num):
+        x, y = (k % grid) * cell, (k // grid) * cell
+        boxes.append((x + inset, y + inset, x + cell - inset, y + cell - inset))
+    return boxes
 
 
 def _apart(a, b, gap: int) -> bool:

@@ -45,6 +45,7 @@ def evaluate(
             eos_id=processor.eos_token_id,
             pad_id=processor.pad_token_id,
             greedy=True,
+            suppress_ids=processor.vision_token_ids,
         )
         texts = [processor.decode(ids[m > 0]) for ids, m in zip(seqs.ids, seqs.mask)]
         rewards = [reward_fn(t, e.solution, e.width, e.height) for t, e in zip(texts, batch)]

@@ -23,13 +23,17 @@ log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+TINY_RECIPE_VERSION = 2
+
+
 class ModelNotFoundError(FileNotFoundError):
     pass
 
 
 def tiny_dir(frame: int) -> Path:
     cfg = TinyConfig(frame=frame)
-    out = cache_dir() / "models" / f"tiny-{recipe_key(vars(cfg))}"
+    # The version changes whenever the tiny recipe (e.g. the tokenizer corpus) changes.
+    out = cache_dir() / "models" / f"tiny-{recipe_key({**vars(cfg), 'version': TINY_RECIPE_VERSION})}"
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):
         if not (out / "config.json").exists():
@@ -69,10 +73,16 @@ def hf_cache_dir(hf_id: str) -> Path:
         ) from err
 
 
-def load_policy(model_cfg, path: Path | None = None):
-    """(model, processor) from a model directory, with the config's dtype and attention."""
+def load_policy(model_cfg, path: Path | None = None, quantization_config=None):
+    """(model, processor) from a model directory, with the config's dtype and attention.
+
+    `quantization_config` (peft=qlora: `visurf.models.adapters.quantization_config`) quantises
+    the weights as they load.
+    """
     path = path or resolve_model_dir(model_cfg)
     kwargs = {"dtype": DTYPES[str(model_cfg.dtype)]}
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
     if model_cfg.get("attn_implementation"):
         kwargs["attn_implementation"] = str(model_cfg.attn_implementation)
     model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)

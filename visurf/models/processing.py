@@ -39,6 +39,12 @@ class VLProcessor:
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_PAD)
         self.video_token_id = tokenizer.convert_tokens_to_ids(VIDEO_PAD)
         self.merge_size = image_processor.merge_size
+        vision_tokens = ("<|vision_start|>", "<|vision_end|>", IMAGE_PAD, VIDEO_PAD)
+        self.vision_token_ids = [
+            i
+            for i in map(tokenizer.convert_tokens_to_ids, vision_tokens)
+            if i is not None and i != tokenizer.unk_token_id
+        ]
         if tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token")
         self.pad_token_id = tokenizer.pad_token_id

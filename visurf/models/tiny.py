@@ -85,6 +85,7 @@ def default_corpus(frame: int) -> list[str]:
     from visurf.data.synth import SynthConfig, corpus_texts
 
     texts = corpus_texts(SynthConfig(image_size=frame, novel_fraction=0.5), num=3000)
+    texts += corpus_texts(SynthConfig(image_size=frame, novel_fraction=0.5, grid=4), num=1000)
     texts += [build_prompt(t) for t in texts[:200]]
     # Every coordinate value appears so each number is learnt as a (few) token(s).
     texts += [" ".join(str(i) for i in range(frame + 1))] * 5

@@ -46,6 +46,7 @@ class PolicyStage:
             top_p=float(self.rollout.top_p),
             eos_id=proc.eos_token_id,
             pad_id=proc.pad_token_id,
+            suppress_ids=proc.vision_token_ids,
         )
         texts = [proc.decode(ids[m > 0]) for ids, m in zip(seqs.ids, seqs.mask)]
         scores = [

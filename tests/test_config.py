@@ -1,0 +1,102 @@
+"""Hydra composition and config checks, through the real `python -m visurf.run` entry point."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from visurf.compose import compose_config
+from visurf.config import ConfigError, validate
+
+
+def cli(*args: str, cwd=None, timeout: int = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "visurf.run", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_defaults_are_the_main_job():
+    cfg = compose_config()
+    assert (cfg.objective.name, cfg.reward_control.name, cfg.model.name) == ("visurf", "all", "tiny_base")
+    assert cfg.reward_control.align and cfg.reward_control.no_think and cfg.reward_control.smooth
+
+
+@pytest.mark.parametrize("name", ["sft", "rlvr", "grpo", "sft_rlvr", "visurf"])
+def test_every_objective_composes_and_validates(name):
+    cfg = compose_config([f"objective={name}"])
+    validate(cfg)
+
+
+def test_grpo_is_an_alias_of_rlvr():
+    assert compose_config(["objective=grpo"]).objective == compose_config(["objective=rlvr"]).objective
+
+
+@pytest.mark.parametrize(
+    "preset,flags",
+    [
+        ("none", (False, False, False)),
+        ("align", (True, False, False)),
+        ("no_think", (False, True, False)),
+        ("smooth", (False, False, True)),
+        ("all", (True, True, True)),
+    ],
+)
+def test_reward_control_presets_are_flag_sets(preset, flags):
+    rc = compose_config([f"reward_control={preset}"]).reward_control
+    assert (rc.align, rc.no_think, rc.smooth) == flags and rc.name == preset
+
+
+def test_experiment_smoke_needs_no_plus():
+    cfg = compose_config(["experiment=smoke", "objective=sft"])
+    assert cfg.trainer.max_steps == 2 and cfg.model.name == "tiny" and cfg.objective.name == "sft"
+
+
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ("rollout.num_generations=0", "rollout.num_generations"),
+        ("optim.lr=-0.001", "optim.lr"),
+        ("rollout.max_new_tokens=0", "rollout.max_new_tokens"),
+        ("reward_control.smooth_clamp=-1", "reward_control.smooth_clamp"),
+        ("objective.loss_aggregation=mean", "objective.loss_aggregation"),
+        ("objective.scale_rewards=rank", "objective.scale_rewards"),
+        ("rollout.top_p=1.5", "rollout.top_p"),
+        ("objective.mu=0", "objective.mu"),
+        ("data.on_bad_row=ignore", "data.on_bad_row"),
+        ("model.frame=100", "model.frame"),
+    ],
+)
+def test_invalid_values_are_refused_naming_the_field(override, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        validate(compose_config([override]))
+
+
+def test_cli_refuses_an_invalid_value_before_building_a_model(tmp_path):
+    out = cli("rollout.num_generations=0", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 2
+    assert "rollout.num_generations=0 is invalid" in out.stderr
+    assert not (tmp_path / "run" / "model").exists() and "Loading weights" not in out.stderr
+
+
+def test_cli_refuses_an_unknown_option_listing_the_valid_ones():
+    out = cli("objective=ppo")
+    assert out.returncode != 0
+    text = out.stderr + out.stdout
+    assert "objective/ppo" in text
+    for name in ("sft", "rlvr", "grpo", "sft_rlvr", "visurf"):
+        assert name in text
+
+
+def test_cli_works_from_any_working_directory(tmp_path):
+    out = cli("experiment=smoke", "objective=sft_rlvr", "--cfg", "job", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "name: sft_rlvr" in out.stdout and "max_steps: 2" in out.stdout

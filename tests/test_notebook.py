@@ -1,0 +1,59 @@
+"""notebooks/compare_objectives.ipynb runs top to bottom on a smoke sweep."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from test_report import build_smoke_sweep
+
+from visurf.paths import ROOT
+
+NOTEBOOK = ROOT / "notebooks" / "compare_objectives.ipynb"
+KERNEL = "visurf-test"
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    """A kernelspec for this interpreter, so the notebook sees the installed visurf."""
+    from ipykernel.kernelspec import install
+
+    prefix = tmp_path_factory.mktemp("jupyter")
+    install(kernel_name=KERNEL, prefix=str(prefix))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
+        yield KERNEL
+
+
+def execute(sweep_dir, kernel_name: str, monkeypatch):
+    monkeypatch.setenv("VISURF_SWEEP_DIR", str(sweep_dir))
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(
+        nb, timeout=120, kernel_name=kernel_name, resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    )
+    client.execute()
+    return nb
+
+
+def test_notebook_is_committed_without_outputs():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
+
+
+def test_notebook_runs_on_a_sweep(tmp_path_factory, kernel, monkeypatch):
+    sweep = build_smoke_sweep(tmp_path_factory)
+    nb = execute(sweep, kernel, monkeypatch)
+    outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    tables = [o.data["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert tables and "| objective | reward_control |" in tables[0]
+    assert all(f"| {name} | all |" in tables[0] for name in ("sft", "rlvr", "visurf"))
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
+    assert (sweep / "report.md").is_file()
+
+
+def test_notebook_names_a_missing_sweep(tmp_path, kernel, monkeypatch):
+    with pytest.raises(CellExecutionError, match="no sweep at"):
+        execute(tmp_path / "absent", kernel, monkeypatch)

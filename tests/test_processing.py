@@ -1,0 +1,60 @@
+"""The one processing path: stock processor where it can be built, the fallback elsewhere."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+from PIL import Image
+
+from visurf.models.processing import IMAGE_PAD, VLProcessor
+
+
+def images():
+    return [Image.new("RGB", (112, 112), (10, 200, 30)), Image.new("RGB", (112, 112), (200, 10, 30))]
+
+
+def test_fallback_builds_expanded_image_tokens_and_vision_inputs(tiny_dir):
+    proc = VLProcessor.from_pretrained(tiny_dir, prefer_stock=False)
+    assert proc.backend == "fallback"
+    out = proc(["Find the red circle.", "Find all the blue shapes please."], images())
+    grid = out["image_grid_thw"]
+    assert grid.tolist() == [[1, 8, 8], [1, 8, 8]]  # 112 px / patch 14
+    n_tokens = int(grid[0].prod()) // proc.merge_size**2
+    for row, types in zip(out["input_ids"], out["mm_token_type_ids"]):
+        assert int((row == proc.image_token_id).sum()) == n_tokens == 16
+        assert torch.equal(types == 1, row == proc.image_token_id)
+    assert out["pixel_values"].shape == (2 * 64, 3 * 2 * 14 * 14)
+    # Left padding: the shorter prompt is padded at the front, prompts end aligned.
+    assert out["attention_mask"][0, 0] == 0 and out["attention_mask"][:, -1].all()
+    text = proc.prompt_text("Find x.")
+    assert text.count(IMAGE_PAD) == 1 and text.endswith("<|im_start|>assistant\n")
+
+
+def test_on_this_machine_the_path_is_chosen_by_torchvision(tiny_dir):
+    proc = VLProcessor.from_pretrained(tiny_dir)
+    expected = "stock" if importlib.util.find_spec("torchvision") else "fallback"
+    assert proc.backend == expected
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torchvision") is None,
+    reason="the stock Qwen2.5-VL processor needs torchvision (a GPU machine has it)",
+)
+def test_stock_and_fallback_give_identical_inputs(tiny_dir):
+    stock = VLProcessor.from_pretrained(tiny_dir)
+    fallback = VLProcessor.from_pretrained(tiny_dir, prefer_stock=False)
+    assert stock.backend == "stock"
+    prompts = ["Find the red circle.", "Find all the blue shapes please."]
+    a, b = stock(prompts, images()), fallback(prompts, images())
+    for key in ("input_ids", "attention_mask", "image_grid_thw", "mm_token_type_ids"):
+        assert torch.equal(a[key], b[key]), key
+    assert torch.allclose(a["pixel_values"], b["pixel_values"], atol=1e-5)
+
+
+def test_completion_ids_end_with_the_end_of_turn_token(tiny_dir):
+    proc = VLProcessor.from_pretrained(tiny_dir)
+    ids = proc.completion_ids(["<answer>[]</answer>"])[0]
+    assert ids[-1] == proc.eos_token_id
+    assert proc.decode(ids) == "<answer>[]</answer>"

@@ -1,0 +1,151 @@
+"""visurf.report: tables and plots of a sweep, on a real smoke sweep and on made-up runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from visurf.report import collect_runs, main, summarise, to_markdown, write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# (objective, seed, folder): sft, rlvr and two seeds of visurf, one nested to exercise the search.
+SMOKE_RUNS = [
+    ("sft", 0, "sft_s0"),
+    ("rlvr", 0, "rlvr_s0"),
+    ("visurf", 0, "visurf_s0"),
+    ("visurf", 1, "more/visurf_s1"),
+]
+
+
+def build_smoke_sweep(tmp_path_factory) -> Path:
+    """Real smoke runs, made once per test session in its base temp folder.
+
+    test_eval_cli and test_notebook import this too, so the sweep is built once for all three.
+    """
+    from conftest import run
+
+    sweep = tmp_path_factory.getbasetemp() / "smoke-sweep"
+    for objective, seed, name in SMOKE_RUNS:
+        if not (sweep / name / "summary.json").is_file():
+            run(sweep, "experiment=smoke", f"objective={objective}", f"seed={seed}", name=name)
+    return sweep
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    return build_smoke_sweep(tmp_path_factory)
+
+
+def column_max(run_dir: Path, column: str) -> float:
+    with open(run_dir / "metrics.csv") as f:
+        values = [float(row[column]) for row in csv.DictReader(f) if row.get(column)]
+    return max(values) if values else math.nan
+
+
+def test_report_on_a_smoke_sweep(sweep, capsys):
+    paths = main([str(sweep)])
+    assert set(paths) == {"markdown", "csv", "reward", "accuracy"}
+    for name in ("reward", "accuracy"):
+        assert paths[name].read_bytes()[:8] == PNG_MAGIC
+    printed = capsys.readouterr().out
+    assert "| objective | reward_control |" in printed
+
+    table = pd.read_csv(paths["csv"])
+    assert sorted(zip(table.objective, table.reward_control)) == [
+        ("rlvr", "all"),
+        ("sft", "all"),
+        ("visurf", "all"),
+    ]
+    assert list(table.objective) == ["sft", "rlvr", "visurf"]  # the canonical order
+    summaries = {name: json.loads((sweep / name / "summary.json").read_text()) for *_, name in SMOKE_RUNS}
+
+    # visurf: two seeds, checked by hand against the runs' own files.
+    row = table.set_index("objective").loc["visurf"]
+    names = ["visurf_s0", "more/visurf_s1"]
+    assert row.n_seeds == 2
+    for metric in ("accuracy", "mean_reward", "think_rate", "format_rate", "giou"):
+        values = [summaries[n]["eval_after"][metric] for n in names]
+        assert row[f"{metric}_mean"] == pytest.approx(statistics.mean(values))
+        assert row[f"{metric}_std"] == pytest.approx(statistics.stdev(values))
+    known = [summaries[n]["eval_after"]["groups"]["known"]["accuracy"] for n in names]
+    assert row.known_mean == pytest.approx(statistics.mean(known))
+    before = [summaries[n]["eval_before"]["accuracy"] for n in names]
+    assert row.before_accuracy_mean == pytest.approx(statistics.mean(before))
+    walls = [summaries[n]["wall_time_s"] for n in names]
+    assert row.wall_time_s == pytest.approx(statistics.mean(walls))
+    assert row.max_grad_norm == pytest.approx(max(column_max(sweep / n, "train/grad_norm") for n in names))
+    assert row.skipped_steps == sum(summaries[n]["skipped_steps"] for n in names)
+
+    # sft logs no KL: '—' in the markdown, empty in the CSV.
+    sft = table.set_index("objective").loc["sft"]
+    assert math.isnan(sft.max_kl) and sft.n_seeds == 1
+    lines = paths["markdown"].read_text().splitlines()
+    sft_line = next(line for line in lines if line.startswith("| sft |"))
+    assert "—" in sft_line
+    assert sum(line.startswith("| ") for line in lines) == 1 + 3  # header + one row per group
+
+
+def fake_run(root: Path, name: str, objective: str, seed: int, accuracy: float, metrics: dict, **extra):
+    """A run folder with a made-up summary.json and metrics.csv."""
+    run_dir = root / name
+    run_dir.mkdir(parents=True)
+    after = {
+        "accuracy": accuracy,
+        "mean_reward": 2 * accuracy,
+        "format_rate": 1.0,
+        "think_rate": 0.5,
+        "giou": accuracy / 2,
+        "groups": {"known": {"accuracy": accuracy + 0.1}, "novel": {"accuracy": None}},
+    }
+    summary = {
+        "objective": objective,
+        "reward_control": extra.get("reward_control", "all"),
+        "seed": seed,
+        "steps": 3,
+        "skipped_steps": extra.get("skipped", 0),
+        "wall_time_s": extra.get("wall", 10.0),
+        "eval_before": {"accuracy": 0.1},
+        "eval_after": after,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    pd.DataFrame({"step": [0, 1, 2], **metrics}).to_csv(run_dir / "metrics.csv", index=False)
+
+
+def test_summarise_made_up_runs(tmp_path):
+    rl = {"train/reward": [1.0, 2.0, 3.0], "train/accuracy": [0.1, 0.2, 0.3]}
+    fake_run(tmp_path, "a/visurf_s0", "visurf", 0, 0.2, {**rl, "train/grad_norm": [1, 5, 2]}, skipped=1)
+    fake_run(tmp_path, "a/visurf_s1", "visurf", 1, 0.4, {**rl, "train/kl": [0.0, 0.3, 0.1]}, wall=20.0)
+    fake_run(tmp_path, "b/sft_s0", "sft", 0, 0.5, {"train/grad_norm": [7.0, 1.0, 1.0]})
+
+    runs = collect_runs(tmp_path)
+    assert len(runs) == 3
+    table = summarise(runs).set_index("objective")
+    visurf = table.loc["visurf"]
+    assert visurf.accuracy_mean == pytest.approx(0.3)
+    assert visurf.accuracy_std == pytest.approx(math.sqrt(0.02))  # sample std of (0.2, 0.4)
+    assert visurf.known_mean == pytest.approx(0.4)
+    assert math.isnan(visurf.novel_mean) and math.isnan(visurf.multi_mean)
+    assert (visurf.max_grad_norm, visurf.max_kl) == (5.0, pytest.approx(0.3))
+    assert (visurf.skipped_steps, visurf.wall_time_s, visurf.n_seeds) == (1, 15.0, 2)
+    assert math.isnan(table.loc["sft"].accuracy_std)  # one seed: no spread
+
+    text = to_markdown(summarise(runs))
+    assert "| visurf | all | 2 | 0.300 ± 0.141 |" in text
+    assert "| sft | all | 1 | 0.500 |" in text
+    paths = write_report(tmp_path)  # sft has no train/reward: left out of the plot, no error
+    assert all(p.is_file() for p in paths.values())
+
+
+def test_missing_sweep_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match="no runs under"):
+        collect_runs(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "absent")])
+    assert exit_info.value.code == 2
+    assert str(tmp_path / "absent") in capsys.readouterr().err

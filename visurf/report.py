@@ -1,0 +1,217 @@
+"""Compare the runs of a sweep: `python -m visurf.report SWEEP_DIR`.
+
+Every folder under SWEEP_DIR holding a `summary.json` is a run. Runs are grouped by
+(objective, reward_control); each row gives mean ± std over seeds (sample std, ddof=1) of the
+final test metrics, the largest gradient norm and KL any seed logged, the skipped steps of all
+seeds together, the number of seeds and the mean wall time. Written into SWEEP_DIR:
+`report.md`, `report.csv` (the same numbers, unformatted), `reward.png` and `accuracy.png`
+(`train/reward` and `train/accuracy` over steps, mean over seeds, lightly smoothed).
+Anything a run did not log (an SFT run has no train/reward) is '—' in the table and left out
+of the plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+log = logging.getLogger(__name__)
+
+KEYS = ["objective", "reward_control"]
+# Test metrics averaged over seeds: column -> path in summary.json's eval_after.
+EVAL_METRICS = {
+    "accuracy": ("accuracy",),
+    "known": ("groups", "known", "accuracy"),
+    "novel": ("groups", "novel", "accuracy"),
+    "non_object": ("groups", "non_object", "accuracy"),
+    "multi": ("groups", "multi", "accuracy"),
+    "think_rate": ("think_rate",),
+    "format_rate": ("format_rate",),
+    "giou": ("giou",),
+    "mean_reward": ("mean_reward",),
+}
+MEAN_STD = [*EVAL_METRICS, "before_accuracy"]
+CURVES = {"reward": "train/reward", "accuracy": "train/accuracy"}
+# Canonical row order; anything else follows alphabetically.
+ORDER = {
+    "objective": ["sft", "rlvr", "grpo", "sft_rlvr", "visurf"],
+    "reward_control": ["none", "align", "no_think", "smooth", "all"],
+}
+
+
+def _get(tree, path: tuple[str, ...]) -> float:
+    for key in path:
+        if not isinstance(tree, dict) or tree.get(key) is None:
+            return math.nan
+        tree = tree[key]
+    return float(tree)
+
+
+def _column_max(metrics: pd.DataFrame | None, column: str) -> float:
+    if metrics is None or column not in metrics:
+        return math.nan
+    return float(metrics[column].max())  # NaN when the column is empty
+
+
+def read_metrics(run_dir: Path) -> pd.DataFrame | None:
+    path = Path(run_dir) / "metrics.csv"
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def collect_runs(sweep_dir: str | Path) -> pd.DataFrame:
+    """One row per run under `sweep_dir` (recursively): its settings, test metrics and stability."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"sweep directory {sweep_dir} does not exist")
+    rows = []
+    for summary_path in sorted(sweep_dir.rglob("summary.json")):
+        run_dir = summary_path.parent
+        summary = json.loads(summary_path.read_text())
+        metrics = read_metrics(run_dir)
+        after = summary.get("eval_after") or {}
+        rows.append(
+            {
+                "run": str(run_dir.relative_to(sweep_dir)),
+                "run_dir": str(run_dir),
+                "objective": summary.get("objective"),
+                "reward_control": summary.get("reward_control"),
+                "seed": summary.get("seed"),
+                "steps": summary.get("steps"),
+                **{name: _get(after, path) for name, path in EVAL_METRICS.items()},
+                "before_accuracy": _get(summary.get("eval_before"), ("accuracy",)),
+                "max_grad_norm": _column_max(metrics, "train/grad_norm"),
+                "max_kl": _column_max(metrics, "train/kl"),
+                "skipped_steps": summary.get("skipped_steps", 0),
+                "wall_time_s": summary.get("wall_time_s", math.nan),
+            }
+        )
+    if not rows:
+        raise FileNotFoundError(f"no runs under {sweep_dir} (no */summary.json)")
+    return pd.DataFrame(rows)
+
+
+def _order(values: pd.Series) -> pd.Series:
+    known = ORDER.get(values.name, [])
+    return values.map(lambda v: (known.index(v), "") if v in known else (len(known), str(v)))
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (objective, reward_control): `<metric>_mean`, `<metric>_std` and stability."""
+    duplicated = runs.duplicated([*KEYS, "seed"], keep=False)
+    if duplicated.any():  # e.g. a sweep over some other setting: those runs are pooled here
+        log.warning("runs share (objective, reward_control, seed): %s", list(runs.run[duplicated]))
+    grouped = runs.groupby(KEYS, sort=False)
+    table = grouped.agg(
+        n_seeds=("seed", "size"),
+        **{f"{m}_mean": (m, "mean") for m in MEAN_STD},
+        **{f"{m}_std": (m, "std") for m in MEAN_STD},
+        max_grad_norm=("max_grad_norm", "max"),
+        max_kl=("max_kl", "max"),
+        skipped_steps=("skipped_steps", "sum"),
+        wall_time_s=("wall_time_s", "mean"),
+    )
+    columns = ["n_seeds", *[f"{m}_{s}" for m in MEAN_STD for s in ("mean", "std")]]
+    columns += ["max_grad_norm", "max_kl", "skipped_steps", "wall_time_s"]
+    return table[columns].reset_index().sort_values(KEYS, key=_order, ignore_index=True)
+
+
+# -- the markdown table ----------------------------------------------------------------------------
+def _fmt(value, spec: str) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def _mean_std(row, metric: str) -> str:
+    mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
+    if math.isnan(mean):
+        return "—"
+    return _fmt(mean, ".3f") + ("" if math.isnan(std) else f" ± {std:.3f}")  # one seed: no std
+
+
+def to_markdown(summary: pd.DataFrame) -> str:
+    """The summary as a markdown table (mean ± std over seeds)."""
+    header = ["objective", "reward_control", "seeds", *EVAL_METRICS, "acc. before"]
+    header += ["max grad norm", "max KL", "skipped", "wall time (s)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in summary.iterrows():
+        cells = [row.objective, row.reward_control, str(row.n_seeds)]
+        cells += [_mean_std(row, m) for m in MEAN_STD]
+        cells += [_fmt(row.max_grad_norm, ".3g"), _fmt(row.max_kl, ".3g")]
+        cells += [str(int(row.skipped_steps)), _fmt(row.wall_time_s, ".0f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# -- curves ----------------------------------------------------------------------------------------
+def curves(runs: pd.DataFrame, column: str) -> dict[tuple[str, str], pd.Series]:
+    """`column` over `step` per (objective, reward_control): mean over seeds, lightly smoothed."""
+    out = {}
+    for key, group in runs.groupby(KEYS, sort=False):
+        series = []
+        for run_dir in group.run_dir:
+            metrics = read_metrics(Path(run_dir))
+            if metrics is None or column not in metrics or "step" not in metrics:
+                continue
+            logged = metrics[["step", column]].dropna()
+            if not logged.empty:
+                series.append(logged.groupby("step")[column].mean())
+        if series:
+            mean = pd.concat(series, axis=1).mean(axis=1).sort_index()
+            window = max(1, len(mean) // 20)  # light: ~5% of the run
+            out[key] = mean.rolling(window, min_periods=1).mean()
+    return out
+
+
+def plot_curves(runs: pd.DataFrame, column: str) -> Figure:
+    """A figure of `column` per (objective, reward_control). pyplot-free: no global backend is set."""
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    lines = curves(runs, column)
+    for (objective, control), series in lines.items():
+        ax.plot(series.index, series.values, label=f"{objective} / {control}")
+    if lines:
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, f"no run logged {column}", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("step")
+    ax.set_ylabel(column)
+    ax.set_title(f"{column} (mean over seeds)")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def write_report(sweep_dir: str | Path) -> dict[str, Path]:
+    """Write report.md, report.csv, reward.png and accuracy.png into `sweep_dir`; return their paths."""
+    sweep_dir = Path(sweep_dir)
+    runs = collect_runs(sweep_dir)
+    summary = summarise(runs)
+    paths = {"markdown": sweep_dir / "report.md", "csv": sweep_dir / "report.csv"}
+    note = f"{len(runs)} runs under `{sweep_dir}`; mean ± sample std over seeds.\n\n"
+    paths["markdown"].write_text(f"# Sweep report\n\n{note}{to_markdown(summary)}")
+    summary.to_csv(paths["csv"], index=False)
+    for name, column in CURVES.items():
+        paths[name] = sweep_dir / f"{name}.png"
+        plot_curves(runs, column).savefig(paths[name], dpi=100)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> dict[str, Path]:
+    parser = argparse.ArgumentParser(prog="python -m visurf.report", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path, help="a folder with runs (each with summary.json) below it")
+    args = parser.parse_args(argv)
+    try:
+        paths = write_report(args.sweep_dir)
+    except FileNotFoundError as err:
+        parser.exit(2, f"visurf.report: {err}\n")
+    print(paths["markdown"].read_text())
+    print("written: " + ", ".join(str(p) for p in paths.values()))
+    return paths
+
+
+if __name__ == "__main__":
+    main()
