@@ -32,10 +32,11 @@ def test_resume_continues_to_the_same_final_metrics(tmp_path):
     )
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
     # metrics.csv holds the whole run: the same training losses at every step.
-    loss = lambda d: (
-        pd.read_csv(d / "metrics.csv").dropna(subset=["train/loss"]).set_index("step")["train/loss"]
-    )
+    def loss(d):
+        return pd.read_csv(d / "metrics.csv").dropna(subset=["train/loss"]).set_index("step")["train/loss"]
+
     pd.testing.assert_series_equal(loss(whole_dir), loss(part_dir))
     assert json.loads((part_dir / "summary.json").read_text())["steps"] == 4
 

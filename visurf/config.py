@@ -89,6 +89,22 @@ def validate(cfg) -> None:
         cfg.model.frame,
         "a multiple of 28 (Qwen2.5-VL patch 14 x merge 2)",
     )
+    attn = cfg.model.get("attn_implementation")
+    _check(
+        attn in (None, "sdpa", "eager", "flash_attention_2"),
+        "model.attn_implementation",
+        attn,
+        "one of ['sdpa', 'eager', 'flash_attention_2']",
+    )
+    if attn == "flash_attention_2":
+        import importlib.util
+
+        _check(
+            importlib.util.find_spec("flash_attn") is not None,
+            "model.attn_implementation",
+            attn,
+            "sdpa or eager here: flash_attention_2 needs the flash-attn package, which is not installed",
+        )
     stages = list(cfg.objective.stages)
     _check(len(stages) >= 1, "objective.stages", stages, "a non-empty list")
     total = 0.0

@@ -43,19 +43,21 @@ def tiny_dir(frame: int) -> Path:
 
 
 def resolve_model_dir(model_cfg) -> Path:
-    source = model_cfg.source
+    source = model_cfg["source"]
     if source == "tiny":
-        return tiny_dir(int(model_cfg.frame))
+        return tiny_dir(int(model_cfg["frame"]))
     if source == "tiny_base":
         from visurf.models.base import base_dir
 
         return base_dir(model_cfg)
     if source == "path":
-        path = Path(str(model_cfg.path)).expanduser()
+        path = Path(str(model_cfg["path"])).expanduser()
         if not (path / "config.json").exists():
             raise ModelNotFoundError(f"model.path={path} holds no model (looked for {path / 'config.json'})")
         return path
     if source == "hf_cache":
+        if model_cfg.get("path"):
+            return resolve_model_dir({**model_cfg, "source": "path"})
         return hf_cache_dir(str(model_cfg.hf_id))
     raise ValueError(f"model.source must be one of tiny, tiny_base, path, hf_cache; got {source!r}")
 

@@ -1,0 +1,50 @@
+"""Qwen2.5-VL presets load from a local path or the local HF cache, never from the network."""
+
+from __future__ import annotations
+
+import pytest
+
+from visurf.compose import compose_config
+from visurf.config import ConfigError, validate
+from visurf.models.loading import ModelNotFoundError, load_policy, resolve_model_dir
+
+
+@pytest.mark.parametrize(
+    "preset,hf_id",
+    [("qwen2_5_vl_3b", "Qwen/Qwen2.5-VL-3B-Instruct"), ("qwen2_5_vl_7b", "Qwen/Qwen2.5-VL-7B-Instruct")],
+)
+def test_missing_weights_give_an_error_naming_where_it_looked(preset, hf_id, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = compose_config([f"model={preset}"])
+    validate(cfg)
+    assert cfg.model.hf_id == hf_id and cfg.model.frame % 28 == 0
+    with pytest.raises(ModelNotFoundError, match=r"not in the local HF cache \(looked in "):
+        resolve_model_dir(cfg.model)
+    cfg = compose_config([f"model={preset}", f"model.path={tmp_path / 'nothing'}"])
+    with pytest.raises(ModelNotFoundError, match=str(tmp_path / "nothing")):
+        resolve_model_dir(cfg.model)
+
+
+def test_a_preset_loads_a_local_directory_with_its_switches(tiny_dir):
+    cfg = compose_config(
+        [
+            "model=qwen2_5_vl_3b",
+            f"model.path={tiny_dir}",
+            "model.dtype=float32",
+            "model.attn_implementation=eager",
+            "model.gradient_checkpointing=true",
+        ]
+    )
+    model, processor = load_policy(cfg.model)
+    assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    assert model.config._attn_implementation == "eager"
+    assert model.is_gradient_checkpointing
+
+
+def test_flash_attention_is_refused_when_not_installed():
+    import importlib.util
+
+    if importlib.util.find_spec("flash_attn") is not None:
+        pytest.skip("flash-attn is installed here")
+    with pytest.raises(ConfigError, match="model.attn_implementation"):
+        validate(compose_config(["model.attn_implementation=flash_attention_2"]))
