@@ -8,11 +8,13 @@ import zlib
 import bitsandbytes as bnb
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText
 
 import visurf.models.adapters as adapters
 from visurf.compose import compose_config
 from visurf.data.sources import load_examples
+from visurf.export import export
 from visurf.models.adapters import apply_adapters, quantization_config
 from visurf.models.loading import load_policy
 from visurf.module import PostTrainModule
@@ -22,6 +24,16 @@ from visurf.rollout import Sequences, pad_completions, sample, token_logps
 
 TEXT_LAYERS = 4 * 7  # tiny model: 4 decoder layers x (q, k, v, o, gate, up, down)
 VISION_LAYERS = 2 * 5  # 2 vision blocks x (attn.qkv, attn.proj, mlp.gate/up/down)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny models gain nothing from intra-op threads, which spin-wait on a busy CPU (a
+    4-token generate took 5.5 s with 2 threads next to other jobs, 0.09 s with 1)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def config(*overrides: str):
@@ -240,44 +252,52 @@ def base_state(tiny_dir) -> dict[str, torch.Tensor]:
     return AutoModelForImageTextToText.from_pretrained(tiny_dir).state_dict()
 
 
-def check_adapter_run(run_dir, summary) -> dict[str, torch.Tensor]:
-    """The run finished, wrote an adapter and trained every LoRA B; returns the base weights."""
+def check_adapter_run(run_dir, summary, policy) -> dict[str, torch.Tensor]:
+    """The run finished and saved an adapter in which every LoRA B was trained (B starts at 0);
+    returns the trained policy's base weights, named as in the plain model."""
     assert summary["steps"] == 2 and (run_dir / "summary.json").is_file()
-    assert (run_dir / "model" / "adapter_config.json").is_file()
-    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    state = ckpt["state_dict"]
-    prefix = "policy.base_model.model."
-    lora_b = {k: v for k, v in state.items() if ".lora_B." in k}
-    assert len(lora_b) == TEXT_LAYERS and all(v.abs().sum() > 0 for v in lora_b.values())  # B starts at 0
+    adapter = load_file(run_dir / "model" / "adapter_model.safetensors")
+    lora_b = [v for k, v in adapter.items() if ".lora_B." in k]
+    assert len(lora_b) == TEXT_LAYERS and all(v.abs().sum() > 0 for v in lora_b)
+    prefix = "base_model.model."
+    state = policy.state_dict()
     return {k[len(prefix) :].replace(".base_layer.", "."): v for k, v in state.items() if ".lora_" not in k}
 
 
-def adapter_run(smoke_run, reward: str, *overrides: str):
+def adapter_run(smoke_run, reward: str, *overrides: str, name: str = "run"):
     # The KL term on (beta > 0), so the adapters-disabled reference is used; truncated
     # completions kept, since the tiny random model rarely ends one within the budget.
     return smoke_run(
-        *overrides, f"reward.name={reward}", "++objective.beta=0.04", "++objective.mask_truncated=false"
+        *overrides,
+        f"reward.name={reward}",
+        "++objective.beta=0.04",
+        "++objective.mask_truncated=false",
+        name=name,
     )
 
 
 @pytest.mark.parametrize("objective", ["sft", "rlvr", "sft_rlvr", "visurf"])
-def test_lora_smoke_run(smoke_run, tiny_dir, varied_reward, objective):
+def test_lora_smoke_run(smoke_run, tiny_dir, varied_reward, captured, objective, tmp_path):
     run_dir, summary = adapter_run(smoke_run, varied_reward, f"objective={objective}", "peft=lora")
-    base = check_adapter_run(run_dir, summary)
+    (policy,) = captured
+    base = check_adapter_run(run_dir, summary, policy)
     expected = base_state(tiny_dir)
     assert base.keys() == expected.keys()
     for name, value in expected.items():
         assert torch.equal(base[name], value), name
+    if objective == "sft":  # a real run exports (tests/test_export.py checks the merge itself)
+        from_dir = export(run_dir, tmp_path / "from_dir")
+        from_ckpt = export(run_dir / "checkpoints" / "last.ckpt", tmp_path / "from_ckpt")
+        a, b = (AutoModelForImageTextToText.from_pretrained(d).state_dict() for d in (from_dir, from_ckpt))
+        assert a.keys() == expected.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("objective", ["sft", "visurf"])
+@pytest.mark.parametrize("objective", ["sft", "rlvr", "sft_rlvr", "visurf"])
 def test_qlora_smoke_run(smoke_run, tiny_dir, varied_reward, captured, quantized_loading, objective):
-    # 4-bit matmuls dequantise on every call, slowly on a CPU: short completions.
-    run_dir, summary = adapter_run(
-        smoke_run, varied_reward, f"objective={objective}", "peft=qlora", "rollout.max_new_tokens=4"
-    )
-    base = check_adapter_run(run_dir, summary)
+    run_dir, summary = adapter_run(smoke_run, varied_reward, f"objective={objective}", "peft=qlora")
     (policy,) = captured
+    base = check_adapter_run(run_dir, summary, policy)
     four_bit = [n for n, m in policy.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert len(four_bit) == TEXT_LAYERS
     # The weights left in full precision (vision tower, embeddings, norms, lm_head) are untouched.
@@ -286,3 +306,30 @@ def test_qlora_smoke_run(smoke_run, tiny_dir, varied_reward, captured, quantized
     assert len(kept) == len(expected) - TEXT_LAYERS
     for name in kept:
         assert torch.equal(base[name], expected[name]), name
+
+
+def resume_matches_uninterrupted(smoke_run, reward: str, peft: str) -> None:
+    """2 steps, stop, resume to 4 = 4 steps in one go: the same adapter weights."""
+    common = ("objective=visurf", f"peft={peft}")
+    full, _ = adapter_run(smoke_run, reward, *common, "trainer.max_steps=4", name="full")
+    cut, _ = adapter_run(smoke_run, reward, *common, name="cut")
+    adapter_run(smoke_run, reward, *common, "trainer.max_steps=4", f"resume={cut}", name="cut")
+    a, b = (load_file(d / "model" / "adapter_model.safetensors") for d in (full, cut))
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_lora_run_resumes(smoke_run, varied_reward):
+    resume_matches_uninterrupted(smoke_run, varied_reward, "lora")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="Lightning reloads the whole module state_dict strictly, and a 4-bit layer's state "
+    "(absmax, quant_map, ...) does not load back; fixed by checkpointing only the adapters "
+    "(the module.py change proposed with this test)",
+)
+def test_qlora_run_resumes(smoke_run, varied_reward, quantized_loading):
+    resume_matches_uninterrupted(smoke_run, varied_reward, "qlora")

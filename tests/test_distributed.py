@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -44,10 +45,21 @@ def _same_length_labels(out: Path) -> Path:
 
 def _launch(run_dir: Path, *overrides: str) -> subprocess.Popen:
     """`python -m visurf.run ...` as a subprocess, the way a user runs it (Lightning's DDP launcher
-    re-runs the command line for rank 1, which under pytest would be pytest itself)."""
+    re-runs the command line for rank 1, which under pytest would be pytest itself). Its own
+    process group, so a hung run can be killed with the rank it started."""
     command = [sys.executable, "-m", "visurf.run", *overrides, f"hydra.run.dir={run_dir}"]
-    log = open(run_dir.parent / f"{run_dir.name}.log", "w")  # noqa: SIM115 (closed by the OS at exit)
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    with open(run_dir.parent / f"{run_dir.name}.log", "w") as log:  # the child keeps its own handle
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait(run_dir: Path, job: subprocess.Popen, timeout: float) -> None:
+    try:
+        rc = job.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(job.pid, signal.SIGKILL)
+        rc = "timeout"
+    log = (run_dir.parent / f"{run_dir.name}.log").read_text()
+    assert rc == 0, f"{run_dir.name} run failed ({rc}):\n{log[-4000:]}"
 
 
 def test_ddp_matches_one_process(tmp_path):
@@ -87,18 +99,13 @@ def test_ddp_matches_one_process(tmp_path):
                 "trainer.accelerator=cpu",
                 "trainer.devices=2",
                 "trainer.precision=32-true",
+                "trainer.strategy.timeout_s=120",  # a hung collective fails the run, not the suite
                 "train.batch_size=2",  # per process: the global batch is 4 prompts
             ),
         ),
     ]
     for run_dir, job in jobs:
-        try:
-            rc = job.wait(timeout=240)
-        except subprocess.TimeoutExpired:
-            job.kill()
-            rc = "timeout"
-        log = (run_dir.parent / f"{run_dir.name}.log").read_text()
-        assert rc == 0, f"{run_dir.name} run failed ({rc}):\n{log[-4000:]}"
+        _wait(run_dir, job, timeout=240)
 
     loss_one, norm_one = _train_losses(one)
     loss_two, norm_two = _train_losses(two)
@@ -206,11 +213,12 @@ def _setup(cache: str):
     return policy, processor, examples
 
 
-def _fsdp_rank(rank: int, port: int, cache: str, out: str, wrap: dict, checkpointing: dict) -> None:
+def _fsdp_rank(rank, port: int, cache: str, out: str, wrap: dict, checkpointing: dict, mixed) -> None:
     """One rank: shard the policy as configure_model would, generate, one SGD step, full weights.
 
-    `wrap` / `checkpointing` are the FSDP settings of the configured strategy, built by the parent
-    (importing Lightning here would double this test's time on a 2-core machine).
+    `wrap` / `checkpointing` / `mixed` are the FSDP settings of the configured strategy and of
+    Lightning's bf16-mixed precision, built by the parent (importing Lightning here would double
+    this test's time on a 2-core machine).
     """
     import torch.distributed as dist
     from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
@@ -225,26 +233,40 @@ def _fsdp_rank(rank: int, port: int, cache: str, out: str, wrap: dict, checkpoin
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2, timeout=datetime.timedelta(seconds=60))
     policy, processor, examples = _setup(cache)
-    # What Lightning's model_sharded_context does around configure_model, with a CPU device; then
-    # its activation checkpointing, applied after wrapping.
-    with enable_wrap(wrapper_cls=FSDP, device_id=torch.device("cpu"), **wrap):
-        policy = shard_policy(policy)
-    assert isinstance(policy, FSDP)
-    apply_activation_checkpointing(policy, checkpoint_wrapper_fn=checkpoint_wrapper, **checkpointing)
-
     mine = examples[2 * rank : 2 * rank + 2]
-    inputs = processor([e.prompt for e in mine], [e.image for e in mine])
-    with generation_context(policy) as generate_kwargs:
-        # Ranks stop at different steps; without synced_gpus the decode steps' all-gathers mismatch.
-        generated = policy.generate(
-            **inputs,
-            do_sample=False,
-            max_new_tokens=NEW_TOKENS[rank],
-            eos_token_id=processor.eos_token_id,
-            pad_token_id=processor.pad_token_id,
-            **generate_kwargs,
-        )
-    assert generate_kwargs == {"synced_gpus": True}
+
+    def shard(policy, **extra):
+        # What Lightning's model_sharded_context does around configure_model (on a CPU device),
+        # then its activation checkpointing, applied after wrapping.
+        with enable_wrap(wrapper_cls=FSDP, device_id=torch.device("cpu"), **wrap, **extra):
+            policy = shard_policy(policy)
+        assert isinstance(policy, FSDP)
+        apply_activation_checkpointing(policy, checkpoint_wrapper_fn=checkpoint_wrapper, **checkpointing)
+        return policy
+
+    def generate(policy):
+        inputs = processor([e.prompt for e in mine], [e.image for e in mine])
+        with generation_context(policy) as generate_kwargs:
+            assert generate_kwargs == {"synced_gpus": True}
+            # Ranks stop at different steps: without synced_gpus the all-gathers would mismatch.
+            return policy.generate(
+                **inputs,
+                do_sample=False,
+                max_new_tokens=NEW_TOKENS[rank],
+                eos_token_id=processor.eos_token_id,
+                pad_token_id=processor.pad_token_id,
+                **generate_kwargs,
+            )
+
+    # bf16 mixed precision (float32 weights): the gathered root weights stay float32 while the
+    # blocks compute in bf16, which only works under the context's autocast.
+    low = generate(shard(_setup(cache)[0], mixed_precision=mixed))
+    assert (
+        low.shape[1] == processor([mine[0].prompt], [mine[0].image])["input_ids"].shape[1] + NEW_TOKENS[rank]
+    )
+
+    policy = shard(policy)
+    generated = generate(policy)
 
     optimizer = torch.optim.SGD(policy.parameters(), lr=0.5)
     loss = _sequence_mean_loss(policy, _labelled_batch(processor, mine))
@@ -271,18 +293,22 @@ def test_fsdp_generation_and_step_match_one_process(tmp_path, visurf_cache):
     """2 FSDP ranks (gloo) with the configured wrap policy and activation checkpointing.
 
     Rollout generation goes through `generation_context` (root parameters gathered, synced_gpus)
-    with ranks stopping at different steps, and must give the unsharded model's greedy tokens. One
+    with ranks stopping at different steps, and must give the unsharded model's greedy tokens (and
+    must run at all under bf16 mixed precision). One
     step on 2 + 2 prompts (gradients averaged by FSDP, norm from the root) must give the weights and
     gradient norm of one process on all 4; `full_state_dict` must give HF-named full weights.
     """
     import torch.multiprocessing as mp
+    from lightning.pytorch.plugins.precision import FSDPPrecision
 
-    strategy = build_strategy(compose_config(["trainer=fsdp"]).trainer)
+    cfg = compose_config(["trainer=fsdp"])
+    strategy = build_strategy(cfg.trainer)
+    mixed = FSDPPrecision(cfg.trainer.precision).mixed_precision_config  # what Lightning passes to FSDP
     wrap = {"sharding_strategy": strategy.sharding_strategy, **strategy.kwargs}
     checkpointing = strategy._activation_checkpointing_kwargs
     assert checkpointing, "activation checkpointing is on in conf/trainer/fsdp.yaml"
     port = _free_port()
-    mp.spawn(_fsdp_rank, args=(port, str(visurf_cache), str(tmp_path), wrap, checkpointing), nprocs=2)
+    mp.spawn(_fsdp_rank, args=(port, str(visurf_cache), str(tmp_path), wrap, checkpointing, mixed), nprocs=2)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     assert ranks[1]["state"] is None
 

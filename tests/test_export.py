@@ -23,6 +23,16 @@ from visurf.objectives import SFTStage
 from visurf.rollout import Sequences, pad_completions, token_logps
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny models gain nothing from intra-op threads, which spin-wait on a busy CPU (a
+    4-token generate took 5.5 s with 2 threads next to other jobs, 0.09 s with 1)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def config(*overrides: str):
     return compose_config(["experiment=smoke", *overrides])
 
@@ -42,8 +52,11 @@ def seqs(visurf_cache, tiny_dir):
 
 
 def logps(model, seqs) -> torch.Tensor:
+    device = next(model.parameters()).device  # a 4-bit model loads onto a GPU where there is one
+    prompt = {k: v.to(device) for k, v in seqs.prompt.items()}
+    seqs = Sequences(prompt, seqs.ids.to(device), seqs.mask.to(device), seqs.truncated.to(device))
     with torch.no_grad():
-        return token_logps(model.eval(), seqs)[seqs.mask > 0]
+        return token_logps(model.eval(), seqs)[seqs.mask > 0].cpu()
 
 
 def load_exported(out):
@@ -62,18 +75,41 @@ def assert_same_weights(a, b):
         torch.testing.assert_close(sa[name], sb[name], atol=0, rtol=0, msg=name)
 
 
-# -- LoRA: a real run ----------------------------------------------------------------------------
+# -- run directories as fit writes them ---------------------------------------------------------
+
+
+def write_run(run_dir, cfg, model, processor) -> None:
+    """What fit leaves behind: config.yaml, model/ (save_pretrained) and a Lightning-style
+    last.ckpt whose state_dict is the module's (`policy.` + the model's keys). The smoke runs of
+    tests/test_adapters.py export real runs."""
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    model.save_pretrained(run_dir / "model")
+    processor.save_pretrained(run_dir / "model")
+    state = {f"policy.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "global_step": 2}, run_dir / "checkpoints" / "last.ckpt")
+
+
+def perturbed(model, scale: float = 0.05):
+    """Trained-looking weights: every trainable tensor moved (LoRA's B starts at 0)."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad and p.is_floating_point():
+                p.add_(scale * torch.randn(p.shape, generator=g))
+    return model
 
 
 @pytest.fixture(scope="module")
-def lora_run(tmp_path_factory, visurf_cache):
-    """An SFT run with LoRA; a high learning rate so the adapters visibly change the model."""
-    from visurf.train import fit
-
+def lora_run(tmp_path_factory, tiny_dir):
+    cfg = config("peft=lora")
+    model, processor = load_policy(cfg.model, path=tiny_dir)
     run_dir = tmp_path_factory.mktemp("export") / "lora"
-    overrides = ["objective=sft", "peft=lora", "optim.lr=0.02", "rollout.max_new_tokens=4"]
-    fit(config(*overrides), run_dir)
+    write_run(run_dir, cfg, perturbed(apply_adapters(model, cfg.peft)), processor)
     return run_dir
+
+
+# -- LoRA ----------------------------------------------------------------------------------------
 
 
 def test_export_from_a_lora_run_dir(lora_run, tiny_dir, seqs, tmp_path):
@@ -135,27 +171,7 @@ def test_a_checkpoint_without_the_adapters_is_refused(lora_run, tmp_path):
         export(run, tmp_path / "out")
 
 
-# -- QLoRA and full fine-tuning: run directories as fit writes them --------------------------------
-
-
-def write_run(run_dir, cfg, model, processor) -> None:
-    """What fit leaves behind: config.yaml, model/ (save_pretrained) and a Lightning-style
-    last.ckpt whose state_dict is the module's (`policy.` + the model's keys)."""
-    (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    model.save_pretrained(run_dir / "model")
-    processor.save_pretrained(run_dir / "model")
-    state = {f"policy.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "global_step": 2}, run_dir / "checkpoints" / "last.ckpt")
-
-
-def perturbed(model, scale: float = 0.05):
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad and p.is_floating_point():
-                p.add_(scale * torch.randn(p.shape, generator=g))
-    return model
+# -- QLoRA and full fine-tuning ------------------------------------------------------------------
 
 
 def test_export_of_a_qlora_run(tiny_dir, seqs, tmp_path):

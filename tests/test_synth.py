@@ -235,3 +235,43 @@ def test_corpus_covers_novel_words_and_the_completion_format():
     text = "\n".join(lines)
     for word in NOVEL_WORDS + ("<think>", "</answer>", "bbox_2d", "point_2d"):
         assert word in text
+
+
+def test_grid_layout_puts_each_object_in_its_own_cell():
+    from visurf.data.synth import SynthConfig, generate_items
+
+    cfg = SynthConfig(image_size=112, grid=4)
+    for item in generate_items(50, seed=3, cfg=cfg):
+        cells = set()
+        for obj in item.objects:
+            x1, y1, x2, y2 = obj.box
+            cell = (x1 // 28, y1 // 28)
+            assert ((x2 - 1) // 28, (y2 - 1) // 28) == cell  # inside one 28-px cell
+            cells.add(cell)
+        assert len(cells) == len(item.objects)
+
+
+def test_gradient_background_encodes_position():
+    import io
+
+    from PIL import Image
+
+    from visurf.data.synth import SynthConfig, generate_rows
+
+    row = generate_rows(1, seed=0, cfg=SynthConfig(image_size=112, grid=4, background="gradient"))[0]
+    image = Image.open(io.BytesIO(row["image"]["bytes"])).convert("RGB")
+    top_left, top_right, bottom_left = (
+        image.getpixel((0, 0)),
+        image.getpixel((111, 0)),
+        image.getpixel((0, 111)),
+    )
+    assert top_left[0] > top_right[0] and top_left[2] == top_right[2]  # red falls with x
+    assert top_left[2] > bottom_left[2] and top_left[0] == bottom_left[0]  # blue falls with y
+
+
+@pytest.mark.parametrize("field,value", [("grid", -1), ("grid", 1), ("background", "stripes")])
+def test_layout_options_are_validated(field, value):
+    from visurf.data.synth import SynthConfig
+
+    with pytest.raises(ValueError, match=field):
+        SynthConfig(**{field: value})

@@ -129,7 +129,6 @@ def export(checkpoint: str | Path, out: str | Path, dtype: str | None = None) ->
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     processor.save_pretrained(out)
-    log.info("exported %s to %s", checkpoint, out)
     return out
 
 
@@ -153,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         out = export(args["checkpoint"], args["out"], args.get("dtype"))
     except ExportError as err:
         raise SystemExit(f"export failed: {err}") from None
-    print(f"wrote {out}")
+    log.info("wrote %s", out)
 
 
 if __name__ == "__main__":

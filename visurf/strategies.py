@@ -10,7 +10,7 @@ manual optimisation needs: with Lightning's default (the root wraps the Lightnin
 from __future__ import annotations
 
 import importlib
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 
 import torch
@@ -118,17 +118,18 @@ def _policy(module):
 
 @contextmanager
 def generation_context(module):
-    """Around `generate` (rollouts, evaluation); yields extra `generate` kwargs.
+    """Wrap every `generate` (rollouts, evaluation) in this; it yields extra `generate` kwargs.
 
-    Under FSDP the root unit's own parameters (embeddings, LM head, final norms, the vision
-    merger: everything outside the wrapped blocks) are gathered for the whole call, since
-    `generate` runs the inner model and never enters the root's forward. Each block still gathers
-    its shard in its own forward and frees it after, so peak memory is the root's parameters plus
-    one block, not the full model. `recurse=True` would buy nothing: with FULL_SHARD a block
-    re-shards after every forward anyway (measured: the same number of all-gathers), and torch
-    forbids forwards inside a recursive summon. `synced_gpus` keeps every rank stepping until all
-    ranks' sequences are done: each decode step is a collective (the blocks' all-gathers), and
-    ranks hold different prompts, so they finish at different steps.
+    Under FSDP (docs/distributed.md, "Generation"):
+    - `generate` runs the inner model, never the root's forward, so the root unit's own parameters
+      (embeddings, LM head, final norm, vision merger) are gathered for the call; each block
+      gathers its shard in its own forward and frees it after (peak: root + one block).
+      `recurse=True` buys nothing: blocks re-shard after each forward anyway (measured), and
+      forwards of summoned blocks are unsupported in torch;
+    - `synced_gpus`: each decode step is a collective and ranks finish at different steps, so
+      every rank keeps stepping until all are done;
+    - under mixed precision the gathered root parameters stay full precision while the blocks
+      compute in low precision, hence autocast to the blocks' dtype.
     """
     policy = _policy(module)
     if not is_sharded(policy):
@@ -137,7 +138,11 @@ def generation_context(module):
     from torch.distributed.fsdp import FullyShardedDataParallel
 
     world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
-    with FullyShardedDataParallel.summon_full_params(policy, recurse=False, writeback=False):
+    param = next(policy.parameters())
+    low = policy.mixed_precision.param_dtype  # None: no mixed precision
+    mixed = low is not None and low != param.dtype
+    autocast = torch.autocast(param.device.type, dtype=low) if mixed else nullcontext()
+    with FullyShardedDataParallel.summon_full_params(policy, recurse=False, writeback=False), autocast:
         yield {"synced_gpus": world > 1}
 
 

@@ -127,7 +127,7 @@ def generate_rows(num: int, seed: int, split: str = "train", cfg: SynthConfig | 
                 # The dataset's own layout (json.dumps defaults, as VisionReasoner's data), not the
                 # compact canonical one the policy writes: `align` is what bridges the two.
                 "solution": json.dumps(item.labels),
-                "image": {"bytes": png_bytes(render_scene(item.objects, size)), "path": None},
+                "image": {"bytes": png_bytes(render_scene(item.objects, size, cfg.background)), "path": None},
                 "img_height": size,
                 "img_width": size,
                 "group": item.group,

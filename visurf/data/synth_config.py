@@ -39,6 +39,7 @@ class SynthConfig:
     # 0: objects anywhere. N > 0: each object fills one cell of an N x N grid (a cell per object),
     # which makes the world learnable by a tiny model in minutes on a CPU.
     grid: int = 0
+    background: str = "plain"  # plain | gradient (a tint that encodes each pixel's position)
 
     def __post_init__(self):
         # Tuples keep the config hashable and immutable even if lists were passed.
@@ -88,6 +89,8 @@ def validate(cfg: SynthConfig) -> None:
             "SynthConfig.non_object_fraction + multi_fraction + relation_fraction must be <= 1, got "
             f"{cfg.non_object_fraction + cfg.multi_fraction + cfg.relation_fraction}"
         )
+    if cfg.background not in ("plain", "gradient"):
+        raise ValueError(f"SynthConfig.background must be 'plain' or 'gradient', got {cfg.background!r}")
     if isinstance(cfg.grid, bool) or not isinstance(cfg.grid, int) or cfg.grid < 0:
         raise ValueError(f"SynthConfig.grid must be an int >= 0, got {cfg.grid!r}")
     if cfg.grid and (cfg.grid * cfg.grid < cfg.max_objects or cfg.image_size // cfg.grid < 8):

@@ -70,8 +70,26 @@ def _apart(a, b, gap: int) -> bool:
     return a[2] + gap <= b[0] or b[2] + gap <= a[0] or a[3] + gap <= b[1] or b[3] + gap <= a[1]
 
 
-def render_scene(objects, size: int) -> Image.Image:
-    image = Image.new("RGB", (size, size), BACKGROUND)
+def gradient_background(size: int) -> Image.Image:
+    """A light background whose tint changes with x (red) and y (blue).
+
+    A tiny vision encoder has only relative (rotary) positions; the tint gives every patch its
+    absolute place in the image, as a large model learns it from data at scale.
+    """
+    ramp = [round(255 - 60 * i / max(1, size - 1)) for i in range(size)]
+    red = Image.new("L", (size, size))
+    red.putdata([ramp[i % size] for i in range(size * size)])
+    blue = Image.new("L", (size, size))
+    blue.putdata([ramp[i // size] for i in range(size * size)])
+    green = Image.new("L", (size, size), 235)
+    return Image.merge("RGB", (red, green, blue))
+
+
+def render_scene(objects, size: int, background: str = "plain") -> Image.Image:
+    if background == "gradient":
+        image = gradient_background(size)
+    else:
+        image = Image.new("RGB", (size, size), BACKGROUND)
     draw = ImageDraw.Draw(image)
     for obj in objects:
         x1, y1, x2, y2 = obj.box

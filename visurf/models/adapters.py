@@ -16,10 +16,11 @@ from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_t
 
 # The text decoder's projections (Qwen2/Qwen2.5 naming). The vision tower's MLP uses the same
 # names (model.visual.blocks.N.mlp.gate_proj), so a plain name list would adapt it too: the
-# default is a regex that leaves anything under `visual` out.
+# default is a regex that leaves the vision tower out.
 TEXT_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 VISION_PROJECTIONS = ("attn.qkv", "attn.proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
-VISION_MODULES = r".*visual"  # the vision tower, patch merger included
+# The vision tower, patch merger included: Qwen-VL's `visual`, and other families' names.
+VISION_MODULES = r".*(?:visual|vision_tower|vision_model)"
 
 COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
