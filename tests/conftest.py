@@ -9,6 +9,17 @@ import pytest
 
 
 @pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Tiny-model matmuls gain nothing from a second thread and spin-wait under load."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def visurf_cache(tmp_path_factory):
     """All tests share one cache; CI sets VISURF_CACHE to reuse it across steps."""
     path = os.environ.get("VISURF_TEST_CACHE") or str(tmp_path_factory.mktemp("visurf-cache"))

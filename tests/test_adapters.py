@@ -232,22 +232,6 @@ def captured(monkeypatch):
     return models
 
 
-@pytest.fixture
-def quantized_loading(monkeypatch):
-    """Load the base with the run's quantization_config, as train.fit does once it is wired
-    (`load_policy(cfg.model, quantization_config=quantization_config(cfg.peft))`); a no-op then."""
-    import visurf.train as train
-
-    original = train.load_policy
-    q = quantization_config(config("peft=qlora").peft)
-
-    def load(model_cfg, *args, **kwargs):
-        kwargs.setdefault("quantization_config", q)
-        return original(model_cfg, *args, **kwargs)
-
-    monkeypatch.setattr(train, "load_policy", load)
-
-
 def base_state(tiny_dir) -> dict[str, torch.Tensor]:
     return AutoModelForImageTextToText.from_pretrained(tiny_dir).state_dict()
 
@@ -294,7 +278,7 @@ def test_lora_smoke_run(smoke_run, tiny_dir, varied_reward, captured, objective,
 
 
 @pytest.mark.parametrize("objective", ["sft", "rlvr", "sft_rlvr", "visurf"])
-def test_qlora_smoke_run(smoke_run, tiny_dir, varied_reward, captured, quantized_loading, objective):
+def test_qlora_smoke_run(smoke_run, tiny_dir, varied_reward, captured, objective):
     run_dir, summary = adapter_run(smoke_run, varied_reward, f"objective={objective}", "peft=qlora")
     (policy,) = captured
     base = check_adapter_run(run_dir, summary, policy)
@@ -324,12 +308,5 @@ def test_lora_run_resumes(smoke_run, varied_reward):
     resume_matches_uninterrupted(smoke_run, varied_reward, "lora")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="Lightning reloads the whole module state_dict strictly, and a 4-bit layer's state "
-    "(absmax, quant_map, ...) does not load back; fixed by checkpointing only the adapters "
-    "(the module.py change proposed with this test)",
-)
-def test_qlora_run_resumes(smoke_run, varied_reward, quantized_loading):
+def test_qlora_run_resumes(smoke_run, varied_reward):
     resume_matches_uninterrupted(smoke_run, varied_reward, "qlora")

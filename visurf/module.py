@@ -16,6 +16,7 @@ import lightning as L
 import torch
 
 from visurf.objectives import StageSchedule
+from visurf.strategies import clip_grad_norm, is_sharded, shard_policy
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,10 @@ class PostTrainModule(L.LightningModule):
         self.automatic_optimization = False
         self.cfg = cfg
         self.policy = policy.train()  # from_pretrained returns eval mode
+        if self.uses_adapters():
+            # Checkpoints hold the adapters; the frozen base comes from the model config (and a
+            # 4-bit base's quantisation state cannot be loaded back strictly).
+            self.strict_loading = False
         self.processor = processor
         self.reward_fn = reward_fn
         self.schedule = schedule
@@ -62,6 +67,11 @@ class PostTrainModule(L.LightningModule):
         if self.uses_adapters():
             self.set_reference(None)
             return
+        if is_sharded(self.policy):
+            raise RuntimeError(
+                "objective.beta > 0 under trainer=fsdp needs adapters (e.g. peft=lora): a sharded "
+                "policy cannot be deep-copied as the KL reference"
+            )
         self.set_reference(copy.deepcopy(self.policy).eval().requires_grad_(False))
 
     @torch.no_grad()
@@ -76,6 +86,11 @@ class PostTrainModule(L.LightningModule):
         return token_logps(self.reference.to(self.device), seqs, self.micro_batch_size)
 
     # -- Lightning hooks ---------------------------------------------------------------------
+    def configure_model(self):
+        # Under trainer=fsdp the policy becomes the FSDP root here (Lightning's sharding context),
+        # so training_step runs outside any FSDP forward; elsewhere a no-op (docs/distributed.md).
+        self.policy = shard_policy(self.policy)
+
     def configure_optimizers(self):
         params = [p for p in self.policy.parameters() if p.requires_grad]
         o = self.cfg.optim
@@ -114,7 +129,7 @@ class PostTrainModule(L.LightningModule):
         self.manual_backward(loss)
         params = [p for p in self.policy.parameters() if p.requires_grad]
         clip = float(self.cfg.optim.grad_clip) if self.cfg.optim.grad_clip else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        grad_norm = clip_grad_norm(self.policy, params, clip)  # global norm under FSDP too
         bad = torch.tensor(
             float(not (torch.isfinite(loss.detach()) and torch.isfinite(grad_norm))), device=self.device
         )
@@ -153,6 +168,9 @@ class PostTrainModule(L.LightningModule):
             )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.uses_adapters():
+            trainable = {f"policy.{n}" for n, p in self.policy.named_parameters() if p.requires_grad}
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
         checkpoint["visurf"] = {
             "skipped_steps": self.skipped_steps,
             "stage_index": self._stage_index,

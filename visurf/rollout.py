@@ -72,6 +72,7 @@ def sample(
     pad_id: int,
     greedy: bool = False,
     suppress_ids: list[int] | None = None,
+    synced_gpus: bool | None = None,
 ) -> Sequences:
     """`num_samples` completions per prompt with transformers' `generate` (KV cache on).
 
@@ -94,6 +95,7 @@ def sample(
             # An image placeholder token in a completion would break the next forward pass
             # (image tokens must match image features), so vision tokens are never sampled.
             suppress_tokens=suppress_ids or None,
+            synced_gpus=synced_gpus,  # True under FSDP: see visurf.strategies.generation_context
         )
     finally:
         model.train(was_training)

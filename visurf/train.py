@@ -26,24 +26,19 @@ from visurf.models.loading import load_policy
 from visurf.module import PostTrainModule
 from visurf.objectives import build_schedule
 from visurf.rewards import build_reward
-from visurf.strategies import build_strategy
+from visurf.strategies import build_strategy, full_state_dict
 
 log = logging.getLogger(__name__)
 
 
 def versions() -> dict[str, str]:
-    import lightning
-    import peft
-    import torch
-    import transformers
+    # Read from package metadata: importing peft would pull in bitsandbytes (seconds) for nothing.
+    from importlib.metadata import version
 
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "lightning": lightning.__version__,
-        "peft": peft.__version__,
-    }
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "lightning", "peft"):
+        out[name] = version(name)
+    return out
 
 
 def resolve_checkpoint(resume: str) -> Path:
@@ -139,7 +134,12 @@ def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     test_examples = load_examples(
         cfg.data, frame, cfg.data.test_split, limit=int(cfg.eval.num_examples) or None
     )
-    policy, processor = load_policy(cfg.model)
+    quant = None
+    if cfg.peft.name == "qlora":  # imported lazily: peft/bitsandbytes cost seconds to import
+        from visurf.models.adapters import quantization_config
+
+        quant = quantization_config(cfg.peft)
+    policy, processor = load_policy(cfg.model, quantization_config=quant)
     if cfg.peft.name != "none":
         from visurf.models.adapters import apply_adapters
 
@@ -170,8 +170,9 @@ def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         "model": str(cfg.model.name),
         "resumed_from": str(ckpt) if ckpt else None,
     }
+    full = full_state_dict(module.policy)  # on every rank: a collective under FSDP, else None
     if trainer.is_global_zero:
-        policy.save_pretrained(run_dir / "model")
+        policy.save_pretrained(run_dir / "model", state_dict=full)
         processor.save_pretrained(run_dir / "model")
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         log.info("run directory: %s", run_dir)

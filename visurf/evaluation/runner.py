@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import lightning as L
@@ -11,6 +12,7 @@ import torch
 
 from visurf.evaluation.metrics import GroundingMetrics
 from visurf.rollout import sample
+from visurf.strategies import generation_context
 
 log = logging.getLogger(__name__)
 
@@ -26,27 +28,37 @@ def evaluate(
     max_new_tokens: int,
     device=None,
     num_samples_logged: int = 0,
+    num_batches: int = 0,
 ) -> tuple[dict, list[dict]]:
-    """Metrics of greedy completions (see GroundingMetrics) and the first completions as records."""
+    """Metrics of greedy completions (see GroundingMetrics) and the first completions as records.
+
+    `num_batches`: generate at least this many batches, repeating the first one and dropping its
+    results; under FSDP every rank must call `generate` equally often (each call is collective).
+    """
     device = device or next(model.parameters()).device
     metric = GroundingMetrics().to(device)
     samples = []
-    for start in range(0, len(examples), batch_size):
-        batch = examples[start : start + batch_size]
+    batches = [examples[start : start + batch_size] for start in range(0, len(examples), batch_size)]
+    padding = batches[:1] * max(0, num_batches - len(batches))
+    for index, batch in enumerate(batches + padding):
         inputs = processor([e.prompt for e in batch], [e.image for e in batch])
         inputs = {k: v.to(device) for k, v in inputs.items()}
-        seqs = sample(
-            model,
-            inputs,
-            1,
-            max_new_tokens=max_new_tokens,
-            temperature=1.0,
-            top_p=1.0,
-            eos_id=processor.eos_token_id,
-            pad_id=processor.pad_token_id,
-            greedy=True,
-            suppress_ids=processor.vision_token_ids,
-        )
+        with generation_context(model) as generate_kwargs:
+            seqs = sample(
+                model,
+                inputs,
+                1,
+                max_new_tokens=max_new_tokens,
+                temperature=1.0,
+                top_p=1.0,
+                eos_id=processor.eos_token_id,
+                pad_id=processor.pad_token_id,
+                greedy=True,
+                suppress_ids=processor.vision_token_ids,
+                **generate_kwargs,
+            )
+        if index >= len(batches):
+            continue
         texts = [processor.decode(ids[m > 0]) for ids, m in zip(seqs.ids, seqs.mask)]
         rewards = [reward_fn(t, e.solution, e.width, e.height) for t, e in zip(texts, batch)]
         metric.update(
@@ -99,6 +111,10 @@ class EvalCallback(L.Callback):
             max_new_tokens=int(self.cfg.max_new_tokens),
             device=pl_module.device,
             num_samples_logged=int(self.cfg.num_samples_logged),
+            # the largest shard's batch count, so every rank generates equally often (FSDP)
+            num_batches=math.ceil(
+                math.ceil(len(self.examples) / trainer.world_size) / int(self.cfg.batch_size)
+            ),
         )
         if trainer.is_global_zero:
             out = self.run_dir / "samples" / f"eval_step{trainer.global_step:05d}.jsonl"

@@ -15,6 +15,7 @@ from visurf.objectives.experience import Experience
 from visurf.reward_control import RewardControl, exempt_think_reward, render_label, smooth_label_advantage
 from visurf.rewards.parsing import parse_completion
 from visurf.rollout import Sequences, concat, pad_completions, sample, select_prompts, token_logps
+from visurf.strategies import generation_context
 
 
 class PolicyStage:
@@ -37,17 +38,19 @@ class PolicyStage:
         proc, device = module.processor, module.device
         g, b = int(self.rollout.num_generations), len(examples)
         inputs = module.to_device(proc([e.prompt for e in examples], [e.image for e in examples]))
-        seqs = sample(
-            module.policy,
-            inputs,
-            g,
-            max_new_tokens=int(self.rollout.max_new_tokens),
-            temperature=float(self.rollout.temperature),
-            top_p=float(self.rollout.top_p),
-            eos_id=proc.eos_token_id,
-            pad_id=proc.pad_token_id,
-            suppress_ids=proc.vision_token_ids,
-        )
+        with generation_context(module) as generate_kwargs:  # FSDP: gathered root, synced ranks
+            seqs = sample(
+                module.policy,
+                inputs,
+                g,
+                max_new_tokens=int(self.rollout.max_new_tokens),
+                temperature=float(self.rollout.temperature),
+                top_p=float(self.rollout.top_p),
+                eos_id=proc.eos_token_id,
+                pad_id=proc.pad_token_id,
+                suppress_ids=proc.vision_token_ids,
+                **generate_kwargs,
+            )
         texts = [proc.decode(ids[m > 0]) for ids, m in zip(seqs.ids, seqs.mask)]
         scores = [
             module.reward_fn(t, examples[i // g].solution, examples[i // g].width, examples[i // g].height)
