@@ -23,6 +23,22 @@ log = logging.getLogger(__name__)
 PROGRESS_BAR_KEYS = ("reward", "accuracy")
 
 
+def lr_factor(warmup: int, total: int, kind: str):
+    """Linear warmup, then constant or cosine decay to 0 at `total` steps."""
+    if kind not in ("constant", "cosine"):
+        raise ValueError(f"optim.schedule must be 'constant' or 'cosine', got {kind!r}")
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if kind == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
 class PostTrainModule(L.LightningModule):
     def __init__(self, cfg, policy, processor, reward_fn, schedule: StageSchedule):
         super().__init__()
@@ -95,8 +111,10 @@ class PostTrainModule(L.LightningModule):
         params = [p for p in self.policy.parameters() if p.requires_grad]
         o = self.cfg.optim
         optimizer = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, betas=tuple(o.betas))
-        warmup = int(o.warmup_steps)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
+        factor = lr_factor(
+            int(o.warmup_steps), int(self.cfg.trainer.max_steps), str(o.get("schedule", "constant"))
+        )
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def training_step(self, batch, batch_idx):

@@ -35,6 +35,7 @@ def base_overrides(model_cfg) -> list[str]:
         f"train.checkpoint_every={int(b.steps)}",
         f"optim.lr={float(b.lr)}",
         f"optim.warmup_steps={int(b.get('warmup_steps', 20))}",
+        "optim.schedule=cosine",
         "eval.num_examples=64",
         f"seed={int(b.seed)}",
     ]

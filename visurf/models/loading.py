@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-TINY_RECIPE_VERSION = 2
+TINY_RECIPE_VERSION = 3
 
 
 class ModelNotFoundError(FileNotFoundError):

@@ -144,7 +144,15 @@ def build_tiny(out: str | Path, cfg: TinyConfig | None = None, corpus: Iterable[
     tokenizer.save_pretrained(out)
     # The frame's pixels are the image processor's only size, so images keep the model frame.
     pixels = cfg.frame * cfg.frame
-    Qwen2VLImageProcessorPil(min_pixels=min(pixels, 56 * 56), max_pixels=pixels).save_pretrained(out)
+    # Normalised around the synthetic world's light background, so that a background patch is
+    # near 0 and shapes stand out: with CLIP's statistics every patch shares a large constant
+    # part, and a small random vision tower learns to amplify that instead of the content.
+    Qwen2VLImageProcessorPil(
+        min_pixels=min(pixels, 56 * 56),
+        max_pixels=pixels,
+        image_mean=[0.85, 0.92, 0.85],
+        image_std=[0.3, 0.3, 0.3],
+    ).save_pretrained(out)
     (out / "chat_template.jinja").write_text(CHAT_TEMPLATE)
     (out / "visurf_tiny.json").write_text(__import__("json").dumps(asdict(cfg), indent=2))
     return out
