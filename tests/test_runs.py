@@ -91,3 +91,17 @@ def test_every_reward_control_preset_runs(smoke_run, preset):
 def test_tensorboard_by_config(smoke_run):
     run_dir, _ = smoke_run("objective=sft", "logging.tensorboard=true")
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents*"))
+
+
+def test_mu_passes_take_several_optimisation_steps_per_rollout_batch(smoke_run):
+    run_dir, summary = smoke_run("objective=rlvr", "objective.mu=2", "objective.beta=0.05")
+    assert summary["steps"] == 2
+    logged = [r for r in read_metrics(run_dir) if r.get("train/loss")]
+    assert len(logged) == 1  # one rollout batch, optimised twice
+
+
+@pytest.mark.parametrize("scale,aggregation", [("batch", "bnpo"), ("none", "dr_grpo"), ("group", "dapo")])
+def test_grpo_options_run(smoke_run, scale, aggregation):
+    _, summary = smoke_run("objective=visurf", f"objective.scale_rewards={scale}",
+                           f"objective.loss_aggregation={aggregation}", "objective.epsilon_high=0.28")
+    assert summary["steps"] == 2
