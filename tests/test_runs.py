@@ -102,6 +102,10 @@ def test_mu_passes_take_several_optimisation_steps_per_rollout_batch(smoke_run):
 
 @pytest.mark.parametrize("scale,aggregation", [("batch", "bnpo"), ("none", "dr_grpo"), ("group", "dapo")])
 def test_grpo_options_run(smoke_run, scale, aggregation):
-    _, summary = smoke_run("objective=visurf", f"objective.scale_rewards={scale}",
-                           f"objective.loss_aggregation={aggregation}", "objective.epsilon_high=0.28")
+    _, summary = smoke_run(
+        "objective=visurf",
+        f"objective.scale_rewards={scale}",
+        f"objective.loss_aggregation={aggregation}",
+        "objective.epsilon_high=0.28",
+    )
     assert summary["steps"] == 2
