@@ -40,6 +40,13 @@ def tiny_dir(visurf_cache):
     return build(112)
 
 
+def smoke_config(*overrides: str):
+    """The composed config of a smoke-size run with these overrides."""
+    from visurf.compose import compose_config
+
+    return compose_config(["experiment=smoke", *overrides])
+
+
 def run(tmp_path: Path, *overrides: str, name: str = "run") -> tuple[Path, dict]:
     """A real visurf run (Hydra composition, Lightning Trainer) into tmp_path/name."""
     from visurf.compose import compose_config

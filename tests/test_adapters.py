@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText
 
 import visurf.models.adapters as adapters
-from visurf.compose import compose_config
+from tests.conftest import smoke_config as config
 from visurf.data.sources import load_examples
 from visurf.export import export
 from visurf.models.adapters import apply_adapters, quantization_config
@@ -24,20 +24,6 @@ from visurf.rollout import Sequences, pad_completions, sample, token_logps
 
 TEXT_LAYERS = 4 * 7  # tiny model: 4 decoder layers x (q, k, v, o, gate, up, down)
 VISION_LAYERS = 2 * 5  # 2 vision blocks x (attn.qkv, attn.proj, mlp.gate/up/down)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny models gain nothing from intra-op threads, which spin-wait on a busy CPU (a
-    4-token generate took 5.5 s with 2 threads next to other jobs, 0.09 s with 1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def config(*overrides: str):
-    return compose_config(["experiment=smoke", *overrides])
 
 
 def adapted_layers(model) -> set[str]:

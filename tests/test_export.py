@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from peft import PeftModel
 from transformers import AutoModelForImageTextToText
 
-from visurf.compose import compose_config
+from tests.conftest import smoke_config as config
 from visurf.data.sources import load_examples
 from visurf.export import ExportError, export, main
 from visurf.models.adapters import apply_adapters, quantization_config
@@ -21,20 +21,6 @@ from visurf.models.loading import load_policy
 from visurf.models.processing import VLProcessor
 from visurf.objectives import SFTStage
 from visurf.rollout import Sequences, pad_completions, token_logps
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny models gain nothing from intra-op threads, which spin-wait on a busy CPU (a
-    4-token generate took 5.5 s with 2 threads next to other jobs, 0.09 s with 1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def config(*overrides: str):
-    return compose_config(["experiment=smoke", *overrides])
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from visurf.algorithms import group_advantages, mask_think_tokens, policy_loss
 from visurf.objectives.experience import Experience
 from visurf.reward_control import RewardControl, exempt_think_reward, render_label, smooth_label_advantage
 from visurf.rewards.parsing import parse_completion
-from visurf.rollout import Sequences, concat, pad_completions, sample, select_prompts, token_logps
+from visurf.rollout import Sequences, concat, pad_completions, sample, token_logps
 from visurf.strategies import generation_context
 
 
@@ -113,9 +113,8 @@ class PolicyStage:
             label_totals.append(score["total"])
             label_scores.append(score)
         ids, mask = pad_completions(rows, proc.pad_token_id, proc.eos_token_id)
-        index = torch.arange(len(examples), device=inputs["input_ids"].device)
         label_seqs = Sequences(
-            select_prompts(inputs, index),
+            inputs,  # one label per prompt: the prompt batch as it is
             ids.to(module.device),
             mask.to(module.device),
             torch.zeros(len(examples), dtype=torch.bool, device=module.device),
