@@ -1,8 +1,11 @@
 """Sequences of prompt + completion tokens: sampling them, padding them, scoring their tokens.
 
-A row of a `Sequences` batch is one completion of one prompt; the prompt's inputs (token ids
-and image) are repeated per row. Completions are right-padded; `mask` marks their real tokens
-(up to and including the end-of-turn token).
+A row of a `Sequences` batch is one completion of one prompt. The prompt's token ids are
+repeated per row; its image is not: `prompt["pixel_values"]` holds each distinct image once and
+`prompt["image_index"]` says which one a row shows (absent: row i shows image i, as the
+processor returns them). Scoring encodes each image once for all the rows that share it (the
+G rollouts and the label of a prompt). Completions are right-padded; `mask` marks their real
+tokens (up to and including the end-of-turn token).
 """
 
 from __future__ import annotations
@@ -11,28 +14,64 @@ from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+from visurf.strategies import is_sharded
 
 
 @dataclass
 class Sequences:
-    prompt: dict  # input_ids, attention_mask, mm_token_type_ids [N, P]; pixel_values; image_grid_thw [N, 3]
+    prompt: (
+        dict  # input_ids, attention_mask, mm_token_type_ids, image_grid_thw per row; pixel_values per image
+    )
     ids: torch.Tensor  # [N, C] completion token ids
     mask: torch.Tensor  # [N, C] float, 1 on real completion tokens
     truncated: torch.Tensor  # [N] bool, no end-of-turn token within the budget
+    # Row counts of the batches stacked by `concat` (e.g. rollouts, then labels): each is scored
+    # at its own width, so long labels do not widen the rollouts' forward pass.
+    parts: tuple[int, ...] | None = None
 
     @property
     def lengths(self) -> torch.Tensor:
         return self.mask.sum(-1)
 
 
+_ROW_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "image_grid_thw")
+
+
+def image_index(prompt: dict) -> torch.Tensor:
+    """The image of each row, an index into the prompt's distinct images."""
+    index = prompt.get("image_index")
+    if index is None:
+        index = torch.arange(prompt["input_ids"].shape[0], device=prompt["input_ids"].device)
+    return index
+
+
+def image_grids(prompt: dict) -> torch.Tensor:
+    """image_grid_thw of each distinct image, [num_images, 3]."""
+    index = image_index(prompt)
+    grid = prompt["image_grid_thw"]
+    grids = torch.zeros(int(index.max()) + 1, 3, dtype=grid.dtype, device=grid.device)
+    grids[index] = grid
+    return grids
+
+
+def images(prompt: dict) -> list[torch.Tensor]:
+    """The pixel patches of each distinct image."""
+    return list(torch.split(prompt["pixel_values"], image_grids(prompt).prod(-1).tolist()))
+
+
 def select_prompts(inputs: dict, index: torch.Tensor) -> dict:
-    """Rows `index` of a prompt batch (rows may repeat), images included."""
-    grid = inputs["image_grid_thw"]
-    sizes = grid.prod(-1).tolist()
-    images = torch.split(inputs["pixel_values"], sizes)
-    out = {k: inputs[k][index] for k in ("input_ids", "attention_mask", "mm_token_type_ids")}
-    out["pixel_values"] = torch.cat([images[i] for i in index.tolist()])
-    out["image_grid_thw"] = grid[index]
+    """Rows `index` of a prompt batch (rows may repeat); each image used is kept once."""
+    rows = image_index(inputs)[index]
+    used, new_index = torch.unique(rows, return_inverse=True)
+    out = {k: inputs[k][index] for k in _ROW_KEYS}
+    if used.numel() == image_grids(inputs).shape[0]:
+        out["pixel_values"] = inputs["pixel_values"]  # every image still used: share the tensor
+    else:
+        chunks = images(inputs)
+        out["pixel_values"] = torch.cat([chunks[i] for i in used.tolist()])
+    out["image_index"] = new_index
     return out
 
 
@@ -82,7 +121,7 @@ def sample(
     model.eval()
     try:
         out = model.generate(
-            **inputs,
+            **{k: v for k, v in inputs.items() if k != "image_index"},
             do_sample=not greedy,
             temperature=temperature if not greedy else None,
             top_p=top_p if not greedy else None,
@@ -121,48 +160,92 @@ def concat(a: Sequences, b: Sequences, pad_id: int) -> Sequences:
 
     def left_pad(p: dict) -> dict:
         extra = p_width - p["input_ids"].shape[1]
-        q = dict(p)
+        q = {k: p[k] for k in _ROW_KEYS}
         q["input_ids"] = F.pad(p["input_ids"], (extra, 0), value=pad_id)
         q["attention_mask"] = F.pad(p["attention_mask"], (extra, 0))
         q["mm_token_type_ids"] = F.pad(p["mm_token_type_ids"], (extra, 0))
         return q
 
     pa, pb = left_pad(a.prompt), left_pad(b.prompt)
-    prompt = {k: torch.cat([pa[k], pb[k]]) for k in pa}
+    prompt = {k: torch.cat([pa[k], pb[k]]) for k in _ROW_KEYS}
+    index_a, index_b = image_index(a.prompt), image_index(b.prompt)
+    if a.prompt["pixel_values"] is b.prompt["pixel_values"]:  # rollouts and labels of one batch
+        prompt["pixel_values"] = a.prompt["pixel_values"]
+    else:
+        prompt["pixel_values"] = torch.cat([a.prompt["pixel_values"], b.prompt["pixel_values"]])
+        index_b = index_b + image_grids(a.prompt).shape[0]
+    prompt["image_index"] = torch.cat([index_a, index_b])
+    parts = (a.parts or (a.ids.shape[0],)) + (b.parts or (b.ids.shape[0],))
     return Sequences(
-        prompt, torch.cat([a.ids, b.ids]), torch.cat([a.mask, b.mask]), torch.cat([a.truncated, b.truncated])
+        prompt,
+        torch.cat([a.ids, b.ids]),
+        torch.cat([a.mask, b.mask]),
+        torch.cat([a.truncated, b.truncated]),
+        parts,
     )
-
-
-def reorder(s: Sequences, index: torch.Tensor) -> Sequences:
-    return Sequences(select_prompts(s.prompt, index), s.ids[index], s.mask[index], s.truncated[index])
 
 
 def token_logps(model, seqs: Sequences, micro_batch_size: int = 0) -> torch.Tensor:
-    """log π(token_t | prompt, prefix) for every completion token, [N, C] (temperature 1)."""
-    n = seqs.ids.shape[0]
-    step = micro_batch_size if micro_batch_size > 0 else n
-    parts = []
-    for start in range(0, n, step):
-        index = torch.arange(start, min(n, start + step), device=seqs.ids.device)
-        parts.append(_token_logps(model, reorder(seqs, index) if step < n else seqs))
-    return torch.cat(parts)
+    """log π(token_t | prompt, prefix) for every completion token, [N, C] (temperature 1).
+
+    Each distinct image goes through the vision encoder once per call. Rows are scored part by
+    part (see `Sequences.parts`) and in micro-batches of `micro_batch_size` rows (0: whole parts),
+    each trimmed to its own longest prompt and completion; positions past a row's completion
+    hold 0.
+    """
+    n, width = seqs.ids.shape
+    features = _image_features(model, seqs.prompt)
+    out = []
+    start = 0
+    for size in seqs.parts or (n,):
+        step = micro_batch_size if micro_batch_size > 0 else size
+        for first in range(start, start + size, step):
+            rows = torch.arange(first, min(start + size, first + step), device=seqs.ids.device)
+            logp = _token_logps(model, seqs, rows, features)
+            out.append(F.pad(logp, (0, width - logp.shape[1])))
+        start += size
+    return torch.cat(out)
 
 
-def _token_logps(model, seqs: Sequences) -> torch.Tensor:
+def _image_features(model, prompt: dict) -> list[torch.Tensor] | None:
+    """Vision-encoder output per distinct image, or None where the model must encode pixels itself.
+
+    Under FSDP the vision tower's parameters are only gathered inside the root's forward, so the
+    sharded policy takes the pixels row by row as before.
+    """
+    if is_sharded(model) or not hasattr(model, "get_image_features"):
+        return None
+    out = model.get_image_features(prompt["pixel_values"], image_grids(prompt), return_dict=True)
+    return list(out.pooler_output)
+
+
+def _token_logps(model, seqs: Sequences, rows: torch.Tensor, features) -> torch.Tensor:
     p = seqs.prompt
-    c = seqs.ids.shape[1]
-    input_ids = torch.cat([p["input_ids"], seqs.ids], dim=1)
-    attention = torch.cat([p["attention_mask"], seqs.mask.to(p["attention_mask"].dtype)], dim=1)
-    mm_types = torch.cat([p["mm_token_type_ids"], torch.zeros_like(seqs.ids)], dim=1)
+    keep = p["attention_mask"][rows].any(0)  # drop prompt columns that are padding in every row
+    c = max(1, int(seqs.mask[rows].sum(-1).max().item()))
+    ids, mask = seqs.ids[rows, :c], seqs.mask[rows, :c]
+    prompt_ids = p["input_ids"][rows][:, keep]
+    attention = torch.cat([p["attention_mask"][rows][:, keep], mask.to(p["attention_mask"].dtype)], dim=1)
+    mm_types = torch.cat([p["mm_token_type_ids"][rows][:, keep], torch.zeros_like(ids)], dim=1)
+    index = image_index(p)[rows].tolist()
+    if features is not None:
+        vision = {
+            "mm_encoder_outputs": {
+                "image": BaseModelOutputWithPooling(pooler_output=[features[i] for i in index])
+            }
+        }
+    else:
+        chunks = images(p)
+        vision = {"pixel_values": torch.cat([chunks[i] for i in index])}
     out = model(
-        input_ids=input_ids,
+        input_ids=torch.cat([prompt_ids, ids], dim=1),
         attention_mask=attention,
-        pixel_values=p["pixel_values"],
-        image_grid_thw=p["image_grid_thw"],
+        image_grid_thw=p["image_grid_thw"][rows],
         mm_token_type_ids=mm_types,
         logits_to_keep=c + 1,
         use_cache=False,
+        **vision,
     )
     logits = out.logits[:, :-1].float()
-    return torch.log_softmax(logits, dim=-1).gather(-1, seqs.ids.unsqueeze(-1)).squeeze(-1)
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    return logp.masked_fill(mask == 0, 0.0)

@@ -62,7 +62,7 @@ class PolicyStage:
         loss_mask = seqs.mask.clone()
         if self.cfg.mask_truncated:
             loss_mask[seqs.truncated] = 0
-        is_label = torch.zeros(b * g, dtype=torch.bool)
+        is_label = torch.zeros(b * g, dtype=torch.bool, device=device)
         rewards = totals
         if self.inject_label:
             label_seqs, label_totals, spans, label_metrics = self._labels(
@@ -82,8 +82,8 @@ class PolicyStage:
                 label_mask = mask_think_tokens(label_mask, spans)
             seqs = concat(seqs, label_seqs, proc.pad_token_id)
             width = seqs.ids.shape[1]
-            loss_mask = torch.cat([_widen(loss_mask.cpu(), width), _widen(label_mask.cpu(), width)])
-            is_label = torch.cat([is_label, torch.ones(b, dtype=torch.bool)])
+            loss_mask = torch.cat([_widen(loss_mask, width), _widen(label_mask, width)])
+            is_label = torch.cat([is_label, torch.ones(b, dtype=torch.bool, device=device)])
             flat_adv = torch.cat([advantages[:, :g].reshape(-1), advantages[:, g]])
         else:
             flat_adv = advantages.reshape(-1)

@@ -1,0 +1,132 @@
+"""Scoring sequences on the real tiny Qwen2.5-VL: each image is encoded once for all the rows that
+share it, and stacked parts are scored at their own width, with the same log-probabilities as
+one padded forward pass that takes every row's pixels."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+from visurf.compose import compose_config
+from visurf.data.sources import load_examples
+from visurf.models.loading import load_policy
+from visurf.rollout import Sequences, concat, images, pad_completions, select_prompts, token_logps
+
+
+@pytest.fixture(scope="module")
+def setup(visurf_cache):
+    cfg = compose_config(["experiment=smoke"])
+    policy, processor = load_policy(cfg.model)
+    examples = load_examples(cfg.data, 112, "train")[:3]
+    return policy.eval(), processor, examples
+
+
+def batch(processor, examples, texts, repeat: int = 1, inputs=None) -> Sequences:
+    if inputs is None:
+        inputs = processor([e.prompt for e in examples], [e.image for e in examples])
+    index = torch.arange(len(examples)).repeat_interleave(repeat)
+    ids, mask = pad_completions(
+        processor.completion_ids(texts), processor.pad_token_id, processor.eos_token_id
+    )
+    prompt = select_prompts(inputs, index) if repeat > 1 else inputs
+    return Sequences(prompt, ids, mask, torch.zeros(len(texts), dtype=torch.bool))
+
+
+def reference_logps(model, seqs: Sequences) -> torch.Tensor:
+    """One forward pass over the whole padded batch, every row with its own copy of its image."""
+    p, chunks = seqs.prompt, images(seqs.prompt)
+    index = p.get("image_index", torch.arange(seqs.ids.shape[0])).tolist()
+    out = model(
+        input_ids=torch.cat([p["input_ids"], seqs.ids], 1),
+        attention_mask=torch.cat([p["attention_mask"], seqs.mask.long()], 1),
+        pixel_values=torch.cat([chunks[i] for i in index]),
+        image_grid_thw=p["image_grid_thw"],
+        mm_token_type_ids=torch.cat([p["mm_token_type_ids"], torch.zeros_like(seqs.ids)], 1),
+        use_cache=False,
+    )
+    logits = out.logits[:, p["input_ids"].shape[1] - 1 : -1].float()
+    return torch.log_softmax(logits, -1).gather(-1, seqs.ids[..., None])[..., 0]
+
+
+ROLLOUTS = ["<think>a</think><answer>[]</answer>", "<answer>[]</answer>", "x"]
+
+
+def test_rows_sharing_a_prompt_share_one_image(setup):
+    model, processor, examples = setup
+    seqs = batch(processor, examples, ROLLOUTS * 2, repeat=2)
+    assert seqs.prompt["pixel_values"].shape[0] == 3 * 64  # three images, not six
+    assert seqs.prompt["image_index"].tolist() == [0, 0, 1, 1, 2, 2]
+    picked = select_prompts(seqs.prompt, torch.tensor([4, 5]))
+    assert picked["image_index"].tolist() == [0, 0]
+    assert torch.equal(picked["pixel_values"], images(seqs.prompt)[2])
+
+
+def test_vision_encoder_runs_once_per_distinct_image(setup, monkeypatch):
+    model, processor, examples = setup
+    seqs = batch(processor, examples, ROLLOUTS * 4, repeat=4)
+    encoded = []
+    original = type(model).get_image_features
+
+    def counting(self, pixel_values, image_grid_thw=None, **kwargs):
+        encoded.append(image_grid_thw.shape[0])
+        return original(self, pixel_values, image_grid_thw, **kwargs)
+
+    monkeypatch.setattr(type(model), "get_image_features", counting)
+    with torch.no_grad():
+        token_logps(model, seqs)
+    assert encoded == [3]
+
+
+def test_shared_images_and_parts_give_the_padded_batch_logps(setup):
+    model, processor, examples = setup
+    inputs = processor([e.prompt for e in examples], [e.image for e in examples])
+    rollouts = batch(processor, examples, ROLLOUTS * 2, repeat=2, inputs=inputs)
+    long_label = "<think>" + "I see a red circle. " * 6 + "</think><answer>[]</answer>"
+    label_texts = [long_label, "<answer>[]</answer>", long_label]
+    shared = concat(rollouts, batch(processor, examples, label_texts, inputs=inputs), 0)
+    separate = concat(rollouts, batch(processor, examples, label_texts), 0)
+    assert shared.prompt["pixel_values"].shape[0] == 3 * 64  # the labels reuse the rollouts' images
+    assert separate.prompt["pixel_values"].shape[0] == 6 * 64
+    for seqs in (shared, separate):
+        assert seqs.parts == (6, 3)
+        assert seqs.prompt["image_index"].tolist()[6:] == ([0, 1, 2] if seqs is shared else [3, 4, 5])
+        with torch.no_grad():
+            expected = reference_logps(model, seqs)
+            for micro in (0, 2):
+                got = token_logps(model, seqs, micro_batch_size=micro)
+                assert got.shape == expected.shape
+                assert torch.allclose(got * seqs.mask, expected * seqs.mask, atol=1e-5), micro
+                assert (got[seqs.mask == 0] == 0).all()
+
+
+def test_gradients_through_a_shared_image_match_per_row_images(setup):
+    model, processor, examples = setup
+    seqs = batch(processor, examples[:2], ROLLOUTS[:2] * 2, repeat=2)
+    params = list(model.model.visual.parameters())
+
+    def vision_grads(logp):
+        model.zero_grad()
+        (logp * seqs.mask).sum().backward()
+        return [p.grad.clone() for p in params]
+
+    shared = vision_grads(token_logps(model, seqs))
+    per_row = vision_grads(reference_logps(model, seqs))
+    assert any(g.abs().sum() > 0 for g in shared)
+    for a, b in zip(shared, per_row):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
+
+
+def test_features_go_in_as_the_model_expects(setup):
+    """transformers takes precomputed image features as `mm_encoder_outputs` (no pixels)."""
+    model, processor, examples = setup
+    inputs = processor([examples[0].prompt], [examples[0].image])
+    feats = model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"], return_dict=True)
+    with torch.no_grad():
+        a = model(**inputs, use_cache=False).logits
+        b = model(
+            **{k: v for k, v in inputs.items() if k != "pixel_values"},
+            mm_encoder_outputs={"image": BaseModelOutputWithPooling(pooler_output=list(feats.pooler_output))},
+            use_cache=False,
+        ).logits
+    assert torch.allclose(a, b, atol=1e-6)
