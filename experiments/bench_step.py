@@ -1,11 +1,17 @@
 """Time per optimisation step of `visurf` against `rlvr` at G = 8 on the tiny model, in one process.
 
-    python experiments/bench_step.py [--steps 12] [--warmup 3] [--rounds 2] [--model tiny_base]
+    python experiments/bench_step.py [--steps 12] [--warmup 3] [--rounds 2] [--model tiny_base] [--lr 1e-12]
 
 Both objectives run through the real recipe (Hydra config, Lightning Trainer, generate, loss,
 optimiser) with the same seed, batch (8 prompts) and G; they alternate for `--rounds` rounds so
-drift in the machine's speed hits both. Prints the median step time of each and their ratio
-(DESIGN §6: the label adds one sequence per group to the training pass, nothing to generation).
+drift in the machine's speed hits both. Prints the median step time of each, their mean
+completion length and the ratio (DESIGN §6: the label adds one sequence per group to the
+training pass, nothing to generation).
+
+By default the learning rate is 1e-12, so the policy stays where it starts and both objectives
+sample the same rollouts every step: the ratio is then the cost of the label alone. With a real
+learning rate (`--lr 1e-4`) the two policies drift apart and the ratio also includes how long
+each one's completions have become.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from visurf.train import fit
 class StepTimer(L.Callback):
     def __init__(self):
         self.times: list[float] = []
+        self.lengths: list[float] = []
         self._start = 0.0
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
@@ -31,9 +38,10 @@ class StepTimer(L.Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self.times.append(time.perf_counter() - self._start)
+        self.lengths.append(float(trainer.callback_metrics.get("train/completion_length", float("nan"))))
 
 
-def time_steps(objective: str, args, out_dir: str) -> list[float]:
+def time_steps(objective: str, args, out_dir: str) -> tuple[list[float], list[float]]:
     cfg = compose_config(
         [
             f"objective={objective}",
@@ -45,11 +53,12 @@ def time_steps(objective: str, args, out_dir: str) -> list[float]:
             "eval.num_examples=8",
             "seed=0",
             f"train.checkpoint_every={args.warmup + args.steps}",
+            f"optim.lr={args.lr}",
         ]
     )
     timer = StepTimer()
     fit(cfg, f"{out_dir}/{objective}-{time.time_ns()}", callbacks=[timer])
-    return timer.times[args.warmup :]
+    return timer.times[args.warmup :], timer.lengths[args.warmup :]
 
 
 def main(argv=None) -> None:
@@ -59,18 +68,24 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--model", default="tiny_base")
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-12, help="learning rate (default: policy stays put)")
     args = parser.parse_args(argv)
     times = {"rlvr": [], "visurf": []}
+    lengths = {"rlvr": [], "visurf": []}
     with tempfile.TemporaryDirectory() as out:
         for _ in range(args.rounds):
             for objective in times:
-                times[objective] += time_steps(objective, args, out)
+                step_times, step_lengths = time_steps(objective, args, out)
+                times[objective] += step_times
+                lengths[objective] += step_lengths
     rlvr, visurf = statistics.median(times["rlvr"]), statistics.median(times["visurf"])
     print(
-        f"model={args.model} G=8 prompts=8 max_new_tokens={args.max_new_tokens} steps={len(times['rlvr'])} each"
+        f"model={args.model} G=8 prompts=8 max_new_tokens={args.max_new_tokens} lr={args.lr:g} "
+        f"steps={len(times['rlvr'])} each"
     )
-    print(f"rlvr   median step {rlvr:.3f} s")
-    print(f"visurf median step {visurf:.3f} s")
+    for name, median in (("rlvr", rlvr), ("visurf", visurf)):
+        length = statistics.fmean(lengths[name])
+        print(f"{name:<6} median step {median:.3f} s, mean rollout length {length:.1f} tokens")
     print(f"visurf / rlvr = {visurf / rlvr:.3f}   (target <= 1.15)")
 
 
