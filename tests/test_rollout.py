@@ -11,7 +11,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from visurf.compose import compose_config
 from visurf.data.sources import load_examples
 from visurf.models.loading import load_policy
-from visurf.rollout import Sequences, concat, images, pad_completions, select_prompts, token_logps
+from visurf.rollout import Sequences, concat, images, pad_completions, sample, select_prompts, token_logps
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +130,19 @@ def test_features_go_in_as_the_model_expects(setup):
             use_cache=False,
         ).logits
     assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_sampling_from_rows_that_share_images(setup):
+    """`sample` takes a prompt batch whose rows share images, as the processor's own batch."""
+    model, processor, examples = setup
+    picked = [examples[0], examples[0], examples[2]]
+    shared = select_prompts(
+        processor([e.prompt for e in examples], [e.image for e in examples]), torch.tensor([0, 0, 2])
+    )
+    plain = processor([e.prompt for e in picked], [e.image for e in picked])
+    kwargs = dict(max_new_tokens=6, temperature=1.0, top_p=1.0, greedy=True)
+    ids = [
+        sample(model, inputs, 1, eos_id=processor.eos_token_id, pad_id=processor.pad_token_id, **kwargs).ids
+        for inputs in (shared, plain)
+    ]
+    assert torch.equal(ids[0], ids[1])

@@ -61,6 +61,17 @@ def images(prompt: dict) -> list[torch.Tensor]:
     return list(torch.split(prompt["pixel_values"], image_grids(prompt).prod(-1).tolist()))
 
 
+def model_inputs(prompt: dict) -> dict:
+    """The prompt batch as a model's forward / generate takes it: every row with its own pixels."""
+    out = {k: prompt[k] for k in _ROW_KEYS}
+    if prompt.get("image_index") is None:
+        out["pixel_values"] = prompt["pixel_values"]
+    else:
+        chunks = images(prompt)
+        out["pixel_values"] = torch.cat([chunks[i] for i in prompt["image_index"].tolist()])
+    return out
+
+
 def select_prompts(inputs: dict, index: torch.Tensor) -> dict:
     """Rows `index` of a prompt batch (rows may repeat); each image used is kept once."""
     rows = image_index(inputs)[index]
@@ -121,7 +132,7 @@ def sample(
     model.eval()
     try:
         out = model.generate(
-            **{k: v for k, v in inputs.items() if k != "image_index"},
+            **model_inputs(inputs),
             do_sample=not greedy,
             temperature=temperature if not greedy else None,
             top_p=top_p if not greedy else None,
