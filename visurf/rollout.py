@@ -21,9 +21,8 @@ from visurf.strategies import is_sharded
 
 @dataclass
 class Sequences:
-    prompt: (
-        dict  # input_ids, attention_mask, mm_token_type_ids, image_grid_thw per row; pixel_values per image
-    )
+    # input_ids, attention_mask, mm_token_type_ids, image_grid_thw per row; pixel_values per image
+    prompt: dict
     ids: torch.Tensor  # [N, C] completion token ids
     mask: torch.Tensor  # [N, C] float, 1 on real completion tokens
     truncated: torch.Tensor  # [N] bool, no end-of-turn token within the budget
@@ -61,26 +60,30 @@ def images(prompt: dict) -> list[torch.Tensor]:
     return list(torch.split(prompt["pixel_values"], image_grids(prompt).prod(-1).tolist()))
 
 
+def row_pixels(prompt: dict, rows) -> torch.Tensor:
+    """pixel_values for `rows`, each row with its own copy of its image (as a model's forward takes them)."""
+    chunks = images(prompt)
+    return torch.cat([chunks[i] for i in image_index(prompt)[rows].tolist()])
+
+
 def model_inputs(prompt: dict) -> dict:
     """The prompt batch as a model's forward / generate takes it: every row with its own pixels."""
     out = {k: prompt[k] for k in _ROW_KEYS}
     if prompt.get("image_index") is None:
         out["pixel_values"] = prompt["pixel_values"]
     else:
-        chunks = images(prompt)
-        out["pixel_values"] = torch.cat([chunks[i] for i in prompt["image_index"].tolist()])
+        out["pixel_values"] = row_pixels(prompt, list(range(prompt["input_ids"].shape[0])))
     return out
 
 
 def select_prompts(inputs: dict, index: torch.Tensor) -> dict:
     """Rows `index` of a prompt batch (rows may repeat); each image used is kept once."""
-    rows = image_index(inputs)[index]
-    used, new_index = torch.unique(rows, return_inverse=True)
+    used, new_index = torch.unique(image_index(inputs)[index], return_inverse=True)
     out = {k: inputs[k][index] for k in _ROW_KEYS}
-    if used.numel() == image_grids(inputs).shape[0]:
+    chunks = images(inputs)
+    if used.numel() == len(chunks):
         out["pixel_values"] = inputs["pixel_values"]  # every image still used: share the tensor
     else:
-        chunks = images(inputs)
         out["pixel_values"] = torch.cat([chunks[i] for i in used.tolist()])
     out["image_index"] = new_index
     return out
@@ -238,16 +241,11 @@ def _token_logps(model, seqs: Sequences, rows: torch.Tensor, features) -> torch.
     prompt_ids = p["input_ids"][rows][:, keep]
     attention = torch.cat([p["attention_mask"][rows][:, keep], mask.to(p["attention_mask"].dtype)], dim=1)
     mm_types = torch.cat([p["mm_token_type_ids"][rows][:, keep], torch.zeros_like(ids)], dim=1)
-    index = image_index(p)[rows].tolist()
     if features is not None:
-        vision = {
-            "mm_encoder_outputs": {
-                "image": BaseModelOutputWithPooling(pooler_output=[features[i] for i in index])
-            }
-        }
+        row_features = [features[i] for i in image_index(p)[rows].tolist()]
+        vision = {"mm_encoder_outputs": {"image": BaseModelOutputWithPooling(pooler_output=row_features)}}
     else:
-        chunks = images(p)
-        vision = {"pixel_values": torch.cat([chunks[i] for i in index])}
+        vision = {"pixel_values": row_pixels(p, rows)}
     out = model(
         input_ids=torch.cat([prompt_ids, ids], dim=1),
         attention_mask=attention,
