@@ -178,9 +178,23 @@ def test_no_think_exempts_the_label_and_masks_its_think_tokens(examples):
     assert torch.equal(aligned.seqs.ids, exempt.seqs.ids)
     diff = aligned.loss_mask != exempt.loss_mask
     assert diff.any() and set(diff.any(-1).nonzero().squeeze(-1).tolist()) <= set(lab.tolist())
-    for row in lab:
-        kept = exempt.seqs.ids[row][exempt.loss_mask[row] > 0]
-        assert module.processor.decode(kept).startswith("<answer>")
+    for row, ex in zip(lab, examples):
+        ids, mask = exempt.seqs.ids[row], exempt.seqs.mask[row]
+        text = module.processor.decode(ids[mask > 0])
+        answer = f"<answer>{ex.solution}</answer>"
+        kept = module.processor.decode(ids[exempt.loss_mask[row] > 0])
+        dropped = module.processor.decode(ids[(mask > 0) & (exempt.loss_mask[row] == 0)])
+        # The kept tokens are answer text only; at most the seam token (`><`) is lost to the mask.
+        assert text == dropped + kept and answer.endswith(kept) and len(kept) >= len(answer) - 1
+
+
+def test_the_label_is_tokenized_as_a_rollout_of_its_text_would_be(examples):
+    """The label's ids are its whole text's tokenization, not its pieces' (no seam at `</think><answer>`)."""
+    exp, module = collect(examples, RewardControl(align=True, no_think=True))
+    proc = module.processor
+    for row in label_rows(exp):
+        ids = exp.seqs.ids[row][exp.seqs.mask[row] > 0].tolist()
+        assert ids == proc.completion_ids([proc.decode(ids)])[0]
     # Without align the label has no think block: the mask is unchanged, its reward gains the think term.
     plain, _ = collect(examples, RewardControl())
     plain_exempt, _ = collect(examples, RewardControl(no_think=True))

@@ -58,3 +58,18 @@ def test_completion_ids_end_with_the_end_of_turn_token(tiny_dir):
     ids = proc.completion_ids(["<answer>[]</answer>"])[0]
     assert ids[-1] == proc.eos_token_id
     assert proc.decode(ids) == "<answer>[]</answer>"
+
+
+def test_completion_tokens_tokenize_the_whole_text_with_start_offsets(tiny_dir):
+    proc = VLProcessor.from_pretrained(tiny_dir)
+    text = '<think>I see a red circle.</think><answer>[{"bbox_2d":[4,4,25,25],"point_2d":[14,14]}]</answer>'
+    ids, starts = proc.completion_tokens(text)
+    assert ids == proc.completion_ids([text])[0]  # the tokenization a rollout of this text has
+    ends = starts[1:] + [len(text)]
+    for token, start, end in zip(ids[:-1], starts, ends):
+        assert proc.tokenizer.decode([token]) == text[start:end]
+    # The seam of two pieces is not a token boundary here: tokenizing in pieces would differ.
+    seam = text.index("<answer>")
+    assert seam not in starts
+    think, answer = text[:seam], text[seam:]
+    assert ids != proc.completion_ids([think])[0][:-1] + proc.completion_ids([answer])[0]

@@ -109,9 +109,17 @@ class VLProcessor:
         ids = self.tokenizer(completions, add_special_tokens=False)["input_ids"]
         return [list(x) + [self.eos_token_id] for x in ids]
 
-    def tokenize(self, text: str) -> list[int]:
-        """Token ids of a piece of completion text, no special tokens added."""
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def completion_tokens(self, text: str) -> tuple[list[int], list[int]]:
+        """One completion text tokenized whole, as the policy writes it, closed with the end-of-turn
+        token; and each token's start offset in `text` (the end-of-turn token's is `len(text)`).
+
+        Tokenizing a text in pieces is not the same: BPE merges across the seam (`</think><answer>`
+        has a `><` token in many vocabularies), and training on a split tokenization teaches the
+        policy token sequences it never writes.
+        """
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        starts = [start for start, _ in enc["offset_mapping"]]
+        return list(enc["input_ids"]) + [self.eos_token_id], starts + [len(text)]
 
     def decode(self, ids) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)

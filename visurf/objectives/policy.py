@@ -107,9 +107,12 @@ class PolicyStage:
             score = module.reward_fn(label.text, ex.solution, ex.width, ex.height)
             if self.control.no_think:
                 score = exempt_think_reward(score)
-            think_ids = proc.tokenize(label.think_part) if label.think_part else []
-            rows.append(think_ids + proc.completion_ids([label.answer_part])[0])
-            spans.append((0, len(think_ids)) if think_ids else None)
+            ids, starts = proc.completion_tokens(label.text)
+            # The think segment's tokens are those holding any think text; a token that crosses
+            # into the answer (`><`) holds both and counts as think: no_think supervises answer text only.
+            num_think = sum(start < len(label.think_part) for start in starts)
+            rows.append(ids)
+            spans.append((0, num_think) if num_think else None)
             label_totals.append(score["total"])
             label_scores.append(score)
         ids, mask = pad_completions(rows, proc.pad_token_id, proc.eos_token_id)

@@ -16,7 +16,7 @@ NEUTRAL_THINK = "I look at the image and find the objects that match."
 
 @dataclass(frozen=True)
 class LabelCompletion:
-    think_part: str  # "<think>T</think>" or "" — tokenized apart so its tokens can be masked
+    think_part: str  # "<think>T</think>" or ""; no_think masks the tokens that hold it
     answer_part: str  # "<answer>JSON</answer>"
 
     @property
