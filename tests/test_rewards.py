@@ -130,6 +130,14 @@ def test_exact_single_match_is_full_reward():
 def test_empty_prediction_for_empty_label():
     out = score([], [])
     assert out["accuracy"] == 3.0 and out["correct"] == 1.0 and out["answer_format"] == 2.0
+    assert out["total"] == 7.0  # in full, as a right box
+
+
+def test_empty_prediction_scores_below_a_wrong_box_on_an_object_question():
+    far = {"bbox_2d": [300, 300, 400, 400], "point_2d": [350, 350]}
+    empty, wrong = score([], [BOX]), score([far], [BOX])
+    assert wrong["accuracy"] == 0.0 and wrong["total"] == 4.0
+    assert empty["answer_format"] == 0.0 and empty["total"] == 2.0
 
 
 @pytest.mark.parametrize("objects,labels", [([], [BOX]), ([BOX], [])])
@@ -246,7 +254,7 @@ def test_huge_finite_coordinates_do_not_give_nan():
 @pytest.mark.parametrize(
     "answer,expected",
     [
-        ("[]", 2.0),
+        ("[]", 0.0),
         (json.dumps([BOX]), 2.0),
         (json.dumps([{"bbox_2d": [1, 2, 3, 4]}]), 1.0),
         (json.dumps([{"point_2d": [1, 2]}, BOX]), 1.5),
