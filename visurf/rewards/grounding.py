@@ -14,14 +14,16 @@ from visurf.rewards.registry import register_reward
 _SENTENCE_END = re.compile(r"[!?\n]|(?<!\d)\.|\.(?!\d)")
 
 
-def answer_format_score(objects: list | None) -> float:
-    """Mean over elements of (bbox_2d is 4 numbers) + (point_2d is 2 numbers); 0 for `[]`.
+def answer_format_score(objects: list | None, labels: list) -> float:
+    """Mean over elements of (bbox_2d is 4 numbers) + (point_2d is 2 numbers).
 
-    An empty list has no box or point to score, so it earns no format points here (as in
-    VisionReasoner's reward); a right `[]` is scored in full by `GroundingReward` instead.
+    `[]` has no box or point to score: 0 (as in VisionReasoner's reward), unless the label is
+    empty too, where a right "nothing there" earns in full, as a right box does (DESIGN §3).
+    Were a wrong `[]` scored 2, it would earn what a wrong box earns, a free guess that RL
+    collapses onto (greedy `[]` on known questions 0.06 -> 0.34 in 60 steps of the main job).
     """
     if not objects:
-        return 0.0
+        return 2.0 if objects == [] and not labels else 0.0
     total = 0
     for item in objects:
         if isinstance(item, dict):
@@ -122,13 +124,7 @@ class GroundingReward:
         try:
             parsed = parse_completion(completion)
             scores["think_format"] = float(parsed.strict_format)
-            scores["answer_format"] = answer_format_score(parsed.objects)
-            if parsed.objects == [] and not labels:
-                # A right "nothing there" earns in full, as a right box does (DESIGN §3). A wrong
-                # `[]` keeps 0: were it scored 2, it would earn what a wrong box earns, a free
-                # guess that RL collapses onto (greedy `[]` on known questions 0.06 -> 0.34 in
-                # 60 steps of the main job).
-                scores["answer_format"] = 2.0
+            scores["answer_format"] = answer_format_score(parsed.objects, labels)
             scores["non_repeat"] = float(not repeats_sentence(parsed.think))
             scores["accuracy"], correct = self.accuracy(parsed.objects, labels, width, height)
         except Exception:  # last resort: the reward must never stop training
