@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import json
 import os
 import signal
 import socket
@@ -113,6 +114,9 @@ def test_ddp_matches_one_process(tmp_path):
     assert loss_two == pytest.approx(loss_one, rel=1e-5)
     assert norm_two == pytest.approx(norm_one, rel=1e-4)
     assert (two / "train_ddp_process_1.log").exists()  # rank 1 ran in the same run directory
+    # Each rank evaluated one of the 2 test examples; the paired comparison gathered both.
+    change = json.loads((two / "summary.json").read_text())["change"]
+    assert change["gained"] + change["lost"] + change["unchanged"] == 2
 
     w_one = load_file(one / "model" / "model.safetensors")
     w_two = load_file(two / "model" / "model.safetensors")

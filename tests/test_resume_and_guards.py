@@ -26,6 +26,7 @@ def test_resume_continues_to_the_same_final_metrics(tmp_path):
     assert resumed["steps"] == 4 and resumed["resumed_from"].endswith("last.ckpt")
     assert resumed["eval_before"] == whole["eval_before"]
     assert resumed["eval_after"] == whole["eval_after"]
+    assert resumed["change"] == whole["change"] is not None  # the outcomes before were checkpointed
     a, b = (
         load_file(whole_dir / "model" / "model.safetensors"),
         load_file(part_dir / "model" / "model.safetensors"),

@@ -16,6 +16,7 @@ SUMMARY_KEYS = {
     "versions",
     "eval_before",
     "eval_after",
+    "change",
 }
 EVAL_KEYS = {"accuracy", "mean_reward", "format_rate", "think_rate", "groups"}
 
@@ -33,6 +34,12 @@ def check_outputs(run_dir, summary, objective):
     for key in ("eval_before", "eval_after"):
         assert EVAL_KEYS <= summary[key].keys()
         assert set(summary[key]["groups"]) <= {"known", "novel", "non_object", "multi"}
+    # The questions the run turned right or wrong account for the change in accuracy.
+    change, before, after = summary["change"], summary["eval_before"], summary["eval_after"]
+    n = change["gained"] + change["lost"] + change["unchanged"]
+    assert n == before["num_examples"] == after["num_examples"]
+    assert after["accuracy"] - before["accuracy"] == pytest.approx((change["gained"] - change["lost"]) / n)
+    assert set(change["groups"]) == set(before["groups"]) and 0.0 <= change["p_value"] <= 1.0
     assert (run_dir / "config.yaml").read_text().count(f"name: {objective}") >= 1
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "model" / "config.json").is_file()

@@ -167,6 +167,7 @@ def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         "versions": versions(),
         "eval_before": evaluation.eval_before,
         "eval_after": evaluation.eval_after,
+        "change": evaluation.change,
         "model": str(cfg.model.name),
         "resumed_from": str(ckpt) if ckpt else None,
     }

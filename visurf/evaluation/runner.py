@@ -11,6 +11,7 @@ import lightning as L
 import torch
 
 from visurf.evaluation.metrics import GroundingMetrics
+from visurf.evaluation.paired import paired_change
 from visurf.rollout import sample
 from visurf.strategies import generation_context
 
@@ -29,8 +30,11 @@ def evaluate(
     device=None,
     num_samples_logged: int = 0,
     num_batches: int = 0,
+    outcomes: list | None = None,
 ) -> tuple[dict, list[dict]]:
     """Metrics of greedy completions (see GroundingMetrics) and the first completions as records.
+
+    `outcomes`: a list that receives (id, group, correct) for every example (see paired.py).
 
     `num_batches`: generate at least this many batches, repeating the first one and dropping its
     results; under FSDP every rank must call `generate` equally often (each call is collective).
@@ -70,6 +74,8 @@ def evaluate(
             [e.height for e in batch],
         )
         for t, e, r in zip(texts, batch, rewards):
+            if outcomes is not None:
+                outcomes.append((e.id, e.group, r["correct"]))
             if len(samples) < num_samples_logged:
                 samples.append(
                     {
@@ -89,8 +95,9 @@ class EvalCallback(L.Callback):
     """Evaluates before training, every N rollout batches, and after training.
 
     Results go to the logger (`eval/...`), to `samples/eval_step{N}.jsonl` in the run directory,
-    and to `eval_before` / `eval_after` for summary.json. `eval_before` is kept in checkpoints so
-    a resumed run still reports it.
+    and to `eval_before` / `eval_after` for summary.json, with `change`: the questions the run
+    turned right or wrong (paired.py). `eval_before` and its per-question outcomes are kept in
+    checkpoints so a resumed run still reports both.
     """
 
     def __init__(self, examples: list, run_dir: str | Path, eval_cfg):
@@ -99,9 +106,13 @@ class EvalCallback(L.Callback):
         self.cfg = eval_cfg
         self.eval_before: dict | None = None
         self.eval_after: dict | None = None
+        self.outcomes: list = []  # (id, group, correct) of every example in the last evaluation
+        self.outcomes_before: list | None = None
+        self.change: dict | None = None  # paired_change(before, after)
 
     def run(self, trainer, pl_module, tag: str) -> dict:
         shard = self.examples[trainer.global_rank :: trainer.world_size]
+        outcomes: list = []
         metrics, samples = evaluate(
             pl_module.policy,
             pl_module.processor,
@@ -115,7 +126,9 @@ class EvalCallback(L.Callback):
             num_batches=math.ceil(
                 math.ceil(len(self.examples) / trainer.world_size) / int(self.cfg.batch_size)
             ),
+            outcomes=outcomes,
         )
+        self.outcomes = gather_outcomes(outcomes, trainer.world_size)
         if trainer.is_global_zero:
             out = self.run_dir / "samples" / f"eval_step{trainer.global_step:05d}.jsonl"
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +148,7 @@ class EvalCallback(L.Callback):
     def on_train_start(self, trainer, pl_module):
         if self.eval_before is None:
             self.eval_before = self.run(trainer, pl_module, "before")
+            self.outcomes_before = self.outcomes
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         every = int(self.cfg.every_n_batches)
@@ -143,9 +157,21 @@ class EvalCallback(L.Callback):
 
     def on_train_end(self, trainer, pl_module):
         self.eval_after = self.run(trainer, pl_module, "after")
+        if self.outcomes_before is not None:  # None: resumed from a checkpoint that lacks them
+            self.change = paired_change(self.outcomes_before, self.outcomes)
 
     def state_dict(self) -> dict:
-        return {"eval_before": self.eval_before}
+        return {"eval_before": self.eval_before, "outcomes_before": self.outcomes_before}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.eval_before = state_dict.get("eval_before")
+        self.outcomes_before = state_dict.get("outcomes_before")
+
+
+def gather_outcomes(outcomes: list, world_size: int) -> list:
+    """Every rank's outcomes on every rank (each rank evaluates its own shard)."""
+    if world_size == 1:
+        return outcomes
+    parts: list = [None] * world_size
+    torch.distributed.all_gather_object(parts, outcomes)
+    return [o for part in parts for o in part]

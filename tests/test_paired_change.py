@@ -1,0 +1,47 @@
+"""paired_change: gains, losses and McNemar's exact p-value, against hand-computed values."""
+
+import pytest
+
+from visurf.evaluation.paired import paired_change
+
+
+def outcomes(rows):
+    return [(f"q{i}", group, float(correct)) for i, (group, correct) in enumerate(rows)]
+
+
+def test_counts_gains_losses_and_unchanged_per_group():
+    before = outcomes([("known", 0), ("known", 1), ("known", 1), ("novel", 0), ("novel", 0), ("multi", 1)])
+    after = outcomes([("known", 1), ("known", 0), ("known", 1), ("novel", 1), ("novel", 0), ("multi", 1)])
+    change = paired_change(before, after)
+    assert (change["gained"], change["lost"], change["unchanged"]) == (2, 1, 3)
+    assert change["groups"] == {
+        "known": {"gained": 1, "lost": 1, "unchanged": 1},
+        "multi": {"gained": 0, "lost": 0, "unchanged": 1},
+        "novel": {"gained": 1, "lost": 0, "unchanged": 1},
+    }
+    # Two-sided exact binomial, 2 gains of 3 changes: P(X <= 1) + P(X >= 2) = 1 by symmetry.
+    assert change["p_value"] == pytest.approx(1.0)
+
+
+def test_p_value_of_one_sided_changes_is_the_exact_binomial_tail():
+    before = outcomes([("known", 0)] * 10)
+    after = outcomes([("known", 1)] * 10)  # 10 gains, no loss: 2 * 0.5**10
+    assert paired_change(before, after)["p_value"] == pytest.approx(2 / 1024)
+    # 9 gains, 1 loss: 2 * (1 + 10) / 1024
+    after = outcomes([("known", 1)] * 9 + [("known", 0)])
+    before = outcomes([("known", 0)] * 9 + [("known", 1)])
+    assert paired_change(before, after)["p_value"] == pytest.approx(22 / 1024)
+
+
+def test_the_order_of_examples_does_not_matter_and_nothing_changed_gives_p_one():
+    before = outcomes([("known", 1), ("novel", 0), ("multi", 1)])
+    change = paired_change(before, list(reversed(before)))
+    assert (change["gained"], change["lost"], change["unchanged"], change["p_value"]) == (0, 0, 3, 1.0)
+
+
+def test_different_examples_are_refused_with_the_ids_named():
+    before = outcomes([("known", 1), ("known", 0)])
+    with pytest.raises(ValueError, match=r"only before: \['q1'\]"):
+        paired_change(before, before[:1])
+    with pytest.raises(ValueError, match="occurs twice"):
+        paired_change(before + before[:1], before)

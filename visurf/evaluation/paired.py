@@ -1,0 +1,39 @@
+"""Which test questions a run changed: the paired comparison of two evaluations on the same examples.
+
+Accuracy before and after training is measured on the same questions, so a small difference in
+accuracy is best read question by question: `gained` went from wrong to right, `lost` from right
+to wrong. `p_value` is McNemar's exact test: the two-sided binomial probability of gains and
+losses at least this unbalanced were each changed question equally likely to go either way.
+A run that reshuffles near-tie answers shows many gains and many losses and a large p-value.
+"""
+
+from __future__ import annotations
+
+from scipy.stats import binomtest
+
+# One evaluated example: (id, group, correct in {0, 1}).
+Outcome = tuple[str, str, float]
+
+
+def paired_change(before: list[Outcome], after: list[Outcome]) -> dict:
+    """Gains and losses overall and per group, and McNemar's exact p-value; ids must match."""
+    old = {example_id: (group, bool(correct)) for example_id, group, correct in before}
+    new = {example_id: bool(correct) for example_id, _, correct in after}
+    if len(old) != len(before) or len(new) != len(after):
+        raise ValueError("paired_change: an example id occurs twice in one evaluation")
+    if old.keys() != new.keys():
+        missing, extra = sorted(old.keys() - new.keys()), sorted(new.keys() - old.keys())
+        raise ValueError(
+            "paired_change needs the same examples in both evaluations; "
+            f"only before: {missing[:5]}, only after: {extra[:5]}"
+        )
+    groups: dict[str, dict[str, int]] = {}
+    for example_id, (group, was_right) in old.items():
+        counts = groups.setdefault(group, {"gained": 0, "lost": 0, "unchanged": 0})
+        is_right = new[example_id]
+        key = "unchanged" if was_right == is_right else "gained" if is_right else "lost"
+        counts[key] += 1
+    totals = {key: sum(c[key] for c in groups.values()) for key in ("gained", "lost", "unchanged")}
+    changed = totals["gained"] + totals["lost"]
+    p_value = binomtest(totals["gained"], changed, 0.5).pvalue if changed else 1.0
+    return {**totals, "p_value": float(p_value), "groups": dict(sorted(groups.items()))}
