@@ -77,6 +77,8 @@ def test_report_on_a_smoke_sweep(sweep, capsys):
     assert row.known_mean == pytest.approx(statistics.mean(known))
     before = [summaries[n]["eval_before"]["accuracy"] for n in names]
     assert row.before_accuracy_mean == pytest.approx(statistics.mean(before))
+    gained = [summaries[n]["change"]["gained"] for n in names]
+    assert row.gained_mean == pytest.approx(statistics.mean(gained))
     walls = [summaries[n]["wall_time_s"] for n in names]
     assert row.wall_time_s == pytest.approx(statistics.mean(walls))
     assert row.max_grad_norm == pytest.approx(max(column_max(sweep / n, "train/grad_norm") for n in names))
@@ -112,6 +114,7 @@ def fake_run(root: Path, name: str, objective: str, seed: int, accuracy: float, 
         "wall_time_s": extra.get("wall", 10.0),
         "eval_before": {"accuracy": 0.1},
         "eval_after": after,
+        **({"change": extra["change"]} if "change" in extra else {}),
     }
     (run_dir / "summary.json").write_text(json.dumps(summary))
     pd.DataFrame({"step": [0, 1, 2], **metrics}).to_csv(run_dir / "metrics.csv", index=False)
@@ -119,8 +122,26 @@ def fake_run(root: Path, name: str, objective: str, seed: int, accuracy: float, 
 
 def test_summarise_made_up_runs(tmp_path):
     rl = {"train/reward": [1.0, 2.0, 3.0], "train/accuracy": [0.1, 0.2, 0.3]}
-    fake_run(tmp_path, "a/visurf_s0", "visurf", 0, 0.2, {**rl, "train/grad_norm": [1, 5, 2]}, skipped=1)
-    fake_run(tmp_path, "a/visurf_s1", "visurf", 1, 0.4, {**rl, "train/kl": [0.0, 0.3, 0.1]}, wall=20.0)
+    fake_run(
+        tmp_path,
+        "a/visurf_s0",
+        "visurf",
+        0,
+        0.2,
+        {**rl, "train/grad_norm": [1, 5, 2]},
+        skipped=1,
+        change={"gained": 3, "lost": 1},
+    )
+    fake_run(
+        tmp_path,
+        "a/visurf_s1",
+        "visurf",
+        1,
+        0.4,
+        {**rl, "train/kl": [0.0, 0.3, 0.1]},
+        wall=20.0,
+        change={"gained": 6, "lost": 2},
+    )
     fake_run(tmp_path, "b/sft_s0", "sft", 0, 0.5, {"train/grad_norm": [7.0, 1.0, 1.0]})
 
     runs = collect_runs(tmp_path)
@@ -134,6 +155,8 @@ def test_summarise_made_up_runs(tmp_path):
     assert (visurf.max_grad_norm, visurf.max_kl) == (5.0, pytest.approx(0.3))
     assert (visurf.skipped_steps, visurf.wall_time_s, visurf.n_seeds) == (1, 15.0, 2)
     assert math.isnan(table.loc["sft"].accuracy_std)  # one seed: no spread
+    assert (visurf.gained_mean, visurf.lost_mean) == (4.5, 1.5)
+    assert math.isnan(table.loc["sft"].gained_mean)  # a summary without `change` (older runs)
 
     text = to_markdown(summarise(runs))
     assert "| visurf | all | 2 | 0.300 ± 0.141 |" in text

@@ -36,7 +36,9 @@ EVAL_METRICS = {
     "giou": ("giou",),
     "mean_reward": ("mean_reward",),
 }
-MEAN_STD = [*EVAL_METRICS, "before_accuracy"]
+# Test questions each run turned right (gained) or wrong (lost): summary.json's `change`.
+CHANGE = ("gained", "lost")
+MEAN_STD = [*EVAL_METRICS, "before_accuracy", *CHANGE]
 CURVES = {"reward": "train/reward", "accuracy": "train/accuracy"}
 # Canonical row order; anything else follows alphabetically.
 ORDER = {
@@ -85,6 +87,7 @@ def collect_runs(sweep_dir: str | Path) -> pd.DataFrame:
                 "steps": summary.get("steps"),
                 **{name: _get(after, path) for name, path in EVAL_METRICS.items()},
                 "before_accuracy": _get(summary.get("eval_before"), ("accuracy",)),
+                **{name: _get(summary.get("change"), (name,)) for name in CHANGE},
                 "max_grad_norm": _column_max(metrics, "train/grad_norm"),
                 "max_kl": _column_max(metrics, "train/kl"),
                 "skipped_steps": summary.get("skipped_steps", 0),
@@ -135,7 +138,7 @@ def _mean_std(row, metric: str) -> str:
 
 def to_markdown(summary: pd.DataFrame) -> str:
     """The summary as a markdown table (mean ± std over seeds)."""
-    header = ["objective", "reward_control", "seeds", *EVAL_METRICS, "acc. before"]
+    header = ["objective", "reward_control", "seeds", *EVAL_METRICS, "acc. before", *CHANGE]
     header += ["max grad norm", "max KL", "skipped", "wall time (s)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in summary.iterrows():
