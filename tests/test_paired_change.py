@@ -39,9 +39,9 @@ def test_the_order_of_examples_does_not_matter_and_nothing_changed_gives_p_one()
     assert (change["gained"], change["lost"], change["unchanged"], change["p_value"]) == (0, 0, 3, 1.0)
 
 
-def test_different_examples_are_refused_with_the_ids_named():
+def test_different_examples_are_refused_with_the_keys_named():
     before = outcomes([("known", 1), ("known", 0)])
     with pytest.raises(ValueError, match=r"only before: \['q1'\]"):
         paired_change(before, before[:1])
-    with pytest.raises(ValueError, match="occurs twice"):
+    with pytest.raises(ValueError, match="key occurs twice"):
         paired_change(before + before[:1], before)

@@ -62,6 +62,20 @@ class PoisonFirstStep(L.Callback):
             self.after_first = {k: v.clone() for k, v in module.policy.state_dict().items()}
 
 
+def test_resuming_with_another_test_size_finishes_without_a_change(tmp_path):
+    """Before and after then cover different questions: no `change`, and nothing else lost."""
+    from visurf.compose import compose_config
+    from visurf.train import fit, run_dir_for
+
+    part_dir, part = run(tmp_path, *RESUME_RUN, "trainer.max_steps=2", "eval.num_examples=4", name="part")
+    assert part["change"] is not None
+    cfg = compose_config([*RESUME_RUN, "trainer.max_steps=3", "eval.num_examples=2", f"resume={part_dir}"])
+    resumed = fit(cfg, run_dir_for(cfg, tmp_path / "unused"))
+    assert resumed["steps"] == 3 and resumed["change"] is None
+    assert resumed["eval_before"]["num_examples"] == 4 and resumed["eval_after"]["num_examples"] == 2
+    assert json.loads((part_dir / "summary.json").read_text())["steps"] == 3  # the run's outputs are written
+
+
 def test_non_finite_gradients_skip_the_step_and_never_reach_the_weights(tmp_path):
     from visurf.compose import compose_config
     from visurf.train import fit

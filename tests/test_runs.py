@@ -116,3 +116,25 @@ def test_grpo_options_run(smoke_run, scale, aggregation):
         "objective.epsilon_high=0.28",
     )
     assert summary["steps"] == 2
+
+
+def test_a_test_split_with_repeated_ids_still_gets_its_question_by_question_change(smoke_run, tmp_path):
+    # Real datasets may repeat ids (one image, several expressions): `change` pairs examples by
+    # their place in the test split, not by id.
+    import pandas as pd
+    from conftest import smoke_config
+
+    from visurf.data.sources import synth_dir
+
+    src = synth_dir(dict(smoke_config().data.synth))
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.read_parquet(src / "train.parquet").to_parquet(data / "train.parquet")
+    test = pd.read_parquet(src / "test.parquet")
+    test["id"] = "same-image"
+    test.to_parquet(data / "test.parquet")
+    _, summary = smoke_run("data=local", f"data.path={data}", "trainer.max_steps=1")
+    change = summary["change"]
+    assert (
+        change["gained"] + change["lost"] + change["unchanged"] == summary["eval_after"]["num_examples"] == 4
+    )

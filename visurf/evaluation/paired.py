@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from scipy.stats import binomtest
 
-# One evaluated example: (id, group, correct in {0, 1}).
-Outcome = tuple[str, str, float]
+# One evaluated example: (key, group, correct in {0, 1}); the key names the example (runs use
+# its index in the test split, since a dataset's ids need not be unique).
+Outcome = tuple[object, str, float]
 
 
 def paired_change(before: list[Outcome], after: list[Outcome]) -> dict:
-    """Gains and losses overall and per group, and McNemar's exact p-value; ids must match."""
-    old = {example_id: (group, bool(correct)) for example_id, group, correct in before}
-    new = {example_id: bool(correct) for example_id, _, correct in after}
+    """Gains and losses overall and per group, and McNemar's exact p-value; keys must match."""
+    old = {key: (group, bool(correct)) for key, group, correct in before}
+    new = {key: bool(correct) for key, _, correct in after}
     if len(old) != len(before) or len(new) != len(after):
-        raise ValueError("paired_change: an example id occurs twice in one evaluation")
+        raise ValueError("paired_change: an example key occurs twice in one evaluation")
     if old.keys() != new.keys():
         missing, extra = sorted(old.keys() - new.keys()), sorted(new.keys() - old.keys())
         raise ValueError(
@@ -28,9 +29,9 @@ def paired_change(before: list[Outcome], after: list[Outcome]) -> dict:
             f"only before: {missing[:5]}, only after: {extra[:5]}"
         )
     groups: dict[str, dict[str, int]] = {}
-    for example_id, (group, was_right) in old.items():
+    for key, (group, was_right) in old.items():
         counts = groups.setdefault(group, {"gained": 0, "lost": 0, "unchanged": 0})
-        is_right = new[example_id]
+        is_right = new[key]
         key = "unchanged" if was_right == is_right else "gained" if is_right else "lost"
         counts[key] += 1
     totals = {key: sum(c[key] for c in groups.values()) for key in ("gained", "lost", "unchanged")}

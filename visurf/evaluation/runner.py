@@ -34,7 +34,7 @@ def evaluate(
 ) -> tuple[dict, list[dict]]:
     """Metrics of greedy completions (see GroundingMetrics) and the first completions as records.
 
-    `outcomes`: a list that receives (id, group, correct) for every example (see paired.py).
+    `outcomes`: a list that receives (group, correct) for every example, in order (paired.py).
 
     `num_batches`: generate at least this many batches, repeating the first one and dropping its
     results; under FSDP every rank must call `generate` equally often (each call is collective).
@@ -75,7 +75,7 @@ def evaluate(
         )
         for t, e, r in zip(texts, batch, rewards):
             if outcomes is not None:
-                outcomes.append((e.id, e.group, r["correct"]))
+                outcomes.append((e.group, r["correct"]))
             if len(samples) < num_samples_logged:
                 samples.append(
                     {
@@ -106,7 +106,7 @@ class EvalCallback(L.Callback):
         self.cfg = eval_cfg
         self.eval_before: dict | None = None
         self.eval_after: dict | None = None
-        self.outcomes: list = []  # (id, group, correct) of every example in the last evaluation
+        self.outcomes: list = []  # (index, group, correct) of every example in the last evaluation
         self.outcomes_before: list | None = None
         self.change: dict | None = None  # paired_change(before, after)
 
@@ -128,7 +128,10 @@ class EvalCallback(L.Callback):
             ),
             outcomes=outcomes,
         )
-        self.outcomes = gather_outcomes(outcomes, trainer.world_size)
+        # Keyed by the example's index in the test split: a dataset's ids need not be unique.
+        rank, world = trainer.global_rank, trainer.world_size
+        keyed = [(rank + i * world, group, correct) for i, (group, correct) in enumerate(outcomes)]
+        self.outcomes = gather_outcomes(keyed, world)
         if trainer.is_global_zero:
             out = self.run_dir / "samples" / f"eval_step{trainer.global_step:05d}.jsonl"
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -157,8 +160,12 @@ class EvalCallback(L.Callback):
 
     def on_train_end(self, trainer, pl_module):
         self.eval_after = self.run(trainer, pl_module, "after")
-        if self.outcomes_before is not None:  # None: resumed from a checkpoint that lacks them
+        if self.outcomes_before is None:  # resumed from a checkpoint that lacks them
+            return
+        try:
             self.change = paired_change(self.outcomes_before, self.outcomes)
+        except ValueError as err:  # e.g. resumed with another eval.num_examples: not comparable
+            log.warning("summary.json gets no `change`: %s", err)
 
     def state_dict(self) -> dict:
         return {"eval_before": self.eval_before, "outcomes_before": self.outcomes_before}
