@@ -160,6 +160,7 @@ def test_summarise_made_up_runs(tmp_path):
 
     text = to_markdown(summarise(runs))
     assert "| visurf | all | 2 | 0.300 ± 0.141 |" in text
+    assert "| 4.5 ± 2.1 | 1.5 ± 0.7 |" in text  # questions gained and lost: counts, one decimal
     assert "| sft | all | 1 | 0.500 |" in text
     paths = write_report(tmp_path)  # sft has no train/reward: left out of the plot, no error
     assert all(p.is_file() for p in paths.values())

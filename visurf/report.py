@@ -133,7 +133,8 @@ def _mean_std(row, metric: str) -> str:
     mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
     if math.isnan(mean):
         return "—"
-    return _fmt(mean, ".3f") + ("" if math.isnan(std) else f" ± {std:.3f}")  # one seed: no std
+    spec = ".1f" if metric in CHANGE else ".3f"  # counts of questions, else rates
+    return _fmt(mean, spec) + ("" if math.isnan(std) else f" ± {std:{spec}}")  # one seed: no std
 
 
 def to_markdown(summary: pd.DataFrame) -> str:
