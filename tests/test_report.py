@@ -122,26 +122,12 @@ def fake_run(root: Path, name: str, objective: str, seed: int, accuracy: float, 
 
 def test_summarise_made_up_runs(tmp_path):
     rl = {"train/reward": [1.0, 2.0, 3.0], "train/accuracy": [0.1, 0.2, 0.3]}
-    fake_run(
-        tmp_path,
-        "a/visurf_s0",
-        "visurf",
-        0,
-        0.2,
-        {**rl, "train/grad_norm": [1, 5, 2]},
-        skipped=1,
-        change={"gained": 3, "lost": 1},
-    )
-    fake_run(
-        tmp_path,
-        "a/visurf_s1",
-        "visurf",
-        1,
-        0.4,
-        {**rl, "train/kl": [0.0, 0.3, 0.1]},
-        wall=20.0,
-        change={"gained": 6, "lost": 2},
-    )
+    visurf_runs = [  # seed, accuracy, extra metrics, extra summary fields
+        (0, 0.2, {"train/grad_norm": [1, 5, 2]}, {"skipped": 1, "change": {"gained": 3, "lost": 1}}),
+        (1, 0.4, {"train/kl": [0.0, 0.3, 0.1]}, {"wall": 20.0, "change": {"gained": 6, "lost": 2}}),
+    ]
+    for seed, accuracy, metrics, extra in visurf_runs:
+        fake_run(tmp_path, f"a/visurf_s{seed}", "visurf", seed, accuracy, {**rl, **metrics}, **extra)
     fake_run(tmp_path, "b/sft_s0", "sft", 0, 0.5, {"train/grad_norm": [7.0, 1.0, 1.0]})
 
     runs = collect_runs(tmp_path)

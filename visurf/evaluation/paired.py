@@ -32,9 +32,8 @@ def paired_change(before: list[Outcome], after: list[Outcome]) -> dict:
     for key, (group, was_right) in old.items():
         counts = groups.setdefault(group, {"gained": 0, "lost": 0, "unchanged": 0})
         is_right = new[key]
-        key = "unchanged" if was_right == is_right else "gained" if is_right else "lost"
-        counts[key] += 1
-    totals = {key: sum(c[key] for c in groups.values()) for key in ("gained", "lost", "unchanged")}
+        counts["unchanged" if was_right == is_right else "gained" if is_right else "lost"] += 1
+    totals = {kind: sum(c[kind] for c in groups.values()) for kind in ("gained", "lost", "unchanged")}
     changed = totals["gained"] + totals["lost"]
     p_value = binomtest(totals["gained"], changed, 0.5).pvalue if changed else 1.0
     return {**totals, "p_value": float(p_value), "groups": dict(sorted(groups.items()))}

@@ -106,11 +106,11 @@ class EvalCallback(L.Callback):
         self.cfg = eval_cfg
         self.eval_before: dict | None = None
         self.eval_after: dict | None = None
-        self.outcomes: list = []  # (index, group, correct) of every example in the last evaluation
-        self.outcomes_before: list | None = None
+        self.outcomes_before: list | None = None  # (index, group, correct) of every example
         self.change: dict | None = None  # paired_change(before, after)
 
-    def run(self, trainer, pl_module, tag: str) -> dict:
+    def run(self, trainer, pl_module, tag: str) -> tuple[dict, list]:
+        """Metrics, and (index, group, correct) of every example of the split on every rank."""
         shard = self.examples[trainer.global_rank :: trainer.world_size]
         outcomes: list = []
         metrics, samples = evaluate(
@@ -131,7 +131,6 @@ class EvalCallback(L.Callback):
         # Keyed by the example's index in the test split: a dataset's ids need not be unique.
         rank, world = trainer.global_rank, trainer.world_size
         keyed = [(rank + i * world, group, correct) for i, (group, correct) in enumerate(outcomes)]
-        self.outcomes = gather_outcomes(keyed, world)
         if trainer.is_global_zero:
             out = self.run_dir / "samples" / f"eval_step{trainer.global_step:05d}.jsonl"
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,12 +145,11 @@ class EvalCallback(L.Callback):
         scalars = {f"eval/{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=trainer.global_step)
-        return metrics
+        return metrics, gather_outcomes(keyed, world)
 
     def on_train_start(self, trainer, pl_module):
         if self.eval_before is None:
-            self.eval_before = self.run(trainer, pl_module, "before")
-            self.outcomes_before = self.outcomes
+            self.eval_before, self.outcomes_before = self.run(trainer, pl_module, "before")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         every = int(self.cfg.every_n_batches)
@@ -159,11 +157,11 @@ class EvalCallback(L.Callback):
             self.run(trainer, pl_module, "during")
 
     def on_train_end(self, trainer, pl_module):
-        self.eval_after = self.run(trainer, pl_module, "after")
+        self.eval_after, outcomes = self.run(trainer, pl_module, "after")
         if self.outcomes_before is None:  # resumed from a checkpoint that lacks them
             return
         try:
-            self.change = paired_change(self.outcomes_before, self.outcomes)
+            self.change = paired_change(self.outcomes_before, outcomes)
         except ValueError as err:  # e.g. resumed with another eval.num_examples: not comparable
             log.warning("summary.json gets no `change`: %s", err)
 
