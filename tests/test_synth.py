@@ -269,9 +269,36 @@ def test_gradient_background_encodes_position():
     assert top_left[2] > bottom_left[2] and top_left[0] == bottom_left[0]  # blue falls with y
 
 
-@pytest.mark.parametrize("field,value", [("grid", -1), ("grid", 1), ("background", "stripes")])
+def test_think_positions_name_each_objects_grid_cell():
+    import re
+
+    from visurf.data.synth import SynthConfig, generate_items
+
+    cfg = SynthConfig(image_size=224, grid=4, novel_fraction=0.0, think_positions=True)
+    for item in generate_items(40, seed=5, cfg=cfg):
+        listed = re.findall(r"an? (\w+ \w+) at \((\d),(\d)\)", item.think)
+        # One entry per object, left to right, each with its own (column,row) counted from 1.
+        expected = sorted(item.objects, key=lambda o: (o.center[0], o.center[1]))
+        assert [(name, int(c), int(r)) for name, c, r in listed] == [
+            (o.name, o.box[0] // 56 + 1, o.box[1] // 56 + 1) for o in expected
+        ]
+    plain = generate_items(40, seed=5, cfg=SynthConfig(image_size=224, grid=4, novel_fraction=0.0))
+    assert all(" at (" not in item.think for item in plain)  # off by default
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("grid", -1), ("grid", 1), ("background", "stripes"), ("think_positions", "yes")],
+)
 def test_layout_options_are_validated(field, value):
     from visurf.data.synth import SynthConfig
 
     with pytest.raises(ValueError, match=field):
         SynthConfig(**{field: value})
+
+
+def test_think_positions_need_a_grid():
+    from visurf.data.synth import SynthConfig
+
+    with pytest.raises(ValueError, match="think_positions=true needs grid > 0"):
+        SynthConfig(grid=0, think_positions=True)

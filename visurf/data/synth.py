@@ -101,7 +101,8 @@ def _item(objects, question: Question, cfg: SynthConfig) -> SynthItem:
     uses_novel = bool(named & cfg.novel_concepts)
     n = len(question.targets)
     group = "non_object" if n == 0 else "multi" if n >= 2 else "novel" if uses_novel else "known"
-    think = "" if uses_novel else think_text(question, objects)
+    cell_size = cfg.image_size // cfg.grid if cfg.think_positions else 0
+    think = "" if uses_novel else think_text(question, objects, cell_size)
     return SynthItem(tuple(objects), question, uses_novel, group, think)
 
 

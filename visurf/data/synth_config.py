@@ -40,6 +40,7 @@ class SynthConfig:
     # which makes the world learnable by a tiny model in minutes on a CPU.
     grid: int = 0
     background: str = "plain"  # plain | gradient (a tint that encodes each pixel's position)
+    think_positions: bool = False  # the think text names each object's grid cell (needs grid > 0)
 
     def __post_init__(self):
         # Tuples keep the config hashable and immutable even if lists were passed.
@@ -95,6 +96,10 @@ def validate(cfg: SynthConfig) -> None:
         raise ValueError(f"SynthConfig.grid must be an int >= 0, got {cfg.grid!r}")
     if cfg.grid and (cfg.grid * cfg.grid < cfg.max_objects or cfg.image_size // cfg.grid < 8):
         raise ValueError(f"SynthConfig.grid={cfg.grid} leaves too few or too small cells for max_objects")
+    if not isinstance(cfg.think_positions, bool):
+        raise ValueError(f"SynthConfig.think_positions must be true or false, got {cfg.think_positions!r}")
+    if cfg.think_positions and not cfg.grid:
+        raise ValueError("SynthConfig.think_positions=true needs grid > 0 (positions are grid cells)")
     known_pairs = len(cfg.known_colors) * len(cfg.known_shapes)
     if not isinstance(cfg.min_objects, int) or cfg.min_objects < 2:
         raise ValueError(f"SynthConfig.min_objects must be an int >= 2, got {cfg.min_objects!r}")

@@ -108,9 +108,17 @@ def _left_to_right(objs) -> tuple[SceneObject, ...]:
     return tuple(sorted(objs, key=lambda o: (o.center[0], o.center[1])))
 
 
-def think_text(question: Question, objects) -> str:
-    """A short description of the scene and of how the answer follows from it."""
-    seen = "I see " + _join([f"{_article(o.name)} {o.name}" for o in _left_to_right(objects)]) + "."
+def think_text(question: Question, objects, cell_size: int = 0) -> str:
+    """A short description of the scene and of how the answer follows from it.
+
+    With `cell_size` > 0 each object's grid cell is named too, as (column,row) counted from 1.
+    """
+
+    def seen_as(o: SceneObject) -> str:
+        where = f" at ({o.box[0] // cell_size + 1},{o.box[1] // cell_size + 1})" if cell_size else ""
+        return f"{_article(o.name)} {o.name}{where}"
+
+    seen = "I see " + _join([seen_as(o) for o in _left_to_right(objects)]) + "."
     if question.kind == "non_object":
         return f"{seen} None of them is {_article(question.absent)} {question.absent}."
     if question.kind == "multi":

@@ -1,0 +1,48 @@
+"""The embedded base model learns the run's own synthetic world, cached per world."""
+
+from __future__ import annotations
+
+from omegaconf import OmegaConf
+
+from visurf.cache import recipe_key
+from visurf.compose import compose_config
+from visurf.models.base import base_config, base_dir, base_path, world_changes
+
+SHAPES = "+data.synth.known_shapes=[square,diamond]"
+
+
+def test_the_default_world_keeps_the_recipe_key_it_always_had():
+    model = compose_config([]).model
+    recipe = {"frame": 112, **OmegaConf.to_container(model.base, resolve=True)}
+    recipe.pop("world")
+    assert world_changes(model) == {}
+    assert base_path(model).name == f"base-{recipe_key(recipe)}"
+    # data=local has no synthetic world: its base is the default world's.
+    assert base_path(compose_config(["data=local", "data.path=/nowhere"]).model) == base_path(model)
+    # Fields the base recipe sets itself (how many rows, the seed) do not follow the run.
+    assert base_path(compose_config(["data.synth.num_train=10", "data.synth.seed=3"]).model) == base_path(
+        model
+    )
+
+
+def test_a_changed_world_gets_its_own_base_trained_on_that_world():
+    default, changed = compose_config([]).model, compose_config([SHAPES, "data.synth.grid=3"]).model
+    assert world_changes(changed) == {"grid": 3, "known_shapes": ["square", "diamond"]}
+    assert base_path(changed) != base_path(default)
+    synth = base_config(changed).data.synth
+    assert list(synth.known_shapes) == ["square", "diamond"] and synth.grid == 3
+    assert synth.novel_fraction == 0.0 and synth.num_train == 4000  # the base recipe's own
+
+
+def test_a_base_built_for_a_changed_world_is_trained_on_its_rows():
+    overrides = [SHAPES, "model.base.steps=1", "model.base.batch_size=2", "model.base.num_train=8"]
+    model = compose_config(overrides).model
+    out = base_dir(model)
+    assert (out / "config.json").is_file() and out == base_path(model)
+    run_cfg = OmegaConf.load(out.with_name(out.name + "-run") / "config.yaml")
+    assert list(run_cfg.data.synth.known_shapes) == ["square", "diamond"]
+    from visurf.data.sources import load_examples
+
+    rows = load_examples(run_cfg.data, 112, "train")
+    thinks = " ".join(e.think for e in rows)
+    assert "diamond" in thinks and "circle" not in thinks
