@@ -73,6 +73,7 @@ def test_experiment_smoke_needs_no_plus():
         ("objective.mu=0", "objective.mu"),
         ("data.on_bad_row=ignore", "data.on_bad_row"),
         ("model.frame=100", "model.frame"),
+        ("model.freeze_vision_tower=maybe", "model.freeze_vision_tower"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_field(override, field):

@@ -105,6 +105,8 @@ def validate(cfg) -> None:
             attn,
             "sdpa or eager here: flash_attention_2 needs the flash-attn package, which is not installed",
         )
+    freeze = cfg.model.get("freeze_vision_tower", False)
+    _check(isinstance(freeze, bool), "model.freeze_vision_tower", freeze, "true or false")
     stages = list(cfg.objective.stages)
     _check(len(stages) >= 1, "objective.stages", stages, "a non-empty list")
     total = 0.0

@@ -22,7 +22,7 @@ from visurf.config import validate
 from visurf.data.datamodule import RolloutData
 from visurf.data.sources import load_examples
 from visurf.evaluation.runner import EvalCallback
-from visurf.models.loading import load_policy
+from visurf.models.loading import freeze_vision_tower, load_policy
 from visurf.module import PostTrainModule
 from visurf.objectives import build_schedule
 from visurf.rewards import build_reward
@@ -140,6 +140,8 @@ def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
 
         quant = quantization_config(cfg.peft)
     policy, processor = load_policy(cfg.model, quantization_config=quant)
+    if cfg.model.get("freeze_vision_tower"):
+        freeze_vision_tower(policy)
     if cfg.peft.name != "none":
         from visurf.models.adapters import apply_adapters
 

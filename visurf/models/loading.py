@@ -92,3 +92,17 @@ def load_policy(model_cfg, path: Path | None = None, quantization_config=None):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     processor = VLProcessor.from_pretrained(path)
     return model, processor
+
+
+def freeze_vision_tower(model) -> None:
+    """Keep the vision tower (patch merger included) out of training, as EasyR1's freeze_vision_tower.
+
+    RL's noisy updates move every trainable weight by about the learning rate per step; the tiny
+    vision tower loses what it perceives within tens of steps, the language model does not.
+    """
+    tower = getattr(getattr(model, "model", model), "visual", None)
+    if tower is None:
+        raise ValueError(
+            f"model.freeze_vision_tower=true, but {type(model).__name__} has no vision tower `model.visual`"
+        )
+    tower.requires_grad_(False)
