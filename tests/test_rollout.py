@@ -4,6 +4,8 @@ one padded forward pass that takes every row's pixels."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
@@ -146,3 +148,34 @@ def test_sampling_from_rows_that_share_images(setup):
         for inputs in (shared, plain)
     ]
     assert torch.equal(ids[0], ids[1])
+
+
+def test_a_checkpoints_generation_config_does_not_change_rollouts_or_greedy_answers(setup):
+    """Qwen-Instruct checkpoints ship sampling defaults (repetition penalty, top-k); visurf's
+    rollouts are samples of the policy itself, and its greedy evaluation is plain argmax."""
+    policy, processor, examples = setup
+    tok = processor.tokenizer
+    inputs = processor([e.prompt for e in examples[:2]], [e.image for e in examples[:2]])
+
+    def outputs():
+        torch.manual_seed(0)
+        kw = dict(
+            max_new_tokens=24, temperature=1.0, top_p=1.0, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id
+        )
+        sampled = sample(policy, inputs, 4, **kw).ids
+        greedy = sample(policy, inputs, 1, greedy=True, **kw).ids
+        return sampled, greedy
+
+    clean = outputs()
+    saved = policy.generation_config
+    try:
+        policy.generation_config = copy.deepcopy(saved)
+        for key, value in dict(
+            repetition_penalty=3.0, top_k=1, no_repeat_ngram_size=2, typical_p=0.2
+        ).items():
+            setattr(policy.generation_config, key, value)
+        shipped = outputs()
+    finally:
+        policy.generation_config = saved
+    assert torch.equal(clean[0], shipped[0]) and torch.equal(clean[1], shipped[1])
+    assert len({tuple(r.tolist()) for r in clean[0][:4]}) > 1  # the four samples of a prompt differ

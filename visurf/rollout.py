@@ -139,7 +139,14 @@ def sample(
             do_sample=not greedy,
             temperature=temperature if not greedy else None,
             top_p=top_p if not greedy else None,
-            top_k=None if not greedy else None,
+            # Every knob that shapes the distribution is set here, so a checkpoint's own
+            # generation_config (Qwen-Instruct ships repetition_penalty 1.05, top_k 1) cannot
+            # change it: rollouts must be samples of the policy the loss scores.
+            top_k=None,
+            min_p=None,
+            typical_p=1.0,
+            repetition_penalty=1.0,
+            no_repeat_ngram_size=0,
             max_new_tokens=max_new_tokens,
             num_return_sequences=num_samples,
             eos_token_id=eos_id,
