@@ -94,8 +94,9 @@ def evaluate(
 class EvalCallback(L.Callback):
     """Evaluates before training, every N rollout batches, and after training.
 
-    Results go to the logger (`eval/...`), to `samples/eval_step{N}.jsonl` in the run directory,
-    and to `eval_before` / `eval_after` for summary.json, with `change`: the questions the run
+    Results go to the logger (`eval/...`), to `samples/eval_step{N}.jsonl` (sample completions)
+    and `samples/outcomes_step{N}.json` ([index, group, correct] of every question) in the run
+    directory, and to `eval_before` / `eval_after` for summary.json, with `change`: the questions the run
     turned right or wrong (paired.py). `eval_before` and its per-question outcomes are kept in
     checkpoints so a resumed run still reports both.
     """
@@ -145,7 +146,11 @@ class EvalCallback(L.Callback):
         scalars = {f"eval/{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=trainer.global_step)
-        return metrics, gather_outcomes(keyed, world)
+        gathered = gather_outcomes(keyed, world)
+        if trainer.is_global_zero:  # every question's outcome, for comparing runs (visurf.compare)
+            out = self.run_dir / "samples" / f"outcomes_step{trainer.global_step:05d}.json"
+            out.write_text(json.dumps(sorted(gathered, key=lambda o: o[0])))
+        return metrics, gathered
 
     def on_train_start(self, trainer, pl_module):
         if self.eval_before is None:

@@ -1,0 +1,65 @@
+"""visurf.compare: two runs compared question by question from their outcome files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run
+from visurf.compare import compare_runs, main, outcomes_file
+from visurf.evaluation.paired import paired_change
+
+
+def _fake_run(path, step, outcomes):
+    (path / "samples").mkdir(parents=True, exist_ok=True)
+    (path / "samples" / f"outcomes_step{step:05d}.json").write_text(json.dumps(outcomes))
+    return path
+
+
+def test_counts_what_b_gets_right_or_wrong_against_a(tmp_path):
+    a = _fake_run(
+        tmp_path / "a", 60, [[0, "known", 1.0], [1, "known", 0.0], [2, "novel", 0.0], [3, "multi", 1.0]]
+    )
+    _fake_run(tmp_path / "a", 0, [[0, "known", 0.0], [1, "known", 0.0], [2, "novel", 0.0], [3, "multi", 0.0]])
+    b = _fake_run(
+        tmp_path / "b", 60, [[0, "known", 0.0], [1, "known", 1.0], [2, "novel", 1.0], [3, "multi", 1.0]]
+    )
+    change = compare_runs(a, b)  # the last evaluation of each: step 60
+    assert (change["gained"], change["lost"], change["unchanged"]) == (2, 1, 1)
+    assert change["groups"]["known"] == {"gained": 1, "lost": 1, "unchanged": 0}
+    assert change["groups"]["novel"] == {"gained": 1, "lost": 0, "unchanged": 0}
+    assert change["p_value"] == pytest.approx(1.0)  # 2 against 1 is no evidence
+    with pytest.raises(FileNotFoundError, match="no evaluation at step 0"):
+        compare_runs(a, b, step=0)
+
+
+def test_runs_on_different_questions_are_refused_naming_them(tmp_path):
+    a = _fake_run(tmp_path / "a", 2, [[0, "known", 1.0], [1, "novel", 0.0]])
+    fewer = _fake_run(tmp_path / "b", 2, [[0, "known", 1.0]])
+    other = _fake_run(tmp_path / "c", 2, [[0, "known", 1.0], [1, "multi", 0.0]])
+    with pytest.raises(ValueError, match="same examples"):
+        compare_runs(a, fewer)
+    with pytest.raises(ValueError, match="different test questions"):
+        compare_runs(a, other)
+    with pytest.raises(FileNotFoundError, match="outcomes_step"):
+        compare_runs(a, tmp_path / "no-run")
+
+
+def test_a_run_writes_every_questions_outcome_and_the_cli_compares_two_runs(tmp_path, capsys):
+    overrides = ["experiment=smoke", "eval.num_examples=8", "data.synth.num_test=8"]
+    run_a, summary_a = run(tmp_path, *overrides, "objective=rlvr", name="a")
+    run_b, summary_b = run(tmp_path, *overrides, "objective=visurf", name="b")
+    first, last = outcomes_file(run_a, step=0), outcomes_file(run_a)
+    assert first != last
+    rows = json.loads(last.read_text())
+    assert [r[0] for r in rows] == list(range(8))  # every question once, by index in the split
+    # The files hold exactly what summary.json's change was computed from.
+    assert paired_change(json.loads(first.read_text()), rows) == summary_a["change"]
+    change = main([str(run_a), str(run_b), "--out", str(tmp_path / "change.json")])
+    n = change["gained"] + change["lost"] + change["unchanged"]
+    assert n == 8
+    delta = summary_b["eval_after"]["accuracy"] - summary_a["eval_after"]["accuracy"]
+    assert delta == pytest.approx((change["gained"] - change["lost"]) / n)
+    assert json.loads((tmp_path / "change.json").read_text()) == change
+    assert "gained" in capsys.readouterr().out

@@ -1,0 +1,70 @@
+"""Compare two runs question by question: `python -m visurf.compare RUN_A RUN_B`.
+
+Each evaluation writes `samples/outcomes_stepN.json`, whether every test question was answered
+right. Two runs evaluated on the same test split (same data config, same `eval.num_examples`)
+can then be compared as summary.json's `change` compares one run's evaluations: `gained` (wrong
+in A, right in B), `lost`, `unchanged`, per group, and McNemar's exact p-value (paired.py).
+Each run's last evaluation is used unless `--step` names another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from visurf.evaluation.paired import paired_change
+
+
+def outcomes_file(run_dir: str | Path, step: int | None = None) -> Path:
+    """The outcomes of the run's evaluation at `step` (default: its last evaluation)."""
+    samples = Path(run_dir) / "samples"
+    if step is not None:
+        path = samples / f"outcomes_step{step:05d}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{run_dir} has no evaluation at step {step} ({path} is missing)")
+        return path
+    files = sorted(samples.glob("outcomes_step*.json"))
+    if not files:
+        raise FileNotFoundError(
+            f"{run_dir} has no samples/outcomes_step*.json (runs before visurf wrote them cannot be compared)"
+        )
+    return files[-1]
+
+
+def compare_runs(run_a: str | Path, run_b: str | Path, step: int | None = None) -> dict:
+    """summary.json's `change` between two runs: what B answers right or wrong that A did not."""
+    before = [tuple(o) for o in json.loads(outcomes_file(run_a, step).read_text())]
+    after = [tuple(o) for o in json.loads(outcomes_file(run_b, step).read_text())]
+    groups_a = {key: group for key, group, _ in before}
+    if any(groups_a.get(key, group) != group for key, group, _ in after):
+        raise ValueError(f"{run_a} and {run_b} were evaluated on different test questions (groups differ)")
+    return paired_change(before, after)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m visurf.compare", description=__doc__.splitlines()[0])
+    parser.add_argument("run_a", type=Path, help="the run compared against (e.g. the RLVR run)")
+    parser.add_argument("run_b", type=Path, help="the run whose gains and losses are counted")
+    parser.add_argument("--step", type=int, default=None, help="evaluation step (default: each run's last)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the comparison as JSON")
+    args = parser.parse_args(argv)
+    try:
+        change = compare_runs(args.run_a, args.run_b, args.step)
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
+    print(f"{args.run_b} against {args.run_a}:")
+    print(
+        f"  gained {change['gained']}, lost {change['lost']}, unchanged {change['unchanged']}, "
+        f"p = {change['p_value']:.3g}"
+    )
+    for group, counts in change["groups"].items():
+        print(f"  {group}: gained {counts['gained']}, lost {counts['lost']}, unchanged {counts['unchanged']}")
+    if args.out:
+        args.out.write_text(json.dumps(change, indent=2))
+    return change
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
