@@ -63,3 +63,22 @@ def test_a_run_writes_every_questions_outcome_and_the_cli_compares_two_runs(tmp_
     assert delta == pytest.approx((change["gained"] - change["lost"]) / n)
     assert json.loads((tmp_path / "change.json").read_text()) == change
     assert "gained" in capsys.readouterr().out
+
+
+def test_against_objective_pairs_each_seed_of_a_sweep(tmp_path_factory):
+    from test_report import build_smoke_sweep
+
+    from visurf import report
+    from visurf.compare import against_objective
+
+    runs = report.collect_runs(build_smoke_sweep(tmp_path_factory))
+    table = against_objective(runs, "visurf")
+    # visurf has seeds 0 and 1; sft and rlvr only seed 0, so two pairs.
+    assert sorted(table.against) == ["rlvr", "sft"] and set(table.seed) == {0}
+    mine = runs[(runs.objective == "visurf") & (runs.seed == 0)].iloc[0]
+    for _, row in table.iterrows():
+        other = runs[(runs.objective == row.against) & (runs.seed == 0)].iloc[0]
+        n = row.gained + row.lost + row.unchanged
+        assert n == 4  # experiment=smoke evaluates 4 questions
+        assert mine.accuracy - other.accuracy == pytest.approx((row.gained - row.lost) / n)
+    assert against_objective(runs[runs.objective == "visurf"], "visurf").empty

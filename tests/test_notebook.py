@@ -51,6 +51,8 @@ def test_notebook_runs_on_a_sweep(tmp_path_factory, kernel, monkeypatch):
     assert tables and "| objective | reward_control |" in tables[0]
     assert all(f"| {name} | all |" in tables[0] for name in ("sft", "rlvr", "visurf"))
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
+    frames = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert any("against" in html and "p_value" in html for html in frames)  # visurf.compare's table
     assert (sweep / "report.md").is_file()
 
 

@@ -43,6 +43,31 @@ def compare_runs(run_a: str | Path, run_b: str | Path, step: int | None = None) 
     return paired_change(before, after)
 
 
+def against_objective(runs, objective: str = "visurf"):
+    """`objective`'s runs against every other objective's run of the same seed, one row per pair.
+
+    `runs` is `visurf.report.collect_runs(sweep_dir)`. Columns: against, reward_control (of the
+    other run), seed, gained, lost, unchanged, p_value; empty when no seed has both.
+    """
+    import pandas as pd
+
+    mine = runs[runs.objective == objective]
+    rows = []
+    for _, other in runs[runs.objective != objective].iterrows():
+        for _, run in mine[mine.seed == other.seed].iterrows():
+            change = compare_runs(other.run_dir, run.run_dir)
+            rows.append(
+                {
+                    "against": other.objective,
+                    "reward_control": other.reward_control,
+                    "seed": other.seed,
+                    **{k: change[k] for k in ("gained", "lost", "unchanged", "p_value")},
+                }
+            )
+    columns = ["against", "reward_control", "seed", "gained", "lost", "unchanged", "p_value"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m visurf.compare", description=__doc__.splitlines()[0])
     parser.add_argument("run_a", type=Path, help="the run compared against (e.g. the RLVR run)")
