@@ -35,8 +35,8 @@ def outcomes_file(run_dir: str | Path, step: int | None = None) -> Path:
 
 def compare_runs(run_a: str | Path, run_b: str | Path, step: int | None = None) -> dict:
     """summary.json's `change` between two runs: what B answers right or wrong that A did not."""
-    before = [tuple(o) for o in json.loads(outcomes_file(run_a, step).read_text())]
-    after = [tuple(o) for o in json.loads(outcomes_file(run_b, step).read_text())]
+    before = json.loads(outcomes_file(run_a, step).read_text())
+    after = json.loads(outcomes_file(run_b, step).read_text())
     groups_a = {key: group for key, group, _ in before}
     if any(groups_a.get(key, group) != group for key, group, _ in after):
         raise ValueError(f"{run_a} and {run_b} were evaluated on different test questions (groups differ)")

@@ -132,24 +132,26 @@ class EvalCallback(L.Callback):
         # Keyed by the example's index in the test split: a dataset's ids need not be unique.
         rank, world = trainer.global_rank, trainer.world_size
         keyed = [(rank + i * world, group, correct) for i, (group, correct) in enumerate(outcomes)]
+        gathered = gather_outcomes(keyed, world)  # collective: every rank calls it
         if trainer.is_global_zero:
-            out = self.run_dir / "samples" / f"eval_step{trainer.global_step:05d}.jsonl"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text("".join(json.dumps(s) + "\n" for s in samples))
+            samples_dir = self.run_dir / "samples"
+            samples_dir.mkdir(parents=True, exist_ok=True)
+            step = trainer.global_step
+            (samples_dir / f"eval_step{step:05d}.jsonl").write_text(
+                "".join(json.dumps(s) + "\n" for s in samples)
+            )
+            # every question's outcome, for comparing runs (visurf.compare)
+            (samples_dir / f"outcomes_step{step:05d}.json").write_text(json.dumps(sorted(gathered)))
             log.info(
                 "eval %s (step %d): accuracy %.3f, mean reward %.3f",
                 tag,
-                trainer.global_step,
+                step,
                 metrics["accuracy"],
                 metrics["mean_reward"],
             )
         scalars = {f"eval/{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=trainer.global_step)
-        gathered = gather_outcomes(keyed, world)
-        if trainer.is_global_zero:  # every question's outcome, for comparing runs (visurf.compare)
-            out = self.run_dir / "samples" / f"outcomes_step{trainer.global_step:05d}.json"
-            out.write_text(json.dumps(sorted(gathered, key=lambda o: o[0])))
         return metrics, gathered
 
     def on_train_start(self, trainer, pl_module):
