@@ -7,6 +7,11 @@ test split, as a run's evaluation does, and compares the first sentence of each 
 think text with the dataset's own, on the rows that have one (known concepts). Prints the share
 with the right number of objects, and among those the share of objects whose colour and whose
 shape are named right, and the share of whole scenes read exactly.
+
+Then, for the known questions about one object, where the answer's point lands: on the named
+object, on another object (a palette colour under the point), or on the empty background. A
+model that reads the scene right but answers on empty cells has not learnt to bind a name to
+the place of its object.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ import sys
 
 from visurf.compose import compose_config
 from visurf.data.sources import load_examples
+from visurf.data.synth_config import PALETTE, RELATIONS
 from visurf.evaluation.runner import evaluate
 from visurf.models.loading import load_policy
-from visurf.rewards import build_reward
+from visurf.rewards import build_reward, parse_completion
+from visurf.rewards.geometry import inside
 
 SEEN = re.compile(r"I see (.*?)\.(?!\d)")  # a "." inside "(1,2)" does not end the sentence
 
@@ -56,6 +63,39 @@ def scene_reading(pairs) -> dict:
     }
 
 
+def landing(image, completion: str, target: dict) -> str:
+    """Where the first answered point lands: "target", "other object", "empty" or "no answer"."""
+    objects = parse_completion(completion).objects or []
+    first = objects[0] if objects else None
+    point = first.get("point_2d") if isinstance(first, dict) else None
+    if not (isinstance(point, list) and len(point) == 2 and all(isinstance(v, int | float) for v in point)):
+        return "no answer"
+    if inside(point, target["bbox_2d"]):
+        return "target"
+    x = min(max(int(point[0]), 0), image.width - 1)
+    y = min(max(int(point[1]), 0), image.height - 1)
+    pixel = image.convert("RGB").getpixel((x, y))
+    # Shapes are filled with saturated palette colours; the light background is far from all of them.
+    nearest = min(sum(abs(a - b) for a, b in zip(rgb, pixel)) for rgb in PALETTE.values())
+    return "other object" if nearest < 60 else "empty"
+
+
+LANDINGS = ("target", "other object", "empty", "no answer")
+
+
+def landings(rows) -> dict:
+    """Shares of LANDINGS per question kind ("single", "relation") over (example, completion) rows."""
+    counts: dict[str, dict[str, int]] = {}
+    for example, completion in rows:
+        kind = "relation" if any(f" {r} " in example.problem for r in RELATIONS) else "single"
+        where = landing(example.image, completion, example.objects[0])
+        counts.setdefault(kind, dict.fromkeys(LANDINGS, 0))[where] += 1
+    return {
+        kind: {k: v / sum(c.values()) for k, v in c.items()} | {"rows": sum(c.values())}
+        for kind, c in counts.items()
+    }
+
+
 def main(overrides: list[str]) -> dict:
     cfg = compose_config(overrides)
     model, processor = load_policy(cfg.model)
@@ -77,6 +117,15 @@ def main(overrides: list[str]) -> dict:
         f"of those objects, colour right {result['colour']:.1%}, shape right {result['shape']:.1%}; "
         f"whole scene exact {result['exact']:.1%}"
     )
+    one_object = [
+        (e, s["completion"]) for e, s in zip(examples, samples) if e.group == "known" and len(e.objects) == 1
+    ]
+    result["landing"] = landings(one_object)
+    for kind, shares in sorted(result["landing"].items()):
+        print(
+            f"known {kind} questions ({shares['rows']}): the answer lands "
+            + ", ".join(f"{where} {shares[where]:.1%}" for where in LANDINGS)
+        )
     return result
 
 

@@ -28,3 +28,36 @@ def test_scene_reading_counts_colours_and_shapes_of_correctly_counted_scenes():
     assert result["rows"] == 3 and result["count"] == pytest.approx(2 / 3)
     assert result["colour"] == 1.0 and result["shape"] == pytest.approx(5 / 6)
     assert result["exact"] == pytest.approx(1 / 3)
+
+
+def test_landing_tells_target_other_object_and_empty_background():
+    from types import SimpleNamespace
+
+    from experiments.scene_reading import landing, landings
+    from visurf.data.synth_scene import SceneObject, render_scene
+
+    red = SceneObject("red", "square", (4, 4, 25, 25))
+    blue = SceneObject("blue", "circle", (60, 60, 81, 81))
+    image = render_scene([red, blue], 112, background="gradient")
+
+    def answer(x, y):
+        return f'<think>…</think><answer>[{{"bbox_2d":[{x - 5},{y - 5},{x + 5},{y + 5}],"point_2d":[{x},{y}]}}]</answer>'
+
+    target = red.label()
+    assert landing(image, answer(14, 14), target) == "target"
+    assert landing(image, answer(70, 70), target) == "other object"
+    assert landing(image, answer(100, 40), target) == "empty"
+    assert landing(image, "<answer>[]</answer>", target) == "no answer"
+    assert landing(image, "no tags at all", target) == "no answer"
+
+    rows = [
+        (SimpleNamespace(problem="the red square", image=image, objects=[target]), answer(14, 14)),
+        (SimpleNamespace(problem="the red shape", image=image, objects=[target]), answer(100, 40)),
+        (
+            SimpleNamespace(problem="the square left of the blue circle", image=image, objects=[target]),
+            answer(70, 70),
+        ),
+    ]
+    shares = landings(rows)
+    assert shares["single"] == {"target": 0.5, "other object": 0.0, "empty": 0.5, "no answer": 0.0, "rows": 2}
+    assert shares["relation"]["other object"] == 1.0 and shares["relation"]["rows"] == 1

@@ -1,0 +1,89 @@
+"""Do a model's image tokens say where they are? A linear probe on the vision tower's output.
+
+    python experiments/position_probe.py [Hydra overrides, e.g. model.source=path model.path=DIR]
+
+Runs the vision tower of the config's model (default: the embedded base `tiny_base`) on
+training images of the synthetic world and fits a linear classifier from each image token (the
+features the language model reads) to the token's place in the image (one of (frame / 28)^2),
+on three quarters of the tokens; prints its accuracy on the other quarter, for tokens with an
+object under their centre and for empty ones. High accuracy means the place of each object is
+there for the language model to read: if its answers still miss the named object
+(`experiments/scene_reading.py`), what it lacks is binding a name to that place.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from visurf.compose import compose_config
+from visurf.data.sources import load_examples
+from visurf.data.synth_config import PALETTE
+from visurf.models.loading import load_policy
+
+MERGED_PATCH = 28  # Qwen2.5-VL: 14-px patches merged 2 x 2 into one language-model token
+
+
+def linear_probe(features: torch.Tensor, labels: torch.Tensor, classes: int, steps: int = 300) -> float:
+    """Held-out accuracy of a softmax classifier fitted on the first 3/4 of the rows."""
+    torch.manual_seed(0)
+    x = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    n = len(x) * 3 // 4
+    weight = torch.zeros(x.shape[1], classes, requires_grad=True)
+    bias = torch.zeros(classes, requires_grad=True)
+    opt = torch.optim.Adam([weight, bias], lr=0.05)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x[:n] @ weight + bias, labels[:n])
+        (loss + 1e-3 * weight.pow(2).sum()).backward()
+        opt.step()
+    with torch.no_grad():
+        return ((x[n:] @ weight + bias).argmax(1) == labels[n:]).float().mean().item()
+
+
+def has_object(image, x: int, y: int) -> bool:
+    pixel = image.getpixel((x, y))
+    return min(sum(abs(a - b) for a, b in zip(rgb, pixel)) for rgb in PALETTE.values()) < 60
+
+
+@torch.no_grad()
+def image_tokens(model, processor, images) -> torch.Tensor:
+    """(images, tokens, hidden) features of the vision tower, in the language model's token order."""
+    vision = processor.image_processor(images=images, return_tensors="pt")
+    out = model.model.get_image_features(vision["pixel_values"], vision["image_grid_thw"])
+    per_image = out.pooler_output if hasattr(out, "pooler_output") else out
+    return torch.stack(list(per_image))
+
+
+def main(overrides: list[str], num_images: int = 400) -> dict:
+    cfg = compose_config(overrides)
+    model, processor = load_policy(cfg.model)
+    model.eval()
+    frame = int(cfg.model.frame)
+    side = frame // MERGED_PATCH
+    images = [e.image.convert("RGB") for e in load_examples(cfg.data, frame, "train")[:num_images]]
+    features, places, occupied = [], [], []
+    for i in range(0, len(images), 50):
+        batch = images[i : i + 50]
+        for image, tokens in zip(batch, image_tokens(model, processor, batch)):
+            for k, token in enumerate(tokens):
+                row, col = divmod(k, side)
+                centre = (col * MERGED_PATCH + MERGED_PATCH // 2, row * MERGED_PATCH + MERGED_PATCH // 2)
+                features.append(token)
+                places.append(k)
+                occupied.append(has_object(image, *centre))
+    x, y, occ = torch.stack(features), torch.tensor(places), torch.tensor(occupied)
+    result = {"tokens": len(x), "places": side * side}
+    for name, mask in (("object", occ), ("empty", ~occ)):
+        result[name] = linear_probe(x[mask], y[mask], side * side)
+    print(
+        f"{len(images)} images, {side * side} places per image: a linear probe names the place of a "
+        f"token with an object {result['object']:.1%} and of an empty one {result['empty']:.1%} of the "
+        f"time (held-out quarter; chance {1 / (side * side):.1%})"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
