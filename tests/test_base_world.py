@@ -32,6 +32,9 @@ def test_a_changed_world_gets_its_own_base_trained_on_that_world():
     synth = base_config(changed).data.synth
     assert list(synth.known_shapes) == ["square", "diamond"] and synth.grid == 3
     assert synth.novel_fraction == 0.0 and synth.num_train == 4000  # the base recipe's own
+    assert base_config(changed).model.freeze_vision_tower is True  # the recipe's, passed on
+    off = compose_config(["model.base.freeze_vision_tower=false"]).model
+    assert base_config(off).model.freeze_vision_tower is False and base_path(off) != base_path(default)
 
 
 def test_a_base_built_for_a_changed_world_is_trained_on_its_rows():
@@ -46,3 +49,12 @@ def test_a_base_built_for_a_changed_world_is_trained_on_its_rows():
     rows = load_examples(run_cfg.data, 112, "train")
     thinks = " ".join(e.think for e in rows)
     assert "diamond" in thinks and "circle" not in thinks
+    # The recipe freezes the vision tower: the base's tower is the tiny model's, bit for bit.
+    from safetensors.torch import load_file
+
+    from visurf.models.loading import tiny_dir
+
+    base, tiny = load_file(out / "model.safetensors"), load_file(tiny_dir(112) / "model.safetensors")
+    visual = [k for k in tiny if ".visual." in k or k.startswith("visual.")]
+    assert visual and all(base[k].equal(tiny[k]) for k in visual)
+    assert any(not base[k].equal(tiny[k]) for k in tiny if k not in visual)  # the language model trained

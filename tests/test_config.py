@@ -74,6 +74,7 @@ def test_experiment_smoke_needs_no_plus():
         ("data.on_bad_row=ignore", "data.on_bad_row"),
         ("model.frame=100", "model.frame"),
         ("model.freeze_vision_tower=maybe", "model.freeze_vision_tower"),
+        ("model.base.freeze_vision_tower=maybe", "model.base.freeze_vision_tower"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_field(override, field):

@@ -107,6 +107,9 @@ def validate(cfg) -> None:
         )
     freeze = cfg.model.get("freeze_vision_tower", False)
     _check(isinstance(freeze, bool), "model.freeze_vision_tower", freeze, "true or false")
+    if cfg.model.get("base") is not None:
+        freeze = cfg.model.base.get("freeze_vision_tower", False)
+        _check(isinstance(freeze, bool), "model.base.freeze_vision_tower", freeze, "true or false")
     stages = list(cfg.objective.stages)
     _check(len(stages) >= 1, "objective.stages", stages, "a non-empty list")
     total = 0.0

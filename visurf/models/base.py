@@ -56,6 +56,7 @@ def base_overrides(model_cfg) -> list[str]:
         "objective.sft_use_think=true",
         "model=tiny",
         f"model.frame={int(model_cfg.frame)}",
+        f"model.freeze_vision_tower={str(bool(b.get('freeze_vision_tower', False))).lower()}",
         "data=synth",
         f"data.synth.num_train={int(b.num_train)}",
         "data.synth.num_test=96",
