@@ -11,7 +11,7 @@ from visurf.models.base import base_config, base_dir, base_path, world_changes
 SHAPES = "+data.synth.known_shapes=[square,diamond]"
 
 
-def test_the_default_world_keeps_the_recipe_key_it_always_had():
+def test_the_default_world_is_keyed_by_the_base_recipe_alone():
     model = compose_config([]).model
     recipe = {"frame": 112, **OmegaConf.to_container(model.base, resolve=True)}
     recipe.pop("world")
