@@ -19,7 +19,7 @@ import torch
 
 from visurf.compose import compose_config
 from visurf.data.sources import load_examples
-from visurf.data.synth_config import PALETTE
+from visurf.data.synth_scene import shape_at
 from visurf.models.loading import load_policy
 
 MERGED_PATCH = 28  # Qwen2.5-VL: 14-px patches merged 2 x 2 into one language-model token
@@ -40,11 +40,6 @@ def linear_probe(features: torch.Tensor, labels: torch.Tensor, classes: int, ste
         opt.step()
     with torch.no_grad():
         return ((x[n:] @ weight + bias).argmax(1) == labels[n:]).float().mean().item()
-
-
-def has_object(image, x: int, y: int) -> bool:
-    pixel = image.getpixel((x, y))
-    return min(sum(abs(a - b) for a, b in zip(rgb, pixel)) for rgb in PALETTE.values()) < 60
 
 
 @torch.no_grad()
@@ -72,7 +67,7 @@ def main(overrides: list[str], num_images: int = 400) -> dict:
                 centre = (col * MERGED_PATCH + MERGED_PATCH // 2, row * MERGED_PATCH + MERGED_PATCH // 2)
                 features.append(token)
                 places.append(k)
-                occupied.append(has_object(image, *centre))
+                occupied.append(shape_at(image, *centre))
     x, y, occ = torch.stack(features), torch.tensor(places), torch.tensor(occupied)
     result = {"tokens": len(x), "places": side * side}
     for name, mask in (("object", occ), ("empty", ~occ)):

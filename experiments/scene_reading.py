@@ -21,11 +21,13 @@ import sys
 
 from visurf.compose import compose_config
 from visurf.data.sources import load_examples
-from visurf.data.synth_config import PALETTE, RELATIONS
+from visurf.data.synth_config import RELATIONS
+from visurf.data.synth_scene import shape_at
 from visurf.evaluation.runner import evaluate
 from visurf.models.loading import load_policy
 from visurf.rewards import build_reward, parse_completion
 from visurf.rewards.geometry import inside
+from visurf.rewards.parsing import as_coords
 
 SEEN = re.compile(r"I see (.*?)\.(?!\d)")  # a "." inside "(1,2)" does not end the sentence
 
@@ -67,17 +69,12 @@ def landing(image, completion: str, target: dict) -> str:
     """Where the first answered point lands: "target", "other object", "empty" or "no answer"."""
     objects = parse_completion(completion).objects or []
     first = objects[0] if objects else None
-    point = first.get("point_2d") if isinstance(first, dict) else None
-    if not (isinstance(point, list) and len(point) == 2 and all(isinstance(v, int | float) for v in point)):
+    point = as_coords(first.get("point_2d"), 2) if isinstance(first, dict) else None
+    if point is None:
         return "no answer"
     if inside(point, target["bbox_2d"]):
         return "target"
-    x = min(max(int(point[0]), 0), image.width - 1)
-    y = min(max(int(point[1]), 0), image.height - 1)
-    pixel = image.convert("RGB").getpixel((x, y))
-    # Shapes are filled with saturated palette colours; the light background is far from all of them.
-    nearest = min(sum(abs(a - b) for a, b in zip(rgb, pixel)) for rgb in PALETTE.values())
-    return "other object" if nearest < 60 else "empty"
+    return "other object" if shape_at(image, *point) else "empty"
 
 
 LANDINGS = ("target", "other object", "empty", "no answer")

@@ -302,3 +302,13 @@ def test_think_positions_need_a_grid():
 
     with pytest.raises(ValueError, match="think_positions=true needs grid > 0"):
         SynthConfig(grid=0, think_positions=True)
+
+
+def test_shape_at_tells_a_shapes_fill_from_the_tinted_background():
+    from visurf.data.synth_scene import SceneObject, render_scene, shape_at
+
+    image = render_scene([SceneObject("yellow", "circle", (4, 4, 25, 25))], 112, background="gradient")
+    assert shape_at(image, 14, 14) and not shape_at(image, 5, 5)  # the centre, a corner outside the circle
+    assert not shape_at(image, 111, 111) and not shape_at(
+        image, 500, -3
+    )  # background; clamped into the image

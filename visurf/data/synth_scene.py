@@ -109,6 +109,16 @@ def render_scene(objects, size: int, background: str = "plain") -> Image.Image:
     return image
 
 
+def shape_at(image: Image.Image, x: int, y: int) -> bool:
+    """Whether pixel (x, y) (clamped into the image) is a shape's fill rather than background.
+
+    Shapes are filled with saturated palette colours; the light (tinted) background is far from all.
+    """
+    x, y = min(max(int(x), 0), image.width - 1), min(max(int(y), 0), image.height - 1)
+    pixel = image.convert("RGB").getpixel((x, y))
+    return min(sum(abs(a - b) for a, b in zip(rgb, pixel)) for rgb in PALETTE.values()) < 60
+
+
 def png_bytes(image: Image.Image) -> bytes:
     # PIL writes no timestamps, so the same pixels always give the same bytes.
     buf = io.BytesIO()
