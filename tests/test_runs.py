@@ -63,6 +63,10 @@ POLICY_COLUMNS = [
     "train/kl",
     "train/clip_fraction",
     "train/grad_norm",
+    "train/entropy",
+    "train/groups/zero_spread",
+    "train/reward_std/accuracy",
+    "train/spread_share/accuracy",
 ]
 LABEL_COLUMNS = [
     "train/label/reward",

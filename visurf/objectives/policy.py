@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from visurf.algorithms import group_advantages, mask_think_tokens, policy_loss
+from visurf.objectives.diagnostics import sampled_entropy, spread_diagnostics
 from visurf.objectives.experience import Experience
 from visurf.reward_control import RewardControl, exempt_think_reward, render_label, smooth_label_advantage
 from visurf.rewards.parsing import parse_completion
@@ -57,7 +58,7 @@ class PolicyStage:
             for i, t in enumerate(texts)
         ]
         totals = torch.tensor([s["total"] for s in scores], dtype=torch.float32).view(b, g)
-        metrics = rollout_metrics(texts, scores, seqs)
+        metrics = rollout_metrics(texts, scores, seqs, g)
 
         loss_mask = seqs.mask.clone()
         if self.cfg.mask_truncated:
@@ -129,7 +130,7 @@ class PolicyStage:
     def loss(self, module, exp: Experience) -> tuple[torch.Tensor, dict]:
         logp = token_logps(module.policy, exp.seqs, module.micro_batch_size)
         old = exp.old_logp if exp.old_logp is not None else logp.detach()
-        return policy_loss(
+        loss, stats = policy_loss(
             logp,
             old,
             exp.ref_logp,
@@ -143,13 +144,18 @@ class PolicyStage:
             max_completion_length=int(self.rollout.max_new_tokens),
             kl_on_label=bool(self.cfg.kl_on_label),
         )
+        rollouts = ~exp.is_label
+        stats["entropy"] = sampled_entropy(logp[rollouts], exp.seqs.mask[rollouts])
+        return loss, stats
 
 
 def _widen(mask: torch.Tensor, width: int) -> torch.Tensor:
     return torch.nn.functional.pad(mask, (0, width - mask.shape[1]))
 
 
-def rollout_metrics(texts: list[str], scores: list[dict], seqs: Sequences) -> dict[str, float]:
+def rollout_metrics(
+    texts: list[str], scores: list[dict], seqs: Sequences, group_size: int
+) -> dict[str, float]:
     n = len(texts)
     metrics = {"reward": sum(s["total"] for s in scores) / n}
     for key in scores[0]:
@@ -161,4 +167,8 @@ def rollout_metrics(texts: list[str], scores: list[dict], seqs: Sequences) -> di
     metrics["think_rate"] = sum(p.strict_format for p in parsed) / n
     metrics["completion_length"] = seqs.mask.sum(-1).float().mean().item()
     metrics["truncated_rate"] = seqs.truncated.float().mean().item()
+    names = [k for k in scores[0] if k not in ("total", "correct")]
+    components = torch.tensor([[s[k] for k in names] for s in scores]).view(-1, group_size, len(names))
+    correct = torch.tensor([s["correct"] for s in scores]).view(-1, group_size)
+    metrics.update(spread_diagnostics(components, correct, names))
     return metrics
