@@ -24,7 +24,7 @@ import time
 import lightning as L
 
 from visurf.compose import compose_config
-from visurf.train import fit
+from visurf.recipes.run import fit
 
 
 class StepTimer(L.Callback):

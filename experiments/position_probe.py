@@ -21,6 +21,7 @@ from visurf.compose import compose_config
 from visurf.data.sources import load_examples
 from visurf.data.synth_scene import shape_at
 from visurf.models.loading import load_policy
+from visurf.recipes.base_model import ensure_model
 
 MERGED_PATCH = 28  # Qwen2.5-VL: 14-px patches merged 2 x 2 into one language-model token
 
@@ -53,6 +54,7 @@ def image_tokens(model, processor, images) -> torch.Tensor:
 
 def main(overrides: list[str], num_images: int = 400) -> dict:
     cfg = compose_config(overrides)
+    ensure_model(cfg.model)  # the embedded base is trained on first use
     model, processor = load_policy(cfg.model)
     model.eval()
     frame = int(cfg.model.frame)

@@ -25,6 +25,7 @@ from visurf.data.synth_config import RELATIONS
 from visurf.data.synth_scene import shape_at
 from visurf.evaluation.runner import evaluate
 from visurf.models.loading import load_policy
+from visurf.recipes.base_model import ensure_model
 from visurf.rewards import build_reward, parse_completion
 from visurf.rewards.geometry import inside
 from visurf.rewards.parsing import as_coords
@@ -95,6 +96,7 @@ def landings(rows) -> dict:
 
 def main(overrides: list[str]) -> dict:
     cfg = compose_config(overrides)
+    ensure_model(cfg.model)  # the embedded base is trained on first use
     model, processor = load_policy(cfg.model)
     frame = int(cfg.model.frame)
     examples = load_examples(cfg.data, frame, "test")

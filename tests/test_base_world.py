@@ -6,7 +6,8 @@ from omegaconf import OmegaConf
 
 from visurf.cache import recipe_key
 from visurf.compose import compose_config
-from visurf.models.base import base_config, base_dir, base_path, world_changes
+from visurf.models.base import base_path, world_changes
+from visurf.recipes.base_model import base_config, base_dir
 
 SHAPES = "+data.synth.known_shapes=[square,diamond]"
 

@@ -232,6 +232,10 @@ def run_eval(
     validate(cfg)
     split = split or str(cfg.data.test_split)
     examples = load_examples(cfg.data, int(cfg.model.frame), split, limit=limit or None)
+    if weights is None or not (weights / "config.json").is_file():  # the config's model is loaded
+        from visurf.recipes.base_model import ensure_model
+
+        ensure_model(cfg.model)
     model, processor = load_model(cfg, weights)
     target = pick_device(device)
     model.to(target)

@@ -16,7 +16,7 @@ from visurf.paths import CONF_DIR
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
 def main(cfg) -> None:
     from visurf.config import ConfigError
-    from visurf.train import fit, run_dir_for
+    from visurf.recipes.run import fit, run_dir_for
 
     try:
         fit(cfg, run_dir_for(cfg, HydraConfig.get().runtime.output_dir))

@@ -1,8 +1,9 @@
 """Resolve `model=` configs to a local HF model directory and load policy + processor from it.
 
-Sources: `tiny` (random tiny Qwen2.5-VL), `tiny_base` (the tiny model after SFT on the synthetic
-world's known concepts), `path` (any local model directory), `hf_cache` (a hub id looked up in
-the local HF cache only — nothing is downloaded at run time).
+Sources: `tiny` (random tiny Qwen2.5-VL, built here on first use: no training), `tiny_base` (the
+tiny model after SFT on the synthetic world's known concepts: trained by the recipe
+`visurf.recipes.base_model`, only looked up here), `path` (any local model directory),
+`hf_cache` (a hub id looked up in the local HF cache only — nothing is downloaded at run time).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from filelock import FileLock
 from transformers import AutoModelForImageTextToText
 
 from visurf.cache import cache_dir, recipe_key
+from visurf.models.base import base_path
 from visurf.models.processing import VLProcessor
 from visurf.models.tiny import TinyConfig, build_tiny
 
@@ -47,9 +49,14 @@ def resolve_model_dir(model_cfg) -> Path:
     if source == "tiny":
         return tiny_dir(int(model_cfg["frame"]))
     if source == "tiny_base":
-        from visurf.models.base import base_dir
-
-        return base_dir(model_cfg)
+        path = base_path(model_cfg)
+        if not (path / "config.json").exists():
+            raise ModelNotFoundError(
+                f"model.source=tiny_base: the base model is not built yet (expected at {path}); "
+                "`python -m visurf.run` builds it on first use, `python -m visurf.recipes.base_model` "
+                "builds it alone (in code: visurf.recipes.base_model.ensure_model(cfg.model))"
+            )
+        return path
     if source == "path":
         path = Path(str(model_cfg["path"])).expanduser()
         if not (path / "config.json").exists():

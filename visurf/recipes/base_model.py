@@ -1,0 +1,90 @@
+"""The recipe of the embedded base model: the tiny VLM after SFT on the synthetic world's known concepts.
+
+An ordinary visurf SFT run (think texts on, novel concepts held out), cached where
+`visurf.models.base.base_path` says; later runs load it like any checkpoint. The base learns the
+run's own synthetic world (`model.base.world` is `data.synth`): a run that changes the world's
+concepts or layout gets a base trained on that world, in its own cache entry.
+
+    python -m visurf.recipes.base_model [hydra overrides]   # build (or find) the base alone
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+from filelock import FileLock
+from omegaconf import OmegaConf, open_dict
+
+from visurf.compose import compose_config
+from visurf.models.base import base_path, world_changes
+from visurf.train import fit
+
+log = logging.getLogger(__name__)
+
+
+def base_overrides(model_cfg) -> list[str]:
+    """The base's SFT run as Hydra overrides, from `model.base` (steps, lr, ...) and the frame."""
+    b = model_cfg.base
+    return [
+        "objective=sft",
+        "objective.sft_use_think=true",
+        "model=tiny",
+        f"model.frame={int(model_cfg.frame)}",
+        f"model.freeze_vision_tower={str(bool(b.get('freeze_vision_tower', False))).lower()}",
+        "data=synth",
+        f"data.synth.num_train={int(b.num_train)}",
+        "data.synth.num_test=96",
+        "data.synth.novel_fraction=0.0",
+        f"data.synth.seed={int(b.seed) + 7}",
+        f"trainer.max_steps={int(b.steps)}",
+        f"train.batch_size={int(b.batch_size)}",
+        f"train.checkpoint_every={int(b.steps)}",
+        f"optim.lr={float(b.lr)}",
+        f"optim.warmup_steps={int(b.get('warmup_steps', 20))}",
+        "optim.schedule=cosine",
+        "eval.num_examples=64",
+        f"seed={int(b.seed)}",
+    ]
+
+
+def base_config(model_cfg):
+    """The composed config of the base's SFT run, world included."""
+    cfg = compose_config(base_overrides(model_cfg))
+    with open_dict(cfg):  # world fields the yaml does not list (e.g. known_shapes) are new keys
+        cfg.data.synth = OmegaConf.merge(cfg.data.synth, world_changes(model_cfg))
+    return cfg
+
+
+def base_dir(model_cfg) -> Path:
+    """The base of this recipe and world, built first if it is not cached yet."""
+    out = base_path(model_cfg)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):  # concurrent runs (a multirun) build it once
+        if not (out / "config.json").exists():
+            build_base(model_cfg, out)
+    return out
+
+
+def build_base(model_cfg, out: Path) -> None:
+    log.info("building the base model (first use; cached at %s)", out)
+    work = out.with_name(out.name + "-run")
+    shutil.rmtree(work, ignore_errors=True)
+    after = fit(base_config(model_cfg), work)["eval_after"]
+    log.info("base model: known-concept accuracy %.3f", after["accuracy"])
+    shutil.copytree(work / "model", out)
+    shutil.copy(work / "summary.json", out / "base_summary.json")
+    shutil.rmtree(work / "checkpoints", ignore_errors=True)
+
+
+def ensure_model(model_cfg) -> None:
+    """Make whatever `model_cfg` names that has to be trained before it can be loaded."""
+    if model_cfg.get("source") == "tiny_base":
+        base_dir(model_cfg)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(base_dir(compose_config(sys.argv[1:]).model))

@@ -1,0 +1,22 @@
+"""The run recipe: one post-training run from a composed config (what `python -m visurf.run` does).
+
+The model the config names is made first if it has to be trained (the embedded base model, see
+`visurf.recipes.base_model`); then `visurf.train.fit` trains it and writes the run directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from visurf import train
+from visurf.config import validate
+from visurf.recipes.base_model import ensure_model
+
+run_dir_for = train.run_dir_for
+
+
+def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
+    """Make the config's model if needed, train per `cfg` into `run_dir`, return the summary."""
+    validate(cfg)  # refuse a bad config before spending minutes on the base model
+    ensure_model(cfg.model)
+    return train.fit(cfg, run_dir, callbacks)
