@@ -10,13 +10,19 @@ import sys
 import hydra
 from hydra.core.hydra_config import HydraConfig
 
+from visurf.naming import register_resolvers
 from visurf.paths import CONF_DIR
+
+register_resolvers()  # ${visurf.run_name:} in the run and sweep directories
 
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
 def main(cfg) -> None:
     from visurf.config import ConfigError
+    from visurf.logs import quiet_libraries
     from visurf.recipes.run import fit, run_dir_for
+
+    quiet_libraries()  # after Hydra's logging setup: it removes Lightning's second console handler
 
     try:
         fit(cfg, run_dir_for(cfg, HydraConfig.get().runtime.output_dir))

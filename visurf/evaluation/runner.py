@@ -10,6 +10,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from visurf.evaluation.line import eval_line
 from visurf.evaluation.metrics import GroundingMetrics
 from visurf.evaluation.paired import paired_change
 from visurf.rollout import sample
@@ -142,13 +143,8 @@ class EvalCallback(L.Callback):
             )
             # every question's outcome, for comparing runs (visurf.compare)
             (samples_dir / f"outcomes_step{step:05d}.json").write_text(json.dumps(sorted(gathered)))
-            log.info(
-                "eval %s (step %d): accuracy %.3f, mean reward %.3f",
-                tag,
-                step,
-                metrics["accuracy"],
-                metrics["mean_reward"],
-            )
+            if tag != "after":  # the final line also says which questions changed (on_train_end)
+                log.info(eval_line(tag, step, metrics))
         scalars = {f"eval/{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=trainer.global_step)
@@ -165,12 +161,13 @@ class EvalCallback(L.Callback):
 
     def on_train_end(self, trainer, pl_module):
         self.eval_after, outcomes = self.run(trainer, pl_module, "after")
-        if self.outcomes_before is None:  # resumed from a checkpoint that lacks them
-            return
-        try:
-            self.change = paired_change(self.outcomes_before, outcomes)
-        except ValueError as err:  # e.g. resumed with another eval.num_examples: not comparable
-            log.warning("summary.json gets no `change`: %s", err)
+        if self.outcomes_before is not None:  # None: resumed from a checkpoint that lacks them
+            try:
+                self.change = paired_change(self.outcomes_before, outcomes)
+            except ValueError as err:  # e.g. resumed with another eval.num_examples: not comparable
+                log.warning("summary.json gets no `change`: %s", err)
+        if trainer.is_global_zero:
+            log.info(eval_line("after", trainer.global_step, self.eval_after, self.change))
 
     def state_dict(self) -> dict:
         return {"eval_before": self.eval_before, "outcomes_before": self.outcomes_before}

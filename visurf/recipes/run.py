@@ -6,11 +6,15 @@ The model the config names is made first if it has to be trained (the embedded b
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from visurf import train
 from visurf.config import validate
+from visurf.logs import progress_bar, run_header
 from visurf.recipes.base_model import ensure_model
+
+log = logging.getLogger(__name__)
 
 run_dir_for = train.run_dir_for
 
@@ -18,5 +22,6 @@ run_dir_for = train.run_dir_for
 def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     """Make the config's model if needed, train per `cfg` into `run_dir`, return the summary."""
     validate(cfg)  # refuse a bad config before spending minutes on the base model
+    log.info(run_header(cfg, run_dir))
     ensure_model(cfg.model)
-    return train.fit(cfg, run_dir, callbacks)
+    return train.fit(cfg, run_dir, [progress_bar(), *(callbacks or [])])
