@@ -236,14 +236,11 @@ def check_adapter_run(run_dir, summary, policy) -> dict[str, torch.Tensor]:
 
 def adapter_run(smoke_run, reward: str, *overrides: str, name: str = "run"):
     # The KL term on (beta > 0), so the adapters-disabled reference is used; truncated
-    # completions kept, since the tiny random model rarely ends one within the budget.
-    return smoke_run(
-        *overrides,
-        f"reward.name={reward}",
-        "++objective.beta=0.04",
-        "++objective.mask_truncated=false",
-        name=name,
-    )
+    # completions kept, since the tiny random model rarely ends one within the budget. SFT reads
+    # neither (validation refuses them there).
+    sft = "objective=sft" in overrides
+    policy = () if sft else ("++objective.beta=0.04", "++objective.mask_truncated=false")
+    return smoke_run(*overrides, f"reward.name={reward}", *policy, name=name)
 
 
 @pytest.mark.parametrize("objective", ["sft", "rlvr", "sft_rlvr", "visurf"])

@@ -12,7 +12,7 @@ from test_report import build_smoke_sweep
 
 from visurf.eval import load_model, main, resolve
 
-RATES = ("accuracy", "format_rate", "think_rate", "giou", "ciou", "n_acc")
+RATES = ("accuracy", "format_rate", "strict_format_rate", "giou", "ciou", "n_acc")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from visurf.evaluation import GroundingMetrics
 from visurf.rewards import GroundingReward
 
 SIZE = 100
-KEYS = {"accuracy", "mean_reward", "format_rate", "think_rate", "giou", "ciou", "n_acc", "think_words"}
+KEYS = {"accuracy", "mean_reward", "format_rate", "strict_format_rate", "giou", "ciou", "n_acc", "think_words"}
 
 
 def obj(x1, y1, x2, y2):
@@ -46,7 +46,7 @@ def test_correct_empty_answer_scores_full_and_adds_nothing_to_ciou():
     out = run([(completion([]), [])]).compute()
     assert out["giou"] == 1.0 and out["n_acc"] == 1.0
     assert out["ciou"] is None  # 0/0 over the only sample
-    assert out["accuracy"] == 1.0 and out["format_rate"] == 1.0 and out["think_rate"] == 1.0
+    assert out["accuracy"] == 1.0 and out["format_rate"] == 1.0 and out["strict_format_rate"] == 1.0
 
 
 def test_empty_prediction_for_object_and_object_for_empty_label_score_zero():
@@ -84,7 +84,7 @@ def test_unparsable_answer_is_an_empty_prediction():
             ("no tags at all", []),
         ]
     ).compute()
-    assert out["format_rate"] == 0.0 and out["think_rate"] == 0.5
+    assert out["format_rate"] == 0.0 and out["strict_format_rate"] == 0.5
     assert out["giou"] == pytest.approx(0.5)  # 0 for the object, 1 for the empty label
     assert out["ciou"] == 0.0
     assert out["n_acc"] == 0.0  # N-Acc needs an explicit parsable []

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from visurf.report import collect_runs, main, summarise, to_markdown, write_report
+from visurf.report import collect_runs, main, plot_curves, summarise, to_markdown, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # (objective, seed, folder): sft, rlvr and two seeds of visurf, one nested to exercise the search.
@@ -57,19 +57,21 @@ def test_report_on_a_smoke_sweep(sweep, capsys):
     assert "| objective | reward_control |" in printed
 
     table = pd.read_csv(paths["csv"])
-    assert sorted(zip(table.objective, table.reward_control)) == [
-        ("rlvr", "all"),
-        ("sft", "all"),
-        ("visurf", "all"),
-    ]
+    controls = dict(zip(table.objective, table.reward_control.fillna("—")))
+    assert controls == {
+        "sft": "—",
+        "rlvr": "—",
+        "visurf": "all",
+    }  # a control only where the label is injected
     assert list(table.objective) == ["sft", "rlvr", "visurf"]  # the canonical order
     summaries = {name: json.loads((sweep / name / "summary.json").read_text()) for *_, name in SMOKE_RUNS}
+    assert [summaries[n]["reward_control"] for n in ("sft_s0", "rlvr_s0", "visurf_s0")] == [None, None, "all"]
 
     # visurf: two seeds, checked by hand against the runs' own files.
     row = table.set_index("objective").loc["visurf"]
     names = ["visurf_s0", "more/visurf_s1"]
     assert row.n_seeds == 2
-    for metric in ("accuracy", "mean_reward", "think_rate", "format_rate", "giou"):
+    for metric in ("accuracy", "mean_reward", "strict_format_rate", "format_rate", "giou"):
         values = [summaries[n]["eval_after"][metric] for n in names]
         assert row[f"{metric}_mean"] == pytest.approx(statistics.mean(values))
         assert row[f"{metric}_std"] == pytest.approx(statistics.stdev(values))
@@ -88,7 +90,7 @@ def test_report_on_a_smoke_sweep(sweep, capsys):
     sft = table.set_index("objective").loc["sft"]
     assert math.isnan(sft.max_kl) and sft.n_seeds == 1
     lines = paths["markdown"].read_text().splitlines()
-    sft_line = next(line for line in lines if line.startswith("| sft |"))
+    sft_line = next(line for line in lines if line.startswith("| sft | — |"))
     assert "—" in sft_line
     assert sum(line.startswith("| ") for line in lines) == 1 + 3  # header + one row per group
 
@@ -101,7 +103,7 @@ def fake_run(root: Path, name: str, objective: str, seed: int, accuracy: float, 
         "accuracy": accuracy,
         "mean_reward": 2 * accuracy,
         "format_rate": 1.0,
-        "think_rate": 0.5,
+        "think_rate": 0.5,  # the older name of strict_format_rate
         "giou": accuracy / 2,
         "groups": {"known": {"accuracy": accuracy + 0.1}, "novel": {"accuracy": None}},
     }
@@ -143,6 +145,7 @@ def test_summarise_made_up_runs(tmp_path):
     assert math.isnan(table.loc["sft"].accuracy_std)  # one seed: no spread
     assert (visurf.gained_mean, visurf.lost_mean) == (4.5, 1.5)
     assert math.isnan(table.loc["sft"].gained_mean)  # a summary without `change` (older runs)
+    assert visurf.strict_format_rate_mean == 0.5  # read under its older name, think_rate
 
     text = to_markdown(summarise(runs))
     assert "| visurf | all | 2 | 0.300 ± 0.141 |" in text
@@ -159,3 +162,35 @@ def test_missing_sweep_is_a_clear_error(tmp_path, capsys):
         main([str(tmp_path / "absent")])
     assert exit_info.value.code == 2
     assert str(tmp_path / "absent") in capsys.readouterr().err
+
+
+def test_the_committed_results_still_read(tmp_path):
+    """Results written before the renames: think_rate is read as strict_format_rate, and the
+    preset an SFT or RLVR run recorded (though no label was injected) gives way to its config."""
+    from visurf.paths import ROOT
+
+    runs = collect_runs(ROOT / "experiments" / "results" / "pocket")
+    assert len(runs) == 12 and not runs.strict_format_rate.isna().any()
+    sft = runs[runs.objective == "sft"].iloc[0]
+    summary = json.loads((Path(sft.run_dir) / "summary.json").read_text())
+    assert summary["reward_control"] == "all" and pd.isna(sft.reward_control)
+    assert sft.strict_format_rate == summary["eval_after"]["think_rate"]
+    assert set(runs[runs.objective == "visurf"].reward_control) == {"all"}
+    text = to_markdown(summarise(runs))
+    assert "| sft | — | 3 |" in text and "| visurf | all | 3 |" in text
+
+
+def test_a_summary_without_a_control_is_its_own_row(tmp_path):
+    rl = {"train/reward": [1.0, 2.0, 3.0], "train/accuracy": [0.1, 0.2, 0.3]}
+    fake_run(tmp_path, "rlvr_s0", "rlvr", 0, 0.2, rl, reward_control=None)
+    fake_run(tmp_path, "rlvr_s1", "rlvr", 1, 0.4, rl, reward_control=None)
+    fake_run(tmp_path, "visurf_s0", "visurf", 0, 0.5, rl)
+    table = summarise(collect_runs(tmp_path))
+    assert list(table.objective) == ["rlvr", "visurf"] and table.n_seeds.tolist() == [2, 1]
+    assert "| rlvr | — | 2 | 0.300 ± 0.141 |" in to_markdown(table)
+    assert [
+        line.get_label() for line in plot_curves(collect_runs(tmp_path), "train/reward").axes[0].lines
+    ] == [
+        "rlvr",
+        "visurf / all",
+    ]

@@ -18,7 +18,7 @@ SUMMARY_KEYS = {
     "eval_after",
     "change",
 }
-EVAL_KEYS = {"accuracy", "mean_reward", "format_rate", "think_rate", "groups"}
+EVAL_KEYS = {"accuracy", "mean_reward", "format_rate", "strict_format_rate", "groups"}
 
 
 def read_metrics(run_dir):
@@ -58,7 +58,7 @@ POLICY_COLUMNS = [
     "train/reward/think_format",
     "train/accuracy",
     "train/format_rate",
-    "train/think_rate",
+    "train/strict_format_rate",
     "train/completion_length",
     "train/kl",
     "train/clip_fraction",

@@ -127,3 +127,30 @@ def validate(cfg) -> None:
             )
             total += fraction
     _check(total < 1, "objective.stages[].fraction", total, "a sum below 1")
+    _unused_objective_keys(cfg)
+
+
+# Keys of conf/objective/rlvr.yaml that only a policy stage reads, and those only an SFT stage reads.
+_SFT_ONLY = ("sft_use_think",)
+
+
+def _unused_objective_keys(cfg) -> None:
+    """Refuse an objective key set away from its default where no stage reads it (objective.mu=4
+    under objective=sft would otherwise pass and do nothing)."""
+    from omegaconf import OmegaConf
+
+    from visurf.paths import CONF_DIR
+
+    defaults = OmegaConf.load(CONF_DIR / "objective" / "rlvr.yaml")
+    kinds = {stage.kind for stage in cfg.objective.stages}
+    for key, default in defaults.items():
+        if key in ("name", "stages") or key not in cfg.objective:
+            continue
+        reader = "sft" if key in _SFT_ONLY else "policy"
+        value = cfg.objective[key]
+        if reader not in kinds and value != default:
+            what = "an SFT stage" if reader == "sft" else "a policy (RL) stage"
+            raise ConfigError(
+                f"objective.{key}={value!r} has no effect: objective={cfg.objective.name} has no stage that "
+                f"reads it (only {what} does); drop the override"
+            )

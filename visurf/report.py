@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
+from omegaconf import OmegaConf
+
+from visurf.naming import reward_control_of
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +34,13 @@ EVAL_METRICS = {
     "novel": ("groups", "novel", "accuracy"),
     "non_object": ("groups", "non_object", "accuracy"),
     "multi": ("groups", "multi", "accuracy"),
-    "think_rate": ("think_rate",),
+    "strict_format_rate": ("strict_format_rate",),
     "format_rate": ("format_rate",),
     "giou": ("giou",),
     "mean_reward": ("mean_reward",),
 }
+# Metrics recorded under an older name in summaries written before it changed: new -> old.
+ALIASES = {"strict_format_rate": "think_rate"}
 # Test questions each run turned right (gained) or wrong (lost): summary.json's `change`.
 CHANGE = ("gained", "lost")
 MEAN_STD = [*EVAL_METRICS, "before_accuracy", *CHANGE]
@@ -48,6 +53,12 @@ ORDER = {
 
 
 def _get(tree, path: tuple[str, ...]) -> float:
+    if path[-1] in ALIASES and isinstance(tree, dict):
+        inner = tree
+        for key in path[:-1]:
+            inner = inner.get(key) if isinstance(inner, dict) else None
+        if isinstance(inner, dict) and path[-1] not in inner:  # an older summary
+            path = (*path[:-1], ALIASES[path[-1]])
     for key in path:
         if not isinstance(tree, dict) or tree.get(key) is None:
             return math.nan
@@ -66,6 +77,21 @@ def read_metrics(run_dir: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
 
 
+def reward_control(run_dir: Path, summary: dict) -> str | None:
+    """The run's reward control, None where no stage injected the label.
+
+    Summaries written before the control was recorded only where it applies name one for every
+    run; the run's resolved config.yaml says whether it applied.
+    """
+    config = run_dir / "config.yaml"
+    if config.is_file():
+        try:
+            return reward_control_of(OmegaConf.load(config))
+        except (AttributeError, KeyError):  # a config of another shape: trust the summary
+            pass
+    return summary.get("reward_control")
+
+
 def collect_runs(sweep_dir: str | Path) -> pd.DataFrame:
     """One row per run under `sweep_dir` (recursively): its settings, test metrics and stability."""
     sweep_dir = Path(sweep_dir)
@@ -82,7 +108,7 @@ def collect_runs(sweep_dir: str | Path) -> pd.DataFrame:
                 "run": str(run_dir.relative_to(sweep_dir)),
                 "run_dir": str(run_dir),
                 "objective": summary.get("objective"),
-                "reward_control": summary.get("reward_control"),
+                "reward_control": reward_control(run_dir, summary),
                 "seed": summary.get("seed"),
                 "steps": summary.get("steps"),
                 **{name: _get(after, path) for name, path in EVAL_METRICS.items()},
@@ -109,7 +135,7 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     duplicated = runs.duplicated([*KEYS, "seed"], keep=False)
     if duplicated.any():  # e.g. a sweep over some other setting: those runs are pooled here
         log.warning("runs share (objective, reward_control, seed): %s", list(runs.run[duplicated]))
-    grouped = runs.groupby(KEYS, sort=False)
+    grouped = runs.groupby(KEYS, sort=False, dropna=False)  # reward_control None: no control applied
     table = grouped.agg(
         n_seeds=("seed", "size"),
         **{f"{m}_mean": (m, "mean") for m in MEAN_STD},
@@ -129,6 +155,10 @@ def _fmt(value, spec: str) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
+def _control(value) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
 def _mean_std(row, metric: str) -> str:
     mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
     if math.isnan(mean):
@@ -143,7 +173,7 @@ def to_markdown(summary: pd.DataFrame) -> str:
     header += ["max grad norm", "max KL", "skipped", "wall time (s)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in summary.iterrows():
-        cells = [row.objective, row.reward_control, str(row.n_seeds)]
+        cells = [row.objective, _control(row.reward_control), str(row.n_seeds)]
         cells += [_mean_std(row, m) for m in MEAN_STD]
         cells += [_fmt(row.max_grad_norm, ".3g"), _fmt(row.max_kl, ".3g")]
         cells += [str(int(row.skipped_steps)), _fmt(row.wall_time_s, ".0f")]
@@ -155,7 +185,7 @@ def to_markdown(summary: pd.DataFrame) -> str:
 def curves(runs: pd.DataFrame, column: str) -> dict[tuple[str, str], pd.Series]:
     """`column` over `step` per (objective, reward_control): mean over seeds, lightly smoothed."""
     out = {}
-    for key, group in runs.groupby(KEYS, sort=False):
+    for key, group in runs.groupby(KEYS, sort=False, dropna=False):
         series = []
         for run_dir in group.run_dir:
             metrics = read_metrics(Path(run_dir))
@@ -177,7 +207,8 @@ def plot_curves(runs: pd.DataFrame, column: str) -> Figure:
     ax = fig.add_subplot()
     lines = curves(runs, column)
     for (objective, control), series in lines.items():
-        ax.plot(series.index, series.values, label=f"{objective} / {control}")
+        label = objective if _control(control) == "—" else f"{objective} / {control}"
+        ax.plot(series.index, series.values, label=label)
     if lines:
         ax.legend(fontsize="small")
     else:

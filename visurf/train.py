@@ -24,6 +24,7 @@ from visurf.data.sources import load_examples
 from visurf.evaluation.runner import EvalCallback
 from visurf.models.loading import freeze_vision_tower, load_policy
 from visurf.module import PostTrainModule
+from visurf.naming import reward_control_of
 from visurf.objectives import build_schedule
 from visurf.rewards import build_reward
 from visurf.strategies import build_strategy, full_state_dict
@@ -161,7 +162,7 @@ def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         merge_metrics(run_dir / "metrics.csv", previous_metrics, resumed_at=resumed_step(ckpt))
     summary = {
         "objective": cfg.objective.name,
-        "reward_control": cfg.reward_control.name,
+        "reward_control": reward_control_of(cfg),  # None where no stage injects the label
         "seed": int(cfg.seed),
         "steps": int(trainer.global_step),
         "skipped_steps": int(module.skipped_steps),

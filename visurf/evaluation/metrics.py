@@ -18,7 +18,7 @@ FIELDS = (
     "correct",
     "reward",
     "format",
-    "think",
+    "strict_format",
     "giou_sum",
     "inter",
     "union",
@@ -83,6 +83,10 @@ def _per_sample(value, count: int, name: str) -> list:
 class GroundingMetrics(Metric):
     """Accuracy, reward, format rates, gIoU, cIoU, N-Acc and think length, overall and per group.
 
+    `format_rate`: the answer parses as a JSON list of objects; `strict_format_rate`: the whole
+    completion is `<think>…</think><answer>…</answer>` (strict whole-format compliance; summaries
+    written before the name changed call it `think_rate`).
+
     `update(completions, rewards, labels, groups, width, height)` takes the reward dicts already
     computed for the completions (keys `total` and `correct` are read) and the label objects in
     the same pixel frame; `compute()` returns plain Python numbers, `None` where a ratio has no
@@ -120,7 +124,7 @@ class GroundingMetrics(Metric):
                 "correct": float(reward["correct"]),
                 "reward": float(reward["total"]),
                 "format": parsed.objects is not None,
-                "think": parsed.strict_format,
+                "strict_format": parsed.strict_format,  # the whole text is <think>…</think><answer>…</answer>
                 "giou_sum": sample_iou,
                 "inter": inter,
                 "union": union,
@@ -145,7 +149,7 @@ class GroundingMetrics(Metric):
             "accuracy": ratio("correct", "n"),
             "mean_reward": ratio("reward", "n"),
             "format_rate": ratio("format", "n"),
-            "think_rate": ratio("think", "n"),
+            "strict_format_rate": ratio("strict_format", "n"),
             "giou": ratio("giou_sum", "n"),
             "ciou": ratio("inter", "union"),
             "n_acc": ratio("nonobj_correct", "n_nonobj"),

@@ -164,7 +164,7 @@ def rollout_metrics(
     parsed = [parse_completion(t) for t in texts]
     metrics["accuracy"] = sum(s["correct"] for s in scores) / n
     metrics["format_rate"] = sum(p.objects is not None for p in parsed) / n
-    metrics["think_rate"] = sum(p.strict_format for p in parsed) / n
+    metrics["strict_format_rate"] = sum(p.strict_format for p in parsed) / n
     metrics["completion_length"] = seqs.mask.sum(-1).float().mean().item()
     metrics["truncated_rate"] = seqs.truncated.float().mean().item()
     names = [k for k in scores[0] if k not in ("total", "correct")]
