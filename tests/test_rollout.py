@@ -5,6 +5,7 @@ one padded forward pass that takes every row's pixels."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,7 +14,17 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from visurf.compose import compose_config
 from visurf.data.sources import load_examples
 from visurf.models.loading import load_policy
-from visurf.rollout import Sequences, concat, images, pad_completions, sample, select_prompts, token_logps
+from visurf.rollout import (
+    Sequences,
+    concat,
+    image_grids,
+    image_index,
+    images,
+    pad_completions,
+    sample,
+    select_prompts,
+    token_logps,
+)
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +190,122 @@ def test_a_checkpoints_generation_config_does_not_change_rollouts_or_greedy_answ
         policy.generation_config = saved
     assert torch.equal(clean[0], shipped[0]) and torch.equal(clean[1], shipped[1])
     assert len({tuple(r.tolist()) for r in clean[0][:4]}) > 1  # the four samples of a prompt differ
+
+
+# -- chunked scoring: the same values and gradients as full logits ---------------------------------
+
+
+def full_logits_logps(model, seqs: Sequences, reuse_features: bool = True) -> torch.Tensor:
+    """What scoring computed before it was chunked, written out plainly: the full logits of every
+    completion position in float32, then a log-softmax over the vocabulary (one pass; each image
+    encoded once and its features reused, or every row's pixels re-encoded in the forward)."""
+    p, c = seqs.prompt, seqs.ids.shape[1]
+    index = image_index(p).tolist()
+    if reuse_features:
+        grids = image_grids(p)
+        features = model.get_image_features(p["pixel_values"], grids, return_dict=True).pooler_output
+        vision = {
+            "mm_encoder_outputs": {
+                "image": BaseModelOutputWithPooling(pooler_output=[features[i] for i in index])
+            }
+        }
+    else:
+        chunks = images(p)
+        vision = {"pixel_values": torch.cat([chunks[i] for i in index])}
+    out = model(
+        input_ids=torch.cat([p["input_ids"], seqs.ids], 1),
+        attention_mask=torch.cat([p["attention_mask"], seqs.mask.long()], 1),
+        image_grid_thw=p["image_grid_thw"],
+        mm_token_type_ids=torch.cat([p["mm_token_type_ids"], torch.zeros_like(seqs.ids)], 1),
+        logits_to_keep=c + 1,
+        use_cache=False,
+        **vision,
+    )
+    logits = out.logits[:, :-1].float()
+    logp = torch.log_softmax(logits, -1).gather(-1, seqs.ids[..., None])[..., 0]
+    return logp.masked_fill(seqs.mask == 0, 0.0)
+
+
+def grads_of(model, logp: torch.Tensor, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    model.zero_grad()
+    (logp * weights).sum().backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def assert_same_scores(model, seqs: Sequences, chunk_size: int, reuse_features: bool, monkeypatch):
+    import visurf.rollout as rollout
+
+    if not reuse_features:  # the path FSDP takes: every row's pixels go through the forward
+        monkeypatch.setattr(rollout, "_image_features", lambda model, prompt: None)
+    weights = torch.randn(seqs.ids.shape, generator=torch.Generator().manual_seed(0)) * seqs.mask
+    expected = full_logits_logps(model, seqs, reuse_features)
+    expected_grads = grads_of(model, expected, weights)
+    got = token_logps(model, seqs, chunk_size=chunk_size)
+    got_grads = grads_of(model, got, weights)
+    assert got.dtype == torch.float32 and got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    assert (got[seqs.mask == 0] == 0).all()
+    assert expected_grads.keys() == got_grads.keys() and expected_grads
+    # Gradients to 1e-6 of their scale (float32 sums in another order differ by ~1e-7 relative):
+    # every entry within 1e-6 of the largest gradient entry, and the whole difference's norm
+    # within 1e-6 of the gradient's norm.
+    scale = max(g.abs().max() for g in expected_grads.values())
+    diff = {n: got_grads[n] - g for n, g in expected_grads.items()}
+    worst = max(d.abs().max() for d in diff.values())
+    assert worst <= 1e-6 * scale, (worst, scale)
+    norm = lambda grads: torch.sqrt(sum((g**2).sum() for g in grads.values()))  # noqa: E731
+    assert norm(diff) <= 1e-6 * norm(expected_grads)
+    return got_grads
+
+
+@pytest.mark.parametrize("reuse_features", [True, False], ids=["image-features-reused", "pixels-re-encoded"])
+@pytest.mark.parametrize("chunk_size", [5, 4096])
+def test_chunked_scoring_equals_the_full_log_softmax(setup, monkeypatch, chunk_size, reuse_features):
+    model, processor, examples = setup
+    seqs = batch(processor, examples[:2], ["<think>a</think><answer>[]</answer>", "x"])
+    got = assert_same_scores(model, seqs, chunk_size, reuse_features, monkeypatch)
+    with torch.no_grad():  # scoring without gradients takes its own (in-place) path
+        expected = full_logits_logps(model, seqs, reuse_features)
+        torch.testing.assert_close(
+            token_logps(model, seqs, chunk_size=chunk_size), expected, atol=1e-6, rtol=0
+        )
+    # Gradients reach the output head, the decoder and the vision tower.
+    assert {"lm_head.weight", "model.language_model.norm.weight"} <= got.keys()
+    assert any(name.startswith("model.visual.") for name in got)
+
+
+@pytest.mark.parametrize("adapt_head", [False, True], ids=["decoder-adapters", "head-adapted-too"])
+def test_chunked_scoring_under_peft_adapters(tiny_dir, setup, monkeypatch, adapt_head):
+    """Under a PeftModel the hooked head is the adapted one; disable_adapter() scores the base."""
+    from tests.test_adapters import load_adapted, perturb_adapters
+
+    _, processor, examples = setup
+    head = ("peft.target_modules='.*(?:q_proj|v_proj|lm_head)'",) if adapt_head else ()
+    model, _, _ = load_adapted(tiny_dir, "peft=lora", *head)
+    perturb_adapters(model)
+    seqs = batch(processor, examples[:2], ["<think>a</think><answer>[]</answer>", "<answer>[]</answer>"])
+    grads = assert_same_scores(model, seqs, 3, True, monkeypatch)
+    assert all("lora_" in name for name in grads)
+    assert any("lm_head.lora_" in name for name in grads) == adapt_head
+    with torch.no_grad():
+        adapted = token_logps(model, seqs, chunk_size=3)
+        with model.disable_adapter():
+            base = token_logps(model, seqs, chunk_size=3)
+            torch.testing.assert_close(base, full_logits_logps(model, seqs), atol=1e-6, rtol=0)
+    assert not torch.allclose(adapted, base, atol=1e-3)
+
+
+def test_rows_without_completion_tokens_score_zero_and_keep_the_graph(setup):
+    model, processor, examples = setup
+    seqs = batch(processor, examples[:2], ["", ""])
+    seqs = replace(seqs, mask=torch.zeros_like(seqs.mask))
+    logp = token_logps(model, seqs, chunk_size=2)
+    assert logp.shape == seqs.ids.shape and (logp == 0).all()
+    logp.sum().backward()  # a loss over no tokens still backpropagates (to zero gradients)
+    model.zero_grad()
+
+
+def test_chunk_size_must_be_positive(setup):
+    model, processor, examples = setup
+    with pytest.raises(ValueError, match="chunk_size"):
+        token_logps(model, batch(processor, examples[:1], ["x"]), chunk_size=0)

@@ -10,10 +10,12 @@ tokens (up to and including the end-of-turn token).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from visurf.strategies import is_sharded
@@ -206,14 +208,25 @@ def concat(a: Sequences, b: Sequences, pad_id: int) -> Sequences:
     )
 
 
-def token_logps(model, seqs: Sequences, micro_batch_size: int = 0) -> torch.Tensor:
-    """log π(token_t | prompt, prefix) for every completion token, [N, C] (temperature 1).
+# Completion positions per pass of the output head when scoring: the head's logits of one chunk
+# (chunk × vocabulary, plus their float32 copy) are the only vocabulary-sized tensors alive.
+# 512 positions of Qwen2.5-VL's 151,936 entries are about 0.3 GB in float32.
+LOGIT_CHUNK = 512
+
+
+def token_logps(
+    model, seqs: Sequences, micro_batch_size: int = 0, *, chunk_size: int = LOGIT_CHUNK
+) -> torch.Tensor:
+    """log π(token_t | prompt, prefix) for every completion token, [N, C] float32 (temperature 1).
 
     Each distinct image goes through the vision encoder once per call. Rows are scored part by
     part (see `Sequences.parts`) and in micro-batches of `micro_batch_size` rows (0: whole parts),
     each trimmed to its own longest prompt and completion; positions past a row's completion
-    hold 0.
+    hold 0. The output head runs on `chunk_size` real completion positions at a time (see
+    `_head_logps`), so memory grows with rows × tokens, not with the vocabulary as well.
     """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1 position, got {chunk_size}")
     n, width = seqs.ids.shape
     features = _image_features(model, seqs.prompt)
     out = []
@@ -222,7 +235,7 @@ def token_logps(model, seqs: Sequences, micro_batch_size: int = 0) -> torch.Tens
         step = micro_batch_size if micro_batch_size > 0 else size
         for first in range(start, start + size, step):
             rows = torch.arange(first, min(start + size, first + step), device=seqs.ids.device)
-            logp = _token_logps(model, seqs, rows, features)
+            logp = _token_logps(model, seqs, rows, features, chunk_size)
             out.append(F.pad(logp, (0, width - logp.shape[1])))
         start += size
     return torch.cat(out)
@@ -240,7 +253,7 @@ def _image_features(model, prompt: dict) -> list[torch.Tensor] | None:
     return list(out.pooler_output)
 
 
-def _token_logps(model, seqs: Sequences, rows: torch.Tensor, features) -> torch.Tensor:
+def _token_logps(model, seqs: Sequences, rows: torch.Tensor, features, chunk_size: int) -> torch.Tensor:
     p = seqs.prompt
     keep = p["attention_mask"][rows].any(0)  # drop prompt columns that are padding in every row
     c = max(1, int(seqs.mask[rows].sum(-1).max().item()))
@@ -253,15 +266,119 @@ def _token_logps(model, seqs: Sequences, rows: torch.Tensor, features) -> torch.
         vision = {"mm_encoder_outputs": {"image": BaseModelOutputWithPooling(pooler_output=row_features)}}
     else:
         vision = {"pixel_values": row_pixels(p, rows)}
-    out = model(
-        input_ids=torch.cat([prompt_ids, ids], dim=1),
-        attention_mask=attention,
-        image_grid_thw=p["image_grid_thw"][rows],
-        mm_token_type_ids=mm_types,
-        logits_to_keep=c + 1,
-        use_cache=False,
-        **vision,
+    with _head_logps(model, ids, mask, chunk_size):
+        out = model(
+            input_ids=torch.cat([prompt_ids, ids], dim=1),
+            attention_mask=attention,
+            image_grid_thw=p["image_grid_thw"][rows],
+            mm_token_type_ids=mm_types,
+            logits_to_keep=c + 1,
+            use_cache=False,
+            **vision,
+        )
+    return out.logits  # the head's output is the scored tokens' log-probabilities, [rows, c]
+
+
+@contextmanager
+def _head_logps(model, ids: torch.Tensor, mask: torch.Tensor, chunk_size: int):
+    """While open, the model's output head returns log π of `ids` ([rows, c]) instead of logits.
+
+    Hooks on the head itself rather than a call to the decoder and head by hand: the model's own
+    forward still runs (so pixels or reused image features, peft wrappers and FSDP's gathering of
+    the root's parameters all work as they do for logits), and under FSDP the log-probabilities
+    are the forward's output, which its backward hooks need. The head sees the c + 1 kept hidden
+    states (`logits_to_keep`); the pre-hook hands it only the last one (logits of one position),
+    and the hook replaces that output with `_chunked_logps` of the real completion positions.
+    """
+    head = model.get_output_embeddings()
+    if head is None:
+        raise ValueError(f"{type(model).__name__} has no output head (get_output_embeddings() is None)")
+    text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    if getattr(text_config, "final_logit_softcapping", None):
+        # The forward would soft-cap what the head returns (Gemma's final_logit_softcapping).
+        raise ValueError(
+            f"{type(model).__name__} soft-caps its logits (final_logit_softcapping): visurf's "
+            "token scoring takes the output head's logits as they are and cannot score it"
+        )
+    kept: dict = {}
+    inside = [False]  # calls of the head made by _chunked_logps itself pass through
+
+    def pre(module, args):
+        if inside[0]:
+            return None
+        kept["hidden"] = args[0]
+        return (args[0][:, -1:], *args[1:])
+
+    def post(module, args, output):
+        if inside[0]:
+            return None
+        hidden = kept.pop("hidden")[:, :-1]  # position t predicts completion token t
+        real = mask > 0
+        inside[0] = True
+        try:
+            logp = _chunked_logps(module, hidden[real], ids[real], chunk_size)
+        finally:
+            inside[0] = False
+        return torch.zeros(ids.shape, dtype=logp.dtype, device=logp.device).masked_scatter(real, logp)
+
+    handles = [head.register_forward_pre_hook(pre), head.register_forward_hook(post)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _chunked_logps(head, hidden: torch.Tensor, ids: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """log_softmax(head(hidden))[ids] per position, [P], `chunk_size` positions at a time.
+
+    With gradients, each chunk is checkpointed: its logits are recomputed in the backward pass
+    instead of being kept, so no more than one chunk's logits exist at a time there either.
+    """
+    grad = torch.is_grad_enabled() and (
+        hidden.requires_grad or any(p.requires_grad for p in head.parameters())
     )
-    logits = out.logits[:, :-1].float()
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
-    return logp.masked_fill(mask == 0, 0.0)
+    out = []
+    for start in range(0, hidden.shape[0], chunk_size):
+        h, t = hidden[start : start + chunk_size], ids[start : start + chunk_size]
+        if grad:
+            out.append(checkpoint(_logps_of, head, h, t, use_reentrant=False))
+        else:
+            out.append(_logps_in_place(head(h).float(), t))
+    if not out:  # no real completion token in these rows: empty, but still part of the graph
+        return hidden[:, 0].float() * 0
+    return torch.cat(out)
+
+
+def _logps_of(head, hidden: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    logits = head(hidden).float()  # one chunk's copy in float32, whatever the model's dtype
+    return _TokenLogp.apply(logits, ids)
+
+
+def _logps_in_place(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """The same as `_TokenLogp` without gradients, in the logits' own buffer (overwritten)."""
+    picked = logits.gather(-1, ids[:, None])[:, 0]
+    top = logits.amax(dim=-1)
+    total = logits.sub_(top[:, None]).exp_().sum(-1)
+    return picked - top - total.log()
+
+
+class _TokenLogp(torch.autograd.Function):
+    """logits[p, ids[p]] − logsumexp(logits[p]), [P], from float32 logits [P, V].
+
+    Autograd of the same expression keeps the logits plus three vocabulary-sized temporaries
+    alive in the backward pass; here it is the logits and one buffer, turned into the gradient
+    (g · (onehot − softmax)) in place.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        lse = torch.logsumexp(logits, dim=-1)
+        ctx.save_for_backward(logits, ids, lse)
+        return logits.gather(-1, ids[:, None])[:, 0] - lse
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        logits, ids, lse = ctx.saved_tensors
+        out = (logits - lse[:, None]).exp_().mul_(-grad[:, None])
+        return out.scatter_add_(-1, ids[:, None], grad[:, None]), None
