@@ -17,13 +17,19 @@ log = logging.getLogger(__name__)
 
 def synth_dir(synth_cfg: dict) -> Path:
     """Write the synthetic splits once per recipe under $VISURF_CACHE/data and return the folder."""
-    recipe = {k: synth_cfg[k] for k in sorted(synth_cfg)}
+    # The validation split's size stays out of the key: it adds a file beside the same train and
+    # test splits, which it does not change.
+    recipe = {k: synth_cfg[k] for k in sorted(synth_cfg) if k != "num_val"}
+    num_val = int(synth_cfg.get("num_val", 0) or 0)
     out = cache_dir() / "data" / f"synth-{recipe_key(recipe)}"
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):
-        if not (out / "test.parquet").exists():
+        # test.parquet is written last: it marks a complete entry (val.parquet too when asked for).
+        if not (out / "test.parquet").exists() or (num_val and not (out / "val.parquet").exists()):
             extra = {k: v for k, v in recipe.items() if k not in ("num_train", "num_test", "seed")}
-            write_splits(out, recipe["num_train"], recipe["num_test"], recipe["seed"], SynthConfig(**extra))
+            write_splits(
+                out, recipe["num_train"], recipe["num_test"], recipe["seed"], SynthConfig(**extra), num_val
+            )
     return out
 
 

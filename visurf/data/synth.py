@@ -165,15 +165,18 @@ def features():
 
 
 def write_splits(
-    out_dir, num_train: int, num_test: int, seed: int, cfg: SynthConfig | None = None
+    out_dir, num_train: int, num_test: int, seed: int, cfg: SynthConfig | None = None, num_val: int = 0
 ) -> tuple[Path, Path]:
-    """Write DIR/train.parquet, then DIR/test.parquet; returns their paths."""
+    """Write DIR/train.parquet, DIR/val.parquet (when `num_val` > 0), then DIR/test.parquet;
+    returns the train and test paths. The validation split is drawn like the test split, from a
+    seed of its own: settings are chosen on it, never on the test split."""
     import datasets
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for split, num in (("train", num_train), ("test", num_test)):
+    splits = [("train", num_train), ("val", num_val), ("test", num_test)]
+    for split, num in [(name, n) for name, n in splits if n > 0 or name != "val"]:
         rows = generate_rows(num, split_seed(seed, split), split, cfg)
         path = out / f"{split}.parquet"
         # Write then rename, so a crash never leaves a half-written split that looks complete.
@@ -181,7 +184,7 @@ def write_splits(
         datasets.Dataset.from_list(rows, features=features()).to_parquet(str(tmp))
         os.replace(tmp, path)
         paths.append(path)
-    return paths[0], paths[1]
+    return paths[0], paths[-1]
 
 
 def corpus_texts(cfg: SynthConfig | None = None, num: int = 2000, seed: int = 0) -> list[str]:

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from visurf.cache import cache_dir, recipe_key
 
 # data.synth fields the base recipe sets itself: the rest describe the world and follow the run.
-_RECIPE_FIELDS = ("num_train", "num_test", "seed", "novel_fraction")
+_RECIPE_FIELDS = ("num_train", "num_test", "num_val", "seed", "novel_fraction")
 
 
 def world_changes(model_cfg) -> dict:
