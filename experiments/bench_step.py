@@ -5,7 +5,7 @@
 Both objectives run through the real recipe (Hydra config, Lightning Trainer, generate, loss,
 optimiser) with the same seed, batch (8 prompts) and G; they alternate for `--rounds` rounds so
 drift in the machine's speed hits both. Prints the median step time of each, their mean
-completion length and the ratio (DESIGN §6: the label adds one sequence per group to the
+completion length and the ratio (docs/method.md: the label adds one sequence per group to the
 training pass, nothing to generation).
 
 By default the learning rate is 1e-12, so the policy stays where it starts and both objectives

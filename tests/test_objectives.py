@@ -1,4 +1,4 @@
-"""The objectives on the real tiny Qwen2.5-VL: DESIGN §2's identities on model gradients,
+"""The objectives on the real tiny Qwen2.5-VL: docs/method.md's identities on model gradients,
 reward-control flags, and stage schedules."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Per-token losses, aggregations and the ViSurf identities of DESIGN §2 at tensor level."""
+"""Per-token losses, aggregations and the ViSurf identities of docs/method.md at tensor level."""
 
 import math
 
@@ -230,7 +230,7 @@ def test_sft_loss():
     assert sft_loss(logp, torch.zeros(2, 3)).item() == 0.0
 
 
-# --- DESIGN §2 identities ---------------------------------------------------------------------
+# --- docs/method.md identities ------------------------------------------------------------------
 
 
 def _random_batch(seed, b=4, t=6):
@@ -293,7 +293,7 @@ def test_identity1_dr_grpo_and_grpo_conditions():
 
 
 def _reference_grpo_loss(logp, old, ref, adv, mask, beta, eps_low, eps_high, mode):
-    """Independent loop implementation of the RLVR loss of DESIGN §2."""
+    """Independent loop implementation of the RLVR loss of docs/method.md."""
     b, t = logp.shape
     rows, total, count = [], 0.0, 0
     for i in range(b):

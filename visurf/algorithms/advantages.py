@@ -1,4 +1,4 @@
-"""Group-relative advantages (GRPO / ViSurf), DESIGN §2.
+"""Group-relative advantages (GRPO / ViSurf), docs/method.md.
 
 A ViSurf group is ``{o_1..o_G, ŷ}``: the label is just one more member (by convention the last
 column), so the same function serves RLVR groups of size ``G`` and ViSurf groups of size ``G+1``.

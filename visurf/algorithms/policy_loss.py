@@ -1,4 +1,4 @@
-"""Per-token policy losses for SFT, RLVR (GRPO family) and ViSurf, DESIGN §2.
+"""Per-token policy losses for SFT, RLVR (GRPO family) and ViSurf (docs/method.md).
 
 All per-token tensors are ``[B, T]`` (B sequences, T completion positions); ``mask`` ``[B, T]``
 (bool or 0/1 float) marks the active completion tokens. Padding positions never contribute to a

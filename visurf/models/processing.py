@@ -61,7 +61,8 @@ class VLProcessor:
             try:
                 stock = AutoProcessor.from_pretrained(path)
             except ImportError as err:  # no torchvision: the video processor cannot be built
-                log.info("stock processor unavailable (%s); using the fallback path", str(err).strip()[:80])
+                reason = str(err).strip().split(". ")[0]  # the first sentence says which library is missing
+                log.info("stock processor unavailable (%s); using visurf's own processing path", reason)
         if stock is not None and hasattr(stock, "image_processor") and hasattr(stock, "tokenizer"):
             return cls(stock.tokenizer, stock.image_processor, stock=stock, chat_template=stock.chat_template)
         tokenizer = AutoTokenizer.from_pretrained(path)

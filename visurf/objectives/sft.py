@@ -1,4 +1,4 @@
-"""The SFT stage: −mean log-likelihood of the ground-truth label's tokens (DESIGN §2)."""
+"""The SFT stage: −mean log-likelihood of the ground-truth label's tokens (docs/method.md)."""
 
 from __future__ import annotations
 
