@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from visurf.compose import compose_config
 from visurf.rewards import (
     REWARDS,
     GroundingReward,
@@ -177,17 +178,17 @@ def test_swapped_corners_are_sorted():
 
 
 def test_point_outside_its_predicted_box_loses_point_reward():
-    # Point 50 px from the label point (within 100) but outside the predicted box.
-    pred = {"bbox_2d": [100, 100, 300, 300], "point_2d": [200, 350]}
+    # Point 20 px from the label point (within 30) but outside the predicted box.
+    pred = {"bbox_2d": [100, 100, 300, 300], "point_2d": [200, 320]}
     label = {"bbox_2d": [100, 100, 300, 300], "point_2d": [200, 300]}
     assert score([pred], [label])["accuracy"] == 2.0
-    inside = {"bbox_2d": [100, 100, 300, 300], "point_2d": [200, 260]}
+    inside = {"bbox_2d": [100, 100, 300, 300], "point_2d": [200, 280]}
     assert score([inside], [label])["accuracy"] == 3.0
 
 
 def test_point_far_from_label_loses_point_reward():
     pred = {"bbox_2d": [100, 100, 300, 300], "point_2d": [105, 105]}
-    assert score([pred], [BOX])["accuracy"] == 2.0  # 134 px away > 100
+    assert score([pred], [BOX])["accuracy"] == 2.0  # 134 px away > 30
 
 
 def test_partial_overlap_components():
@@ -213,10 +214,18 @@ def test_thresholds_scale_with_image_size(size):
             "point_2d": [200 * s + point_err * s, 200 * s],
         }
 
-    # At 840: 9 px mean L1 and a 90 px point error pass; 11 px L1 or a 101 px point error fail.
-    assert score([shifted(9, 90)], [label], size=size)["accuracy"] == 3.0
-    assert score([shifted(11, 90)], [label], size=size)["accuracy"] == 2.0
-    assert score([shifted(9, 101)], [label], size=size)["accuracy"] == 2.0  # too far from the label point
+    # At 840: 9 px mean L1 and a 29 px point error pass; 11 px L1 or a 31 px point error fail.
+    assert score([shifted(9, 29)], [label], size=size)["accuracy"] == 3.0
+    assert score([shifted(11, 29)], [label], size=size)["accuracy"] == 2.0
+    assert score([shifted(9, 31)], [label], size=size)["accuracy"] == 2.0  # too far from the label point
+    # The tiny presets' looser point threshold (100 at 840) lets the 31 px error through.
+    assert score([shifted(9, 31)], [label], size=size, point_threshold=100)["accuracy"] == 3.0
+
+
+def test_default_thresholds_are_the_reference_ones():
+    reward = GroundingReward()
+    assert (reward.box_l1_threshold, reward.point_threshold, reward.iou_threshold) == (10.0, 30.0, 0.5)
+    assert reward.reference_frame == 840.0
 
 
 def test_custom_thresholds():
@@ -246,6 +255,42 @@ def test_huge_finite_coordinates_do_not_give_nan():
     out = score([huge], [BOX])
     assert all(math.isfinite(v) for v in out.values())
     assert out["accuracy"] == 0.0
+
+
+def test_pairwise_geometry_equals_the_scalar_functions():
+    # The matching runs on numpy arrays; every element must be the scalar function's value to the
+    # bit (so scores at a threshold's edge cannot move), extreme boxes included.
+    import numpy as np
+
+    from visurf.rewards.geometry import (
+        distance,
+        inside,
+        iou,
+        mean_l1,
+        pairwise_distance,
+        pairwise_iou,
+        pairwise_mean_l1,
+        rows_inside,
+        sort_corners,
+    )
+
+    rng = np.random.default_rng(0)
+    boxes = [sort_corners(rng.uniform(-50, 900, 4).tolist()) for _ in range(30)]
+    boxes += [
+        [0.0, 0.0, 0.0, 0.0],
+        [5.0, 5.0, 5.0, 9.0],
+        [-1e308, -1e308, 1e308, 1e308],
+        [0.0, 0.0, 1e308, 1e-300],
+    ]
+    points = [rng.uniform(-50, 900, 2).tolist() for _ in boxes[:-2]] + [[1e308, -1e308], [0.1, 0.2]]
+    a, p = np.array(boxes), np.array(points)
+    got_iou, got_l1, got_dist = pairwise_iou(a, a), pairwise_mean_l1(a, a), pairwise_distance(p, p)
+    for i in range(len(boxes)):
+        assert rows_inside(p, a)[i] == inside(points[i], boxes[i])
+        for j in range(len(boxes)):
+            assert got_iou[i, j] == iou(boxes[i], boxes[j])
+            assert got_l1[i, j] == mean_l1(boxes[i], boxes[j])
+            assert got_dist[i, j] == distance(points[i], points[j])
 
 
 # --- grounding: format and non-repeat -------------------------------------------------------------
@@ -317,9 +362,45 @@ def test_bad_label_or_size_is_a_clear_error():
 
 
 def test_registry():
-    assert {"grounding", "counting", "multiple_choice"} <= set(REWARDS)
+    assert {"grounding", "vision_reasoner", "counting", "multiple_choice"} <= set(REWARDS)
     reward = build_reward("grounding", box_l1_threshold=20.0)
     assert isinstance(reward, GroundingReward) and reward.box_l1_threshold == 20.0
+
+
+# The grounding thresholds before the reference's became the defaults (box L1, point, IoU, frame):
+# the tiny presets keep them, so the main job and the pocket sweeps score as they were measured.
+TINY_THRESHOLDS = (10.0, 100.0, 0.5, 840.0)
+REFERENCE_THRESHOLDS = (10.0, 30.0, 0.5, 840.0)
+
+
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        (["objective=visurf", "reward_control=all"], TINY_THRESHOLDS),  # the main job
+        (["experiment=pocket", "objective=sft"], TINY_THRESHOLDS),
+        (["experiment=smoke"], TINY_THRESHOLDS),
+        (["model=tiny"], TINY_THRESHOLDS),
+        (["model=qwen2_5_vl_3b"], REFERENCE_THRESHOLDS),
+        (["model=qwen2_5_vl_7b"], REFERENCE_THRESHOLDS),
+    ],
+)
+def test_model_presets_set_the_grounding_thresholds(overrides, expected):
+    cfg = compose_config(overrides)
+    reward = build_reward(cfg.reward.name, **dict(cfg.reward.kwargs))
+    got = (reward.box_l1_threshold, reward.point_threshold, reward.iou_threshold, reward.reference_frame)
+    assert got == expected
+
+
+def test_preset_reward_kwargs_follow_the_reward_name_and_give_way_to_the_command_line():
+    # Another reward on a tiny preset gets none of grounding's settings.
+    for name in ("vision_reasoner", "counting"):
+        cfg = compose_config([f"reward.name={name}"])
+        assert dict(cfg.reward.kwargs) == {}
+        build_reward(cfg.reward.name, **dict(cfg.reward.kwargs))
+    cfg = compose_config(["reward.kwargs={point_threshold: 50}"])
+    assert build_reward(cfg.reward.name, **dict(cfg.reward.kwargs)).point_threshold == 50.0
+    cfg = compose_config(["model.reward_kwargs.grounding.point_threshold=60"])
+    assert build_reward(cfg.reward.name, **dict(cfg.reward.kwargs)).point_threshold == 60.0
 
 
 def test_registry_unknown_name_lists_names():

@@ -2,23 +2,28 @@
 
 import json
 import math
+import random
+import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from visurf.rewards import REWARDS, build_reward, format_completion
 
+GROUNDING_LABELS = [
+    "[]",
+    json.dumps([{"bbox_2d": [10, 20, 30, 40], "point_2d": [20, 30]}]),
+    json.dumps(
+        [
+            {"bbox_2d": [10, 20, 30, 40], "point_2d": [20, 30]},
+            {"bbox_2d": [50, 50, 90, 99], "point_2d": [70, 70]},
+        ]
+    ),
+]
 LABELS = {
-    "grounding": [
-        "[]",
-        json.dumps([{"bbox_2d": [10, 20, 30, 40], "point_2d": [20, 30]}]),
-        json.dumps(
-            [
-                {"bbox_2d": [10, 20, 30, 40], "point_2d": [20, 30]},
-                {"bbox_2d": [50, 50, 90, 99], "point_2d": [70, 70]},
-            ]
-        ),
-    ],
+    "grounding": GROUNDING_LABELS,
+    "vision_reasoner": GROUNDING_LABELS,
     "counting": ["0", "3", "12"],
     "multiple_choice": ["A", "C", "E"],
 }
@@ -119,15 +124,19 @@ def near_miss_completions(draw):
 
 
 def check(name: str, completion: str, label: str, size: int) -> None:
+    check_output(name, REWARD_OBJECTS[name](completion, label, size, size))
+
+
+def check_output(name: str, out: dict) -> None:
     reward = REWARD_OBJECTS[name]
-    out = reward(completion, label, size, size)
     assert set(out) == {*reward.components, "total", "correct"}
     assert all(isinstance(v, float) and math.isfinite(v) for v in out.values())
-    bounds = BOUNDS if name == "grounding" else SMALL_BOUNDS
+    bounds = BOUNDS if name in ("grounding", "vision_reasoner") else SMALL_BOUNDS
     for component in reward.components:
         allowed = bounds[component]
         value = out[component]
-        assert value in allowed if isinstance(allowed, set) else allowed[0] <= value <= allowed[1]
+        # (vision_reasoner sums its format element by element, as its reference: 2 can be 2 + 1 ulp)
+        assert value in allowed if isinstance(allowed, set) else allowed[0] <= value <= allowed[1] + 1e-9
     assert math.isclose(out["total"], sum(out[c] for c in reward.components), abs_tol=1e-9)
     assert out["total"] <= reward.max_total + 1e-9
     assert out["correct"] in (0.0, 1.0)
@@ -170,3 +179,41 @@ def test_rendered_label_scores_full_marks_in_any_order(labels, data):
     shuffled = data.draw(st.permutations(labels))
     out = reward(format_completion("Look at the scene.", shuffled), json.dumps(labels), 840, 840)
     assert out["total"] == reward.max_total and out["correct"] == 1.0
+    # The reference reward too, for every label but `[]` (which it never rewards); its format is
+    # summed element by element (2/3 three times is 2 - 1 ulp), hence isclose.
+    if labels:
+        text = format_completion("Look at the scene.", shuffled)
+        out = REWARD_OBJECTS["vision_reasoner"](text, json.dumps(labels), 840, 840)
+        assert math.isclose(out["total"], 7.0) and out["correct"] == 1.0
+
+
+# Degenerate completions of about 1 MB (a stalled policy at a large token budget). A regex that
+# retries from every unclosed tag is quadratic here: '<think>' x 50,000 once took 88 s.
+MB = 1_000_000
+_OBJECT = '{"bbox_2d":[10,20,30,40],"point_2d":[20,30]}'
+_PIECES = ["<think>", "</think>", "<answer>", "</answer>", ".", ". ", " ", "\n", "a", "[", "{", '"', "1", ","]
+DEGENERATE = {
+    "think x 50,000": "<think>" * 50_000,
+    "think": "<think>" * (MB // 7),
+    "answer": "<answer>" * (MB // 8),
+    "closing tags": "</think></answer>" * (MB // 17),
+    "closed think, open answers": "<think>" + "</think><answer>" * (MB // 16),
+    "think-answer pairs": "<think></think><answer>" * (MB // 23),
+    "whitespace joint": "<think>a</think>" + " " * MB + "<answer>[]</answer>",
+    "answer whitespace": "<think>a</think><answer>" + " " * MB,
+    "sentences": "<think>" + "It is red. " * (MB // 11) + "</think><answer>[]</answer>",
+    "objects": "<think>a</think><answer>[" + ",".join([_OBJECT] * (MB // (len(_OBJECT) + 1))) + "]</answer>",
+    "nested brackets": "<think>a</think><answer>" + "[" * MB + "</answer>",
+    "random pieces": "".join(random.Random(0).choices(_PIECES, k=MB // 2)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DEGENERATE))
+@pytest.mark.parametrize("name", sorted(REWARDS))
+def test_megabyte_completions_take_under_a_second(name, case):
+    text, reward = DEGENERATE[case], REWARD_OBJECTS[name]
+    assert len(text) >= 350_000
+    start = time.process_time()  # CPU time: other processes on a shared machine do not count
+    out = reward(text, LABELS[name][-1], 840, 840)
+    assert time.process_time() - start < 1.0
+    check_output(name, out)  # and the result is as well-formed as any

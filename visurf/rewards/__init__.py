@@ -1,4 +1,4 @@
-"""Verifiable rewards (DESIGN §3) and the registry that selects them by name."""
+"""Verifiable rewards (docs/rewards.md) and the registry that selects them by name."""
 
 from visurf.rewards.grounding import GroundingReward
 from visurf.rewards.others import CountingReward, MultipleChoiceReward
@@ -10,6 +10,7 @@ from visurf.rewards.parsing import (
     parse_completion,
 )
 from visurf.rewards.registry import REWARDS, UnknownRewardError, build_reward, register_reward
+from visurf.rewards.vision_reasoner import VisionReasonerReward
 
 __all__ = [
     "REWARDS",
@@ -18,6 +19,7 @@ __all__ = [
     "MultipleChoiceReward",
     "Parsed",
     "UnknownRewardError",
+    "VisionReasonerReward",
     "build_reward",
     "coerce_objects",
     "format_answer",

@@ -1,4 +1,4 @@
-"""The visual-grounding reward of DESIGN §3: think format + answer format + accuracy + non-repeat."""
+"""The visual-grounding reward: think format + answer format + accuracy + non-repeat (docs/rewards.md)."""
 
 import math
 import re
@@ -6,7 +6,12 @@ import re
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from visurf.rewards.geometry import distance, inside, iou, mean_l1, sort_corners
+from visurf.rewards.geometry import (
+    pairwise_distance,
+    pairwise_iou,
+    pairwise_mean_l1,
+    rows_inside,
+)
 from visurf.rewards.parsing import as_coords, coerce_objects, parse_completion
 from visurf.rewards.registry import register_reward
 
@@ -14,34 +19,42 @@ from visurf.rewards.registry import register_reward
 _SENTENCE_END = re.compile(r"[!?\n]|(?<!\d)\.|\.(?!\d)")
 
 
-def answer_format_score(objects: list | None, labels: list) -> float:
+def read_elements(objects: list) -> list[tuple[list[float] | None, list[float] | None]]:
+    """(box, point) of each predicted element: 4 / 2 finite numbers, else None (read once, used twice)."""
+    out = []
+    for item in objects:
+        if isinstance(item, dict):
+            out.append((as_coords(item.get("bbox_2d"), 4), as_coords(item.get("point_2d"), 2)))
+        else:
+            out.append((None, None))
+    return out
+
+
+def answer_format_score(objects: list | None, labels: list, elements: list | None = None) -> float:
     """Mean over elements of (bbox_2d is 4 numbers) + (point_2d is 2 numbers).
 
     `[]` has no box or point to score: 0 (as in VisionReasoner's reward), unless the label is
-    empty too, where a right "nothing there" earns in full, as a right box does (DESIGN §3).
+    empty too, where a right "nothing there" earns in full, as a right box does.
     Were a wrong `[]` scored 2, it would earn what a wrong box earns, a free guess that RL
     collapses onto (greedy `[]` on known questions 0.06 -> 0.34 in 60 steps of the main job).
     """
     if not objects:
         return 2.0 if objects == [] and not labels else 0.0
-    total = 0
-    for item in objects:
-        if isinstance(item, dict):
-            total += as_coords(item.get("bbox_2d"), 4) is not None
-            total += as_coords(item.get("point_2d"), 2) is not None
+    elements = read_elements(objects) if elements is None else elements
+    total = sum((box is not None) + (point is not None) for box, point in elements)
     return total / len(objects)
 
 
-def well_formed(objects: list) -> list[dict]:
-    """Predicted objects with a finite box and point; boxes corner-sorted (swaps are forgiven)."""
-    kept = []
-    for item in objects:
-        if not isinstance(item, dict):
-            continue
-        box, point = as_coords(item.get("bbox_2d"), 4), as_coords(item.get("point_2d"), 2)
-        if box is not None and point is not None:
-            kept.append({"bbox_2d": sort_corners(box), "point_2d": point})
-    return kept
+def well_formed(elements: list) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes [K, 4] and points [K, 2] of the elements with a finite box and point; boxes
+    corner-sorted (a swapped-corner box covers the same pixels, so swaps are forgiven)."""
+    kept = [(box, point) for box, point in elements if box is not None and point is not None]
+    boxes = np.array([box for box, _ in kept], dtype=np.float64).reshape(-1, 4)
+    points = np.array([point for _, point in kept], dtype=np.float64).reshape(-1, 2)
+    sorted_boxes = np.concatenate(
+        [np.minimum(boxes[:, :2], boxes[:, 2:]), np.maximum(boxes[:, :2], boxes[:, 2:])], 1
+    )
+    return sorted_boxes, points
 
 
 def repeats_sentence(think: str | None) -> bool:
@@ -54,7 +67,12 @@ def repeats_sentence(think: str | None) -> bool:
 
 @register_reward("grounding")
 class GroundingReward:
-    """Scores a grounding completion against the label objects (same pixel frame)."""
+    """Scores a grounding completion against the label objects (same pixel frame).
+
+    Thresholds are for an 840-pixel frame and scale with the image's longest side. The defaults
+    are the reference reward's (box L1 10, point 30; docs/rewards.md); a preset that needs looser
+    ones sets them in its model config (`reward_kwargs.grounding`, as conf/model/tiny_base.yaml).
+    """
 
     components = ("think_format", "answer_format", "accuracy", "non_repeat")
     max_total = 7.0
@@ -62,7 +80,7 @@ class GroundingReward:
     def __init__(
         self,
         box_l1_threshold: float = 10.0,
-        point_threshold: float = 100.0,
+        point_threshold: float = 30.0,
         iou_threshold: float = 0.5,
         reference_frame: float = 840.0,
     ):
@@ -71,62 +89,64 @@ class GroundingReward:
         self.iou_threshold = float(iou_threshold)
         self.reference_frame = float(reference_frame)
 
-    def _pair(self, pred: dict, label: dict, scale: float) -> tuple[int, bool, float, float]:
-        """(score 0..3, IoU hit, IoU, mean L1) for one prediction/label pair."""
-        overlap = iou(pred["bbox_2d"], label["bbox_2d"])
-        l1 = mean_l1(pred["bbox_2d"], label["bbox_2d"])
-        iou_hit = overlap > self.iou_threshold
-        near = distance(pred["point_2d"], label["point_2d"]) < self.point_threshold * scale
-        point_hit = near and inside(pred["point_2d"], pred["bbox_2d"])
-        return int(iou_hit) + int(l1 < self.box_l1_threshold * scale) + int(point_hit), iou_hit, overlap, l1
+    def _match(self, boxes, points, labels: list[dict], scale: float, frame: float) -> list[tuple]:
+        """Hungarian matching of predicted boxes [M, 4] and points [M, 2] to the labels; returns
+        (score 0..3, IoU hit) of each chosen pair.
 
-    def _match(self, preds: list[dict], labels: list[dict], scale: float, frame: float) -> list[tuple]:
-        """Hungarian matching; returns the `_pair` tuples of the chosen pairs.
-
-        Cost = -(pair score 0..3) + tie-break, tie-break = (1 - IoU + min(L1/frame, 1)) / (2(k+1))
-        with k = min(#pred, #label): the tie-breaks of a whole assignment sum to < 1, so the
-        assignment maximises the integer reward exactly, and among equal-reward assignments
-        prefers the better-overlapping, closer boxes.
+        A pair scores IoU > iou_threshold, mean box L1 < box_l1_threshold, and point near the
+        label point and inside the predicted box, one each. Cost = -(pair score) + tie-break,
+        tie-break = (1 - IoU + min(L1/frame, 1)) / (2(k+1)) with k = min(#pred, #label): the
+        tie-breaks of a whole assignment sum to < 1, so the assignment maximises the integer
+        reward exactly, and among equal-reward assignments prefers the better-overlapping,
+        closer boxes.
         """
-        pairs = [[self._pair(p, g, scale) for g in labels] for p in preds]
-        weight = 1.0 / (2 * (min(len(preds), len(labels)) + 1))
-        cost = np.empty((len(preds), len(labels)))
-        for i, row in enumerate(pairs):
-            for j, (score, _, overlap, l1) in enumerate(row):
-                closeness = min(l1 / frame, 1.0)  # l1 may be inf, never NaN
-                cost[i, j] = -score + weight * (1.0 - overlap + closeness)
+        label_boxes = np.array([g["bbox_2d"] for g in labels], dtype=np.float64)
+        label_points = np.array([g["point_2d"] for g in labels], dtype=np.float64)
+        overlap = pairwise_iou(boxes, label_boxes)
+        l1 = pairwise_mean_l1(boxes, label_boxes)  # may be inf, never NaN
+        iou_hit = overlap > self.iou_threshold
+        near = pairwise_distance(points, label_points) < self.point_threshold * scale
+        point_hit = near & rows_inside(points, boxes)[:, None]
+        score = iou_hit.astype(int) + (l1 < self.box_l1_threshold * scale) + point_hit
+        weight = 1.0 / (2 * (min(len(boxes), len(labels)) + 1))
+        cost = -score + weight * (1.0 - overlap + np.minimum(l1 / frame, 1.0))
         rows, cols = linear_sum_assignment(cost)
-        return [pairs[i][j] for i, j in zip(rows, cols)]
+        return [(int(score[i, j]), bool(iou_hit[i, j])) for i, j in zip(rows, cols)]
 
-    def accuracy(self, objects: list | None, labels: list[dict], width: int, height: int):
-        """(accuracy in [0, 3], correct in {0, 1})."""
+    def accuracy(self, objects: list | None, labels: list[dict], width: int, height: int, elements=None):
+        """(accuracy in [0, 3], correct in {0, 1}); `elements`: `read_elements(objects)` if at hand."""
         if objects is None:
             return 0.0, 0.0
         if not objects and not labels:
             return 3.0, 1.0  # a correct "nothing there" earns full marks
-        preds = well_formed(objects)
-        if not preds or not labels:
+        boxes, points = well_formed(read_elements(objects) if elements is None else elements)
+        if not len(boxes) or not labels:
             return 0.0, 0.0
         frame = float(max(width, height))
-        matched = self._match(preds, labels, frame / self.reference_frame, frame)
+        matched = self._match(boxes, points, labels, frame / self.reference_frame, frame)
         score = sum(m[0] for m in matched) / max(len(objects), len(labels))
-        correct = len(objects) == len(preds) == len(labels) and all(m[1] for m in matched)
+        correct = len(objects) == len(boxes) == len(labels) and all(m[1] for m in matched)
         return float(score), float(correct)
 
     def __call__(self, completion: str, solution, width: int, height: int) -> dict[str, float]:
         labels = coerce_objects(solution)
         if labels is None:
             raise ValueError(f"malformed grounding label: {solution!r:.200}")
-        if not (math.isfinite(max(width, height)) and max(width, height) > 0):
-            raise ValueError(f"image size must be positive, got {width}x{height}")
+        check_size(width, height)
         scores = dict.fromkeys(self.components, 0.0)
         correct = 0.0
         try:
             parsed = parse_completion(completion)
+            elements = read_elements(parsed.objects) if parsed.objects else []
             scores["think_format"] = float(parsed.strict_format)
-            scores["answer_format"] = answer_format_score(parsed.objects, labels)
+            scores["answer_format"] = answer_format_score(parsed.objects, labels, elements)
             scores["non_repeat"] = float(not repeats_sentence(parsed.think))
-            scores["accuracy"], correct = self.accuracy(parsed.objects, labels, width, height)
+            scores["accuracy"], correct = self.accuracy(parsed.objects, labels, width, height, elements)
         except Exception:  # last resort: the reward must never stop training
             pass
         return {**scores, "total": sum(scores.values()), "correct": correct}
+
+
+def check_size(width, height) -> None:
+    if not (math.isfinite(max(width, height)) and max(width, height) > 0):
+        raise ValueError(f"image size must be positive, got {width}x{height}")
