@@ -19,6 +19,7 @@ from filelock import FileLock
 from omegaconf import OmegaConf, open_dict
 
 from visurf.compose import compose_config
+from visurf.logs import progress_bar, run_header
 from visurf.models.base import base_path, world_changes
 from visurf.train import fit
 
@@ -72,7 +73,9 @@ def build_base(model_cfg, out: Path) -> None:
     log.info("building the base model (first use; cached at %s)", out)
     work = out.with_name(out.name + "-run")
     shutil.rmtree(work, ignore_errors=True)
-    after = fit(base_config(model_cfg), work)["eval_after"]
+    cfg = base_config(model_cfg)
+    log.info(run_header(cfg, work))
+    after = fit(cfg, work, [progress_bar()])["eval_after"]
     log.info("base model: known-concept accuracy %.3f", after["accuracy"])
     shutil.copytree(work / "model", out)
     shutil.copy(work / "summary.json", out / "base_summary.json")
