@@ -75,11 +75,54 @@ def test_experiment_smoke_needs_no_plus():
         ("model.frame=100", "model.frame"),
         ("model.freeze_vision_tower=maybe", "model.freeze_vision_tower"),
         ("model.base.freeze_vision_tower=maybe", "model.base.freeze_vision_tower"),
+        # non-finite numbers, bools as numbers, ranges
+        ("optim.lr=inf", "optim.lr"),
+        ("optim.lr=nan", "optim.lr"),
+        ("optim.lr=true", "optim.lr"),
+        ("rollout.temperature=inf", "rollout.temperature"),
+        ("objective.epsilon_low=2", "objective.epsilon_low"),
+        ("objective.epsilon_high=1", "objective.epsilon_high"),
+        ("objective.beta=inf", "objective.beta"),
+        ("train.micro_batch_size=-1", "train.micro_batch_size"),
+        ("eval.every_n_batches=-1", "eval.every_n_batches"),
+        ("eval.num_examples=2.5", "eval.num_examples"),
+        ("rollout.num_generations=1", "rollout.num_generations"),
+        ("objective=sft_rlvr rollout.num_generations=1", "rollout.num_generations"),
+        ("model.base.lr=inf", "model.base.lr"),
+        ("data.synth.num_train=0", "data.synth.num_train"),
+        ("data.synth.grid=-1", "data.synth"),
+        # enums, checked against what the builders use, before anything is built
+        ("reward.name=nope", "reward.name"),
+        ("+reward.kwargs.nope=1", "reward.kwargs"),
+        ("optim.schedule=foo", "optim.schedule"),
+        ("optim.betas=[2,3]", "optim.betas[0]"),
+        ("optim.betas=[0.9]", "optim.betas"),
+        ("trainer.precision=foo", "trainer.precision"),
+        ("model.dtype=foo", "model.dtype"),
+        ("resume_pick=first", "resume_pick"),
+        # types
+        ("seed=abc", "seed"),
+        ("seed=-5", "seed"),
+        ("seed=true", "seed"),
+        ("model.frame=abc", "model.frame"),
+        ("data=local", "data.path"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_field(override, field):
-    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
-        validate(compose_config([override]))
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):
+        validate(compose_config(override.split()))
+
+
+def test_one_sample_per_prompt_is_fine_for_sft():
+    validate(compose_config(["objective=sft", "rollout.num_generations=1"]))  # SFT samples nothing
+
+
+def test_cli_refuses_a_late_error_up_front_in_one_line(tmp_path):
+    """An unknown reward used to fail only after the model was built (minutes for the base)."""
+    out = cli("reward.name=nope", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "visurf: reward.name='nope' is invalid" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "run" / "config.yaml").exists()  # refused before the run started
 
 
 def test_cli_refuses_an_invalid_value_before_building_a_model(tmp_path):

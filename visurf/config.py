@@ -7,10 +7,11 @@ values that compose fine but make no sense, naming the field.
 from __future__ import annotations
 
 from visurf.algorithms import AGGREGATIONS, SCALE_REWARDS
+from visurf.config_values import ConfigError, validate_values
+from visurf.config_values import is_int as _is_int
+from visurf.config_values import is_number as _is_number
 
-
-class ConfigError(ValueError):
-    pass
+__all__ = ["ConfigError", "validate"]
 
 
 def _check(ok: bool, field: str, value, must: str) -> None:
@@ -28,11 +29,11 @@ def _number(cfg, field: str):
 def validate(cfg) -> None:
     def positive_int(field):
         v = _number(cfg, field)
-        _check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, field, v, "an integer >= 1")
+        _check(_is_int(v) and v >= 1, field, v, "an integer >= 1")
 
     def non_negative(field):
         v = _number(cfg, field)
-        _check(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, field, v, "a number >= 0")
+        _check(_is_number(v) and v >= 0, field, v, "a finite number >= 0")
 
     for field in (
         "rollout.num_generations",
@@ -59,11 +60,11 @@ def validate(cfg) -> None:
     ):
         non_negative(field)
     lr = cfg.optim.lr
-    _check(isinstance(lr, (int, float)) and lr > 0, "optim.lr", lr, "a number > 0")
+    _check(_is_number(lr) and lr > 0, "optim.lr", lr, "a finite number > 0")
     t = cfg.rollout.temperature
-    _check(isinstance(t, (int, float)) and t > 0, "rollout.temperature", t, "a number > 0")
+    _check(_is_number(t) and t > 0, "rollout.temperature", t, "a finite number > 0")
     p = cfg.rollout.top_p
-    _check(isinstance(p, (int, float)) and 0 < p <= 1, "rollout.top_p", p, "in (0, 1]")
+    _check(_is_number(p) and 0 < p <= 1, "rollout.top_p", p, "in (0, 1]")
     _check(
         cfg.objective.scale_rewards in SCALE_REWARDS,
         "objective.scale_rewards",
@@ -84,7 +85,7 @@ def validate(cfg) -> None:
     )
     _check(cfg.data.source in ("synth", "local"), "data.source", cfg.data.source, "one of ['synth', 'local']")
     _check(
-        int(cfg.model.frame) % 28 == 0 and int(cfg.model.frame) >= 28,
+        _is_int(cfg.model.frame) and cfg.model.frame % 28 == 0 and cfg.model.frame >= 28,
         "model.frame",
         cfg.model.frame,
         "a multiple of 28 (Qwen2.5-VL patch 14 x merge 2)",
@@ -120,7 +121,7 @@ def validate(cfg) -> None:
         fraction = stage.get("fraction")
         if i < len(stages) - 1:
             _check(
-                isinstance(fraction, (int, float)) and 0 < fraction < 1,
+                _is_number(fraction) and 0 < fraction < 1,
                 f"objective.stages[{i}].fraction",
                 fraction,
                 "in (0, 1) for every stage but the last",
@@ -128,6 +129,7 @@ def validate(cfg) -> None:
             total += fraction
     _check(total < 1, "objective.stages[].fraction", total, "a sum below 1")
     _unused_objective_keys(cfg)
+    validate_values(cfg)  # every other value: types, finite ranges, enums
 
 
 # Keys of conf/objective/rlvr.yaml that only a policy stage reads, and those only an SFT stage reads.
