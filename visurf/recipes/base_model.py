@@ -19,7 +19,7 @@ from filelock import FileLock
 from omegaconf import OmegaConf, open_dict
 
 from visurf.compose import compose_config
-from visurf.logs import progress_bar, run_header
+from visurf.logs import progress_bar, quiet_libraries, run_header
 from visurf.models.base import base_path, world_changes
 from visurf.train import fit
 
@@ -90,4 +90,5 @@ def ensure_model(model_cfg) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quiet_libraries()
     print(base_dir(compose_config(sys.argv[1:]).model))
