@@ -178,6 +178,10 @@ def test_defaults_for_optional_columns():
             {"solution": '[{"bbox_2d": [10, 10, 50, 60], "point_2d": [20, 500]}]'},
             "point_2d [20, 500] is outside",
         ),
+        (
+            {"solution": '[{"bbox_2d": [10, 10, 50, 60], "point_2d": [100, 20]}]'},
+            "point_2d [100, 20] is outside its own bbox_2d [10, 10, 50, 60]",
+        ),
         ({"problem": "   "}, "problem is empty"),
         ({"problem": None}, "problem is empty"),
         ({"img_width": 300}, "img_width x img_height is 300x112 but the image is 224x112"),
@@ -277,3 +281,72 @@ def test_scaling_keeps_boxes_non_empty_and_inside_the_frame(src, dst, data):
     bx1, by1, bx2, by2 = obj["bbox_2d"]
     assert 0 <= bx1 < bx2 <= dst[0] and 0 <= by1 < by2 <= dst[1]
     assert 0 <= obj["point_2d"][0] <= dst[0] and 0 <= obj["point_2d"][1] <= dst[1]
+
+
+def test_a_16_bit_grayscale_image_keeps_its_shades():
+    """PIL's convert("RGB") clips 16-bit values at 255: the image came out all white."""
+    import numpy as np
+
+    ramp = (np.arange(224 * 112).reshape(112, 224) * (65535 / (224 * 112))).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, format="PNG")
+    assert Image.open(io.BytesIO(buf.getvalue())).mode.startswith("I")  # decoded as 16-bit
+    example = prepare_example(_row(image={"bytes": buf.getvalue(), "path": None}), (224, 112))
+    pixels = np.asarray(example.image)
+    assert pixels.shape == (112, 224, 3) and (pixels[..., 0] == pixels[..., 2]).all()
+    expected = np.rint(ramp / 257.0)
+    assert np.abs(pixels[..., 0].astype(float) - expected).max() <= 1
+    assert pixels.min() == 0 and pixels.max() >= 254 and 120 < pixels.mean() < 135
+
+
+def test_duplicate_ids_are_reported(caplog):
+    rows = [_row(id="a"), _row(id="b"), _row(id="a"), _row(id="a")]
+    with caplog.at_level(logging.WARNING):
+        examples, skipped = prepare_dataset(rows, 112)
+    assert len(examples) == 4 and skipped == 0  # kept: evaluation keys questions by position
+    assert "2 rows repeat the id of an earlier row (e.g. 'a')" in caplog.text
+
+
+def _jsonl_with_a_broken_line(tmp_path):
+    (tmp_path / "a.png").write_bytes(_png())
+    good = json.dumps(_row(image="a.png"))
+    lines = [
+        good,
+        '{"id": "cut", "problem": "the red',
+        "[1, 2]",
+        "",
+        json.dumps(_row(id="row-8", image="a.png")),
+    ]
+    (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_a_malformed_jsonl_line_is_a_bad_row_naming_file_and_line(tmp_path):
+    _jsonl_with_a_broken_line(tmp_path)
+    with pytest.raises(BadRowError, match=r"train\.jsonl line 2.*not a JSON object"):
+        load_split(tmp_path)
+
+
+def test_malformed_jsonl_lines_can_be_skipped(tmp_path, caplog):
+    _jsonl_with_a_broken_line(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        ds = load_split(tmp_path, on_bad_row="skip")
+    assert list(ds["id"]) == ["row-7", "row-8"]
+    assert "train.jsonl line 3" in caplog.text and "skipped 2 malformed jsonl lines" in caplog.text
+    examples, _ = prepare_dataset(ds, 112)
+    assert [e.id for e in examples] == ["row-7", "row-8"]
+
+
+def test_bad_rows_stop_the_cli_with_one_line_and_exit_2(tmp_path):
+    """Like a config error: `visurf: bad row ...`, no traceback, before any model is built."""
+    from tests.test_config import cli
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.png").write_bytes(_png())
+    (data / "train.jsonl").write_text(json.dumps(_row(image="a.png")) + "\n")
+    bad = _row(id="q-9", image="a.png", solution='[{"bbox_2d": [10, 10, 50, 60], "point_2d": [100, 20]}]')
+    (data / "test.jsonl").write_text(json.dumps(bad) + "\n")
+    out = cli("experiment=smoke", "data=local", f"data.path={data}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "visurf: bad row 'q-9': solution[0] point_2d [100, 20] is outside its own bbox_2d" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "run" / "model").exists()

@@ -19,6 +19,7 @@ register_resolvers()  # ${visurf.run_name:} in the run and sweep directories
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
 def main(cfg) -> None:
     from visurf.config import ConfigError
+    from visurf.data.errors import DataError
     from visurf.logs import quiet_libraries
     from visurf.recipes.run import fit, run_dir_for
 
@@ -26,8 +27,8 @@ def main(cfg) -> None:
 
     try:
         fit(cfg, run_dir_for(cfg, HydraConfig.get().runtime.output_dir))
-    except (ConfigError, FileNotFoundError) as err:
-        print(f"visurf: {err}", file=sys.stderr)
+    except (ConfigError, DataError, FileNotFoundError) as err:
+        print(f"visurf: {err}", file=sys.stderr)  # one line, no traceback: the input is at fault
         sys.exit(2)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from visurf.data.errors import BadRowError, DataError
 from visurf.data.images import decode_image, resize_image
 from visurf.data.labels import canonical_solution, check_in_image, parse_solution, scale_objects
 from visurf.data.loading import load_split
@@ -16,6 +17,7 @@ from visurf.data.prompt import PROMPT_TEMPLATE, build_prompt
 
 __all__ = [
     "BadRowError",
+    "DataError",
     "Example",
     "collate_examples",
     "load_split",
@@ -26,17 +28,6 @@ __all__ = [
 REQUIRED_COLUMNS = ("id", "problem", "solution", "image")  # img_width/img_height: checked when present
 ON_BAD_ROW = ("error", "skip")
 _log = logging.getLogger(__name__)
-
-
-class BadRowError(ValueError):
-    """A malformed dataset row; the message names the row id and what is wrong."""
-
-    def __init__(self, row_id: str, reason: str):
-        self.row_id, self.reason = row_id, reason
-        super().__init__(f"bad row {row_id!r}: {reason}")
-
-    def __reduce__(self):  # picklable across DataLoader workers
-        return type(self), (self.row_id, self.reason)
 
 
 @dataclass
@@ -176,8 +167,29 @@ def prepare_dataset(
     if bad:
         log.warning("skipped %d of %d rows as malformed", bad, total)
     if total and not examples:
-        raise ValueError(f"all {total} rows are malformed; the first: {first_error}")
+        raise DataError(f"all {total} rows are malformed; the first: {first_error}")
+    report_duplicate_ids(examples, log)
     return examples, bad
+
+
+def report_duplicate_ids(examples: list[Example], log: logging.Logger) -> int:
+    """Warn about rows whose id an earlier row has (messages and samples name rows by id, so
+    these are ambiguous; evaluation keys outcomes by position, so nothing is merged). Returns
+    their count."""
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for example in examples:
+        if example.id in seen:
+            repeated.append(example.id)
+        seen.add(example.id)
+    if repeated:
+        shown = ", ".join(repr(i) for i in dict.fromkeys(repeated[:5]))
+        log.warning(
+            "%d rows repeat the id of an earlier row (e.g. %s): ids should name one row each",
+            len(repeated),
+            shown,
+        )
+    return len(repeated)
 
 
 def _undecoded(ds):

@@ -11,7 +11,7 @@ from PIL import Image
 def decode_image(value) -> Image.Image:
     """An RGB PIL image; ValueError saying why when the image is missing or unreadable."""
     if isinstance(value, Image.Image):
-        return value.convert("RGB")
+        return to_rgb(value)
     if isinstance(value, dict):
         if value.get("bytes") is not None:
             value = value["bytes"]
@@ -34,9 +34,21 @@ def _open(source, what: str) -> Image.Image:
     try:
         with Image.open(source) as img:
             img.load()  # decode now, so a truncated or corrupt file fails here and not later
-            return img.convert("RGB")
+            return to_rgb(img)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise ValueError(f"corrupt image: {what} could not be decoded ({err})") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB, 8 bits a channel. 16-bit grayscale (modes I;16* and I, as PIL opens 16-bit PNG and
+    TIFF) is scaled from 0..65535: PIL's own convert clips at 255, which turns it almost white."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        import numpy as np
+
+        values = np.asarray(image, dtype=np.float64)
+        gray = np.clip(np.rint(values * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, mode="L").convert("RGB")
+    return image.convert("RGB")
 
 
 def resize_image(image: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -48,7 +48,8 @@ def _numbers(value, n: int) -> bool:
 
 
 def check_in_image(objects: list[dict], width: int, height: int) -> None:
-    """ValueError when a box is empty or leaves the image, or a point lies outside it."""
+    """ValueError when a box is empty or leaves the image, or a point lies outside the image or
+    outside its own box (the reward asks for the point inside the box)."""
     tol = EDGE_TOLERANCE
     for i, obj in enumerate(objects):
         x1, y1, x2, y2 = obj["bbox_2d"]
@@ -64,6 +65,10 @@ def check_in_image(objects: list[dict], width: int, height: int) -> None:
         if not (-tol <= px <= width + tol and -tol <= py <= height + tol):
             raise ValueError(
                 f"solution[{i}] point_2d {_fmt(obj['point_2d'])} is outside the {width}x{height} image"
+            )
+        if not (x1 - tol <= px <= x2 + tol and y1 - tol <= py <= y2 + tol):
+            raise ValueError(
+                f"solution[{i}] point_2d {_fmt(obj['point_2d'])} is outside its own bbox_2d {_fmt(obj['bbox_2d'])}"
             )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from visurf.cache import cache_dir, recipe_key
-from visurf.data.dataset import load_split, prepare_dataset
+from visurf.data.dataset import DataError, load_split, prepare_dataset
 from visurf.data.prompt import PROMPT_TEMPLATE
 from visurf.data.synth import SynthConfig, write_splits
 
@@ -44,7 +44,7 @@ def data_path(data_cfg) -> tuple[Path, Path | None]:
 def load_examples(data_cfg, frame: int, split: str, limit: int | None = None) -> list:
     """Examples of one split, images in the model frame; bad rows handled per data.on_bad_row."""
     path, image_root = data_path(data_cfg)
-    ds = load_split(path, split=split, image_root=image_root)
+    ds = load_split(path, split=split, image_root=image_root, on_bad_row=data_cfg.on_bad_row)
     if limit:
         ds = ds.select(range(min(limit, len(ds))))
     template = data_cfg.get("prompt_template") or PROMPT_TEMPLATE
@@ -52,5 +52,5 @@ def load_examples(data_cfg, frame: int, split: str, limit: int | None = None) ->
     if skipped:
         log.warning("%s split: skipped %d malformed rows", split, skipped)
     if not examples:
-        raise ValueError(f"the {split} split of {path} has no usable rows")
+        raise DataError(f"the {split} split of {path} has no usable rows")
     return examples
