@@ -1,4 +1,4 @@
-"""Group-relative advantages (DESIGN §2): hand-computed values in each scale mode."""
+"""Group-relative advantages: hand-computed values in each scale mode, and the groups the label enters."""
 
 import math
 import warnings
@@ -8,7 +8,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visurf.algorithms import SCALE_REWARDS, group_advantages
+from visurf.algorithms import (
+    SCALE_REWARDS,
+    Injection,
+    entering_groups,
+    group_advantages,
+    group_members,
+    injected_advantages,
+    label_rewards,
+)
 
 EPS = 1e-4
 REWARDS = torch.tensor([[1.0, 0.0, 0.0, 1.0], [2.0, 2.0, 2.0, 2.0]])
@@ -108,3 +116,83 @@ def test_random_rewards_are_finite_and_centred(data, num_groups, group_size, mod
     # Each group's advantages sum to (about) zero, relative to the group's scale.
     scale = rewards.abs().amax(dim=1) / (EPS if mode != "none" else 1.0) + 1.0
     assert (out.sum(dim=1).abs() <= 1e-4 * scale * group_size).all()
+
+
+# --- the label-injection flags (docs/injection.md): who is in each group -------------------------
+
+ROLLOUTS = torch.tensor([[0.0, 0.0, 0.0], [1.0, 3.0, 2.0]])  # group 0 failed, group 1 did not
+CORRECT = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+LABEL = torch.tensor([3.0, 3.0])
+
+
+def test_when_always_or_on_failure():
+    assert entering_groups(CORRECT, "always").tolist() == [True, True]
+    assert entering_groups(CORRECT, "on_failure").tolist() == [True, False]
+    with pytest.raises(ValueError, match="when"):
+        entering_groups(CORRECT, "sometimes")
+
+
+def test_add_to_every_group_is_visurf_exactly():
+    rollout_adv, label_adv = injected_advantages(ROLLOUTS, LABEL, torch.tensor([True, True]), "add")
+    expected = group_advantages(torch.cat([ROLLOUTS, LABEL[:, None]], dim=1))
+    assert torch.equal(rollout_adv, expected[:, :3]) and torch.equal(label_adv, expected[:, 3])
+
+
+@pytest.mark.parametrize("scale", SCALE_REWARDS)
+def test_add_on_failure_gives_each_group_its_own_members(scale):
+    enters = entering_groups(CORRECT, "on_failure")
+    rollout_adv, label_adv = injected_advantages(ROLLOUTS, LABEL, enters, "add", scale)
+    if scale == "batch":
+        # Members of the batch: 6 rollouts + group 0's label; std over all 7 rewards.
+        std = torch.tensor([0.0, 0.0, 0.0, 3.0, 1.0, 3.0, 2.0]).std()
+        torch.testing.assert_close(label_adv[0], (3.0 - 0.75) / (std + EPS))
+        torch.testing.assert_close(rollout_adv[1], (ROLLOUTS[1] - 2.0) / (std + EPS))
+    else:
+        # Group 0 is {0, 0, 0, ŷ=3}: test_visurf_group_with_label_last's group.
+        with_label = group_advantages(torch.tensor([[0.0, 0.0, 0.0, 3.0]]), scale)
+        torch.testing.assert_close(rollout_adv[0], with_label[0, :3])
+        torch.testing.assert_close(label_adv[0], with_label[0, 3])
+        # Group 1 is its 3 rollouts alone, as in RLVR; no label there (advantage 0).
+        torch.testing.assert_close(rollout_adv[1], group_advantages(ROLLOUTS[1:], scale)[0])
+    assert label_adv[1].item() == 0.0
+
+
+def test_replace_takes_the_last_rollouts_place():
+    enters = torch.tensor([True, False])
+    members = group_members(enters, 3, "replace")
+    assert members.tolist() == [[True, True, False], [True, True, True]]
+    rollout_adv, label_adv = injected_advantages(ROLLOUTS, LABEL, enters, "replace")
+    with_label = group_advantages(torch.tensor([[0.0, 0.0, 3.0]]))  # {o_1, o_2, ŷ}
+    torch.testing.assert_close(rollout_adv[0, :2], with_label[0, :2])
+    assert rollout_adv[0, 2].item() == 0.0  # the replaced rollout is no member
+    torch.testing.assert_close(label_adv[0], with_label[0, 2])
+    torch.testing.assert_close(rollout_adv[1], group_advantages(ROLLOUTS[1:])[0])  # group 1 untouched
+    assert label_adv[1].item() == 0.0
+    with pytest.raises(ValueError, match="at least 2"):
+        group_members(enters, 1, "replace")
+
+
+def test_label_reward_modes():
+    scored = torch.tensor([2.5, 7.0])
+    assert label_rewards(scored, "scored") is scored
+    assert label_rewards(scored, "smoothed") is scored  # reward control smooths it afterwards
+    assert label_rewards(scored, "maximum", 7.0).tolist() == [7.0, 7.0]
+    with pytest.raises(ValueError, match="maximum"):
+        label_rewards(scored, "maximum")
+    with pytest.raises(ValueError, match="label_reward"):
+        label_rewards(scored, "best")
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("when", "never"),
+        ("how", "swap"),
+        ("label_ratio", "off"),
+        ("label_reward", "max"),
+        ("label_gamma", 0.0),
+    ],
+)
+def test_injection_flags_refuse_bad_values_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=f"injection\\.{field}="):
+        Injection(**{field: value})

@@ -339,3 +339,120 @@ def test_fsdp_generation_and_step_match_one_process(tmp_path, visurf_cache):
     assert state.keys() == expected.keys()
     worst = max((state[k] - expected[k]).abs().max().item() for k in expected)
     assert worst < 1e-5, f"weights after one FSDP step differ by up to {worst}"
+
+
+# -- Token normalisation across processes (DDP, gloo) ----------------------------------------------
+
+# One batch of 4 rows split unevenly: rank 0 holds row 0, rank 1 rows 1-3 (so the ranks hold
+# different numbers of rows and of tokens). Rows 1 and 3 are labels; row 2 is fully masked (a
+# truncated completion): grpo counts it as a row, the token means do not count it at all.
+ADVANTAGES = (1.0, -0.5, 0.8, -1.2)
+IS_LABEL = (False, True, False, True)
+RANK_ROWS = ((0, 1), (1, 4))
+
+
+def _norm_experience(processor, examples, rows: tuple[int, int]):
+    from visurf.objectives import Experience
+
+    seqs = _labelled_batch(processor, examples)
+    loss_mask = seqs.mask.clone()
+    loss_mask[2] = 0
+    a, b = rows
+    part = _rows(seqs, a, b)
+    return Experience(
+        part,
+        loss_mask[a:b],
+        torch.tensor(ADVANTAGES[a:b]),
+        torch.tensor(IS_LABEL[a:b]),
+    )
+
+
+def _rows(seqs, a: int, b: int):
+    from visurf.rollout import Sequences, select_prompts
+
+    index = torch.arange(a, b)
+    return Sequences(select_prompts(seqs.prompt, index), seqs.ids[a:b], seqs.mask[a:b], seqs.truncated[a:b])
+
+
+def _policy_stage(mode: str):
+    from visurf.objectives import PolicyStage
+    from visurf.reward_control import RewardControl
+
+    cfg = compose_config(["experiment=smoke", "model=tiny", f"objective.loss_aggregation={mode}"])
+    return PolicyStage(cfg.objective, cfg.rollout, RewardControl(), inject_label=True)
+
+
+class _Step(torch.nn.Module):
+    """The policy under DDP as Lightning runs it: the step (a stage's loss) inside DDP's forward,
+    the policy itself called unwrapped."""
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, stage, exp):
+        from types import SimpleNamespace
+
+        return stage.loss(SimpleNamespace(policy=self.policy, micro_batch_size=0), exp)[0]
+
+
+def _norm_rank(rank, port: int, cache: str, out: str) -> None:
+    """One DDP rank: PolicyStage.loss on this rank's rows, backward, the averaged gradients."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from visurf.algorithms import AGGREGATIONS
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2, timeout=datetime.timedelta(seconds=60))
+    policy, processor, examples = _setup(cache)
+    exp = _norm_experience(processor, examples, RANK_ROWS[rank])
+    # Some parameters (e.g. a frozen tower's) may get no gradient in a step.
+    step = DistributedDataParallel(_Step(policy), find_unused_parameters=True)
+    grads = {}
+    for mode in AGGREGATIONS:
+        step.zero_grad(set_to_none=True)
+        step(_policy_stage(mode), exp).backward()  # DDP averages the ranks' gradients here
+        grads[mode] = {n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None}
+    torch.save(grads, f"{out}/norm_rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_token_normalisation_across_processes_matches_one_process(tmp_path, visurf_cache):
+    """2 DDP ranks holding 1 and 3 rows (different token counts) give, for every aggregation, the
+    gradient of one process holding all 4 rows: the loss divides by counts over all processes
+    (`visurf.objectives.policy.global_counts`), not by each rank's own."""
+    from types import SimpleNamespace
+
+    import torch.multiprocessing as mp
+
+    from visurf.algorithms import AGGREGATIONS
+
+    policy, processor, examples = _setup(str(visurf_cache))  # builds the cached model and data first
+    port = _free_port()
+    mp.spawn(_norm_rank, args=(port, str(visurf_cache), str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"norm_rank{r}.pt") for r in range(2)]
+
+    whole = _norm_experience(processor, examples, (0, 4))
+    own = [_norm_experience(processor, examples, rows) for rows in RANK_ROWS]
+    for mode in AGGREGATIONS:
+        policy.zero_grad(set_to_none=True)
+        loss, _ = _policy_stage(mode).loss(SimpleNamespace(policy=policy, micro_batch_size=0), whole)
+        loss.backward()
+        expected = {n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None}
+        for got in ranks:
+            assert got[mode].keys() == expected.keys()
+            for name in expected:
+                torch.testing.assert_close(
+                    got[mode][name], expected[name], rtol=1e-4, atol=1e-7, msg=f"{mode} {name}"
+                )
+        if mode in ("bnpo", "dapo", "grpo"):
+            # Each rank's own mean, averaged, would weight rank 0's one row as much as rank 1's three.
+            policy.zero_grad(set_to_none=True)
+            for part in own:
+                (
+                    _policy_stage(mode).loss(SimpleNamespace(policy=policy, micro_batch_size=0), part)[0] / 2
+                ).backward()
+            naive = dict(policy.named_parameters())
+            worst = max((naive[n].grad - expected[n]).abs().max().item() for n in expected)
+            assert worst > 1e-5, f"{mode}: the per-rank mean should differ here"

@@ -8,12 +8,12 @@ import copy
 import pytest
 import torch
 
-from visurf.algorithms import aggregate, kl_k3, policy_loss, sft_loss
+from visurf.algorithms import Injection, aggregate, group_advantages, kl_k3, policy_loss, sft_loss
 from visurf.compose import compose_config
 from visurf.data.sources import load_examples
 from visurf.models.loading import load_policy
 from visurf.module import PostTrainModule
-from visurf.objectives import PolicyStage, SFTStage, build_schedule
+from visurf.objectives import Experience, PolicyStage, SFTStage, build_schedule
 from visurf.reward_control import RewardControl
 from visurf.rewards import REWARDS, build_reward, register_reward
 from visurf.rollout import token_logps
@@ -136,9 +136,11 @@ def test_identity_3_equal_rewards_leave_only_the_kl_term(examples, constant_rewa
     assert_same_grads(g_loss, grads(module.policy), atol=1e-7)
 
 
-def collect(examples, control: RewardControl, g: int = 3, seed: int = 11):
+def collect(examples, control: RewardControl, g: int = 3, seed: int = 11, injection=None, reward=None):
     cfg, module = make_module("objective=visurf", f"rollout.num_generations={g}")
-    stage = PolicyStage(cfg.objective, cfg.rollout, control, inject_label=True)
+    if reward is not None:
+        module.reward_fn = build_reward(reward)
+    stage = PolicyStage(cfg.objective, cfg.rollout, control, True, injection)
     torch.manual_seed(seed)
     return stage.experience(module, examples), module
 
@@ -203,14 +205,136 @@ def test_the_label_is_tokenized_as_a_rollout_of_its_text_would_be(examples):
     assert plain_exempt.metrics["reward"] == plain.metrics["reward"]
 
 
-def test_smooth_clamps_only_the_label_advantage(examples):
+def test_smooth_clamp_clamps_only_the_label_advantage(examples):
     raw, _ = collect(examples, RewardControl())
     clamp = 0.25
-    smooth, _ = collect(examples, RewardControl(smooth=True, smooth_clamp=clamp))
+    smooth, _ = collect(examples, RewardControl(smooth=True, smooth_mode="clamp", smooth_clamp=clamp))
     r, lab = rollout_rows(raw), label_rows(raw)
     assert torch.equal(raw.advantages[r], smooth.advantages[r])
     assert torch.equal(smooth.advantages[lab], raw.advantages[lab].clamp(0.0, clamp))
     assert torch.equal(raw.loss_mask, smooth.loss_mask)
+
+
+@pytest.fixture
+def length_reward():
+    """Rollouts score len(text) % 4 (correct at 3), the plain label (`<answer>…`) scores 3: with
+    the tests' seed, group 0 has a rollout that reaches the label, groups 1 and 2 fail."""
+
+    @register_reward("test_length")
+    class Length:
+        components = ("think_format",)
+        max_total = 5.0
+
+        def __call__(self, completion, solution, width, height):
+            total = 3.0 if completion.startswith("<answer>") else float(len(completion) % 4)
+            return {"think_format": 0.0, "total": total, "correct": float(total == 3.0)}
+
+    yield "test_length"
+    REWARDS.pop("test_length")
+
+
+def rollout_rewards(exp, module, g: int) -> torch.Tensor:
+    """[B, G] rewards of the rollout rows, scored again from their text."""
+    rows = rollout_rows(exp)
+    texts = [module.processor.decode(exp.seqs.ids[i][exp.seqs.mask[i] > 0]) for i in rows]
+    return torch.tensor([module.reward_fn(t, None, 0, 0)["total"] for t in texts]).view(-1, g)
+
+
+def test_smooth_group_mean_sets_the_label_reward_where_a_rollout_reaches_it(examples, length_reward):
+    raw, module = collect(examples, RewardControl(), reward=length_reward)
+    smooth, _ = collect(examples, RewardControl(smooth=True), reward=length_reward)
+    assert torch.equal(raw.seqs.ids, smooth.seqs.ids) and torch.equal(raw.loss_mask, smooth.loss_mask)
+    r = rollout_rewards(raw, module, 3)
+    reached = (r >= 3.0).any(dim=1)
+    assert reached.any() and not reached.all(), r  # both kinds of group in this batch
+    label = torch.where(reached, r.mean(dim=1), torch.tensor(3.0))
+    expected = group_advantages(torch.cat([r, label[:, None]], dim=1))
+    assert torch.equal(smooth.advantages, torch.cat([expected[:, :3].reshape(-1), expected[:, 3]]))
+    plain = group_advantages(torch.cat([r, torch.full((3, 1), 3.0)], dim=1))
+    assert torch.equal(raw.advantages, torch.cat([plain[:, :3].reshape(-1), plain[:, 3]]))
+    # Where nobody reaches the label it keeps its push; where someone does, it has none.
+    assert torch.equal(smooth.advantages[9:][~reached], raw.advantages[9:][~reached])
+    assert smooth.advantages[9:][reached].abs().max() < 1e-5
+    assert smooth.metrics["label/reward_used"] == pytest.approx(label.mean().item())
+
+
+def test_injection_when_on_failure_adds_labels_to_failed_groups_only(examples, length_reward):
+    always, module = collect(examples, RewardControl(), reward=length_reward)
+    failing, _ = collect(
+        examples, RewardControl(), reward=length_reward, injection=Injection(when="on_failure")
+    )
+    r = rollout_rewards(always, module, 3)
+    failed = ~(r == 3.0).any(dim=1)  # no rollout correct
+    assert failed.any() and not failed.all(), r
+    # Same rollouts, one label per failed group, in order.
+    w = min(always.seqs.ids.shape[1], failing.seqs.ids.shape[1])
+    assert torch.equal(always.seqs.ids[:9, :w], failing.seqs.ids[:9, :w])
+    assert failing.is_label.sum().item() == failed.sum().item()
+    assert torch.equal(failing.seqs.ids[9:, :w], always.seqs.ids[9:][failed][:, :w])
+    # Failed groups as with ViSurf; the others as RLVR's groups of G.
+    visurf_adv = always.advantages[:9].view(3, 3)
+    rlvr_adv = group_advantages(r)
+    expected = torch.where(failed[:, None], visurf_adv, rlvr_adv)
+    assert torch.equal(failing.advantages[:9], expected.reshape(-1))
+    assert torch.equal(failing.advantages[9:], always.advantages[9:][failed])
+    assert failing.metrics["label/entered"] == pytest.approx(failed.float().mean().item())
+
+
+def test_injection_how_replace_drops_each_groups_last_rollout(examples, length_reward):
+    added, module = collect(examples, RewardControl(), reward=length_reward)
+    replaced, _ = collect(examples, RewardControl(), reward=length_reward, injection=Injection(how="replace"))
+    kept = torch.tensor([0, 1, 3, 4, 6, 7])  # rollouts 0 and 1 of each group of 3
+    w = min(added.seqs.ids.shape[1], replaced.seqs.ids.shape[1])
+    assert replaced.seqs.ids.shape[0] == 6 + 3 and replaced.is_label.tolist() == [False] * 6 + [True] * 3
+    assert torch.equal(replaced.seqs.ids[:6, :w], added.seqs.ids[kept, :w])
+    assert torch.equal(replaced.seqs.ids[6:, :w], added.seqs.ids[9:, :w])  # the same labels
+    assert torch.equal(replaced.loss_mask[:6, :w], added.loss_mask[kept, :w])
+    r = rollout_rewards(added, module, 3)
+    expected = group_advantages(torch.cat([r[:, :2], torch.full((3, 1), 3.0)], dim=1))  # {o_1, o_2, ŷ}
+    assert torch.equal(replaced.advantages, torch.cat([expected[:, :2].reshape(-1), expected[:, 2]]))
+
+
+def test_injection_label_reward_maximum_and_scored(examples, length_reward):
+    raw, module = collect(examples, RewardControl(), reward=length_reward)
+    maximum, _ = collect(
+        examples, RewardControl(), reward=length_reward, injection=Injection(label_reward="maximum")
+    )
+    assert torch.equal(raw.seqs.ids, maximum.seqs.ids) and torch.equal(raw.loss_mask, maximum.loss_mask)
+    r = rollout_rewards(raw, module, 3)
+    expected = group_advantages(torch.cat([r, torch.full((3, 1), 5.0)], dim=1))  # max_total = 5
+    assert torch.equal(maximum.advantages, torch.cat([expected[:, :3].reshape(-1), expected[:, 3]]))
+    assert maximum.metrics["label/reward"] == raw.metrics["label/reward"] == 3.0  # as scored
+    # `scored` leaves reward control's smoothing out: with smooth on, the same as with it off.
+    scored, _ = collect(
+        examples, RewardControl(smooth=True), reward=length_reward, injection=Injection(label_reward="scored")
+    )
+    assert torch.equal(scored.advantages, raw.advantages)
+
+
+def test_injection_label_ratio_reaches_the_loss(examples):
+    """The stage hands `label_ratio` to the loss: `clipped` with one pass is `on_policy` exactly,
+    `shaped` changes the label rows' gradient only."""
+    exp, module = collect(examples, RewardControl(align=True))
+    cfg = module.cfg
+    results = {}
+    for ratio in ("on_policy", "clipped", "shaped"):
+        stage = PolicyStage(cfg.objective, cfg.rollout, RewardControl(), True, Injection(label_ratio=ratio))
+        module.policy.zero_grad()
+        loss, _ = stage.loss(module, exp)
+        loss.backward()
+        results[ratio] = (loss.item(), grads(module.policy))
+    assert results["clipped"][0] == results["on_policy"][0]
+    assert_same_grads(results["clipped"][1], results["on_policy"][1])
+    assert results["shaped"][0] != results["on_policy"][0]
+    # Rollout rows alone (labels masked out of the loss) give the same gradient under any ratio.
+    rollouts_only = Experience(**{**exp.__dict__, "loss_mask": exp.loss_mask * (~exp.is_label)[:, None]})
+    per_ratio = []
+    for ratio in ("on_policy", "shaped"):
+        stage = PolicyStage(cfg.objective, cfg.rollout, RewardControl(), True, Injection(label_ratio=ratio))
+        module.policy.zero_grad()
+        stage.loss(module, rollouts_only)[0].backward()
+        per_ratio.append(grads(module.policy))
+    assert_same_grads(*per_ratio)
 
 
 def test_sft_rlvr_schedule_switches_stage_at_the_fraction():

@@ -16,6 +16,7 @@ from visurf.algorithms import (
     on_policy_surrogate,
     policy_loss,
     sft_loss,
+    shaped_surrogate,
 )
 
 EPS = 0.2  # eps_low = eps_high = 0.2 -> clip range [0.8, 1.2]
@@ -83,12 +84,13 @@ def test_dr_grpo_max_completion_length():
         aggregate(per_token, MASK, "dr_grpo", 0)
 
 
-def test_grpo_skips_empty_rows():
+def test_grpo_counts_masked_rows_as_trl_does():
     per_token, _ = clipped_surrogate(_logp(), torch.zeros(3, 4), ADV, EPS, EPS)
     mask = MASK.clone()
-    mask[1] = 0
-    # (-0.9 + -0.525) / 2 = -0.7125: the empty row is not averaged in as a zero.
-    torch.testing.assert_close(aggregate(per_token, mask, "grpo"), torch.tensor(-0.7125))
+    mask[1] = 0  # e.g. a truncated completion under mask_truncated
+    # (-0.9 + 0 + -0.525) / 3 = -0.475: the masked row adds 0 and still counts, as in TRL's
+    # GRPOTrainer (mean over all rows); the batch's step shrinks instead of growing by B / B_kept.
+    torch.testing.assert_close(aggregate(per_token, mask, "grpo"), torch.tensor(-0.475))
 
 
 @pytest.mark.parametrize("mode", AGGREGATIONS)
@@ -99,6 +101,60 @@ def test_empty_mask_gives_zero_with_graph(mode):
     assert loss.item() == 0.0 and loss.requires_grad
     loss.backward()
     assert torch.equal(logp.grad, torch.zeros(3, 4))
+
+
+@pytest.mark.parametrize("mode", AGGREGATIONS)
+def test_global_counts_make_averaged_gradients_those_of_the_whole_batch(mode):
+    """Two 'processes' with 1 and 3 rows (3 and 6 tokens) of one batch: each divides by the global
+    count over the number of processes, and the mean of their gradients (what data-parallel
+    training applies) is the gradient of the whole batch in one process."""
+    logp, old, ref, mask, adv = _random_batch(11, b=4)
+    mask[2] = 0  # a fully masked row: counted by grpo and dr_grpo, not by the token means
+    whole, _ = policy_loss(
+        logp,
+        old,
+        ref,
+        adv,
+        mask,
+        is_label=torch.zeros(4, dtype=torch.bool),
+        **_kw(aggregation=mode, beta=0.1),
+    )
+
+    def averaged_rank_gradients(**counts):
+        grads = []
+        for rows in (slice(0, 1), slice(1, 4)):  # what each process holds
+            part = logp.detach()[rows].clone().requires_grad_(True)
+            n = part.shape[0]
+            kw = _kw(aggregation=mode, beta=0.1)
+            loss, _ = policy_loss(
+                part, old[rows], ref[rows], adv[rows], mask[rows], is_label=torch.zeros(n, dtype=torch.bool), **kw, **counts
+            )  # fmt: skip
+            grads.append(_grad(loss, part))
+        return torch.cat(grads) / 2  # DDP: the processes' gradients summed, divided by 2
+
+    expected = _grad(whole, logp)
+    torch.testing.assert_close(
+        averaged_rank_gradients(global_tokens=mask.sum(), global_rows=4, world_size=2), expected
+    )
+    # With each process's own counts, each process's mean counts equally: not the batch's gradient.
+    assert not torch.allclose(averaged_rank_gradients(), expected)
+
+
+def test_global_counts_default_to_the_batch_and_are_required_across_processes():
+    per_token, _ = clipped_surrogate(_logp(), torch.zeros(3, 4), ADV, EPS, EPS)
+    for mode in AGGREGATIONS:  # world size 1: the batch's own counts, passed or not, change nothing
+        own = aggregate(per_token, MASK, mode, global_tokens=MASK.sum(), global_rows=3)
+        assert torch.equal(own, aggregate(per_token, MASK, mode))
+    with pytest.raises(ValueError, match="global_tokens"):
+        aggregate(per_token, MASK, "dapo", world_size=2)
+    with pytest.raises(ValueError, match="global_rows"):
+        aggregate(per_token, MASK, "grpo", world_size=2)
+    with pytest.raises(ValueError, match="world_size"):
+        aggregate(per_token, MASK, "grpo", world_size=0)
+    # 18 tokens over 2 processes: this process divides by 9, its own count, as above.
+    torch.testing.assert_close(
+        aggregate(per_token, MASK, "dapo", global_tokens=18, world_size=2), torch.tensor(HAND_AGG["dapo"])
+    )
 
 
 def test_invalid_aggregation():
@@ -135,6 +191,59 @@ def test_on_policy_surrogate_value_and_gradient():
     (per_token * weights).sum().backward()
     # d/dlogp of Σ w·(-A·exp(ℓ - sg(ℓ))) = -A·w: the gradient of -A·Σ w·ℓ.
     torch.testing.assert_close(logp.grad, -adv.unsqueeze(-1) * weights)
+
+
+def test_shaped_surrogate_value_and_gradient():
+    # p = 0.5, 0.1, 0.9 with γ = 0.1: f = 0.5/0.6, 0.1/0.2, 0.9/1.0; loss -A·f.
+    p = torch.tensor([[0.5, 0.1, 0.9]])
+    logp = torch.log(p).requires_grad_(True)
+    per_token = shaped_surrogate(logp, torch.tensor([2.0]), 0.1)
+    torch.testing.assert_close(per_token, -2.0 * torch.tensor([[0.5 / 0.6, 0.5, 0.9]]))
+    per_token.sum().backward()
+    # d f / d ℓ = γ p / (p + γ)²: 0.05/0.36, 0.01/0.04, 0.09/1.0, times -A.
+    torch.testing.assert_close(logp.grad, -2.0 * torch.tensor([[0.05 / 0.36, 0.25, 0.09]]))
+
+
+def _label_batch():
+    """Rows 0-1 rollouts, row 2 a label; ρ = 2 on the label row (its ℓ_old is below ℓ_θ)."""
+    logp = torch.log(torch.tensor([[0.5, 0.4], [0.3, 0.2], [0.6, 0.05]])).requires_grad_(True)
+    old = logp.detach().clone()
+    old[:2] -= 0.1  # rollouts: ρ = e^0.1, inside the clip range
+    old[2] -= math.log(2.0)  # label: ρ = 2, outside it
+    return logp, old, torch.tensor([1.0, -1.0, 1.5]), torch.ones(3, 2), torch.tensor([False, False, True])
+
+
+@pytest.mark.parametrize("ratio", ["shaped", "clipped"])
+def test_label_ratio_changes_only_the_label_rows(ratio):
+    logp, old, adv, mask, is_label = _label_batch()
+    base, base_stats = policy_loss(logp, old, None, adv, mask, is_label=is_label, **_kw())
+    other, stats = policy_loss(logp, old, None, adv, mask, is_label=is_label, **_kw(label_ratio=ratio))
+    g_base, g_other = _grad(base, logp), _grad(other, logp)
+    assert torch.equal(g_base[:2], g_other[:2])  # rollout rows untouched
+    assert not torch.allclose(g_base[2], g_other[2])
+    assert stats["clip_fraction"] == base_stats["clip_fraction"]  # a rollout statistic
+    if ratio == "shaped":  # -A·f(p) / 6 tokens, gradient -A·γp/(p+γ)² / 6
+        p = torch.tensor([0.6, 0.05])
+        torch.testing.assert_close(g_other[2], -1.5 * 0.1 * p / (p + 0.1) ** 2 / 6)
+    else:  # ρ = 2 > 1.2 with A > 0: the clipped branch, no gradient, value -1.2·A per token
+        assert torch.equal(g_other[2], torch.zeros(2))
+        label_only, _ = policy_loss(
+            logp, old, None, adv, mask * is_label[:, None], is_label=is_label, **_kw(label_ratio=ratio)
+        )
+        torch.testing.assert_close(label_only, torch.tensor(-1.2 * 1.5 * 2 / 2))
+    # On-policy (the default) ignores ℓ_old on the label row: gradient -A / 6 per token.
+    torch.testing.assert_close(g_base[2], torch.full((2,), -1.5 / 6))
+
+
+def test_clipped_label_with_one_pass_is_on_policy():
+    # μ = 1: ℓ_old = ℓ_θ detached, the ratio is 1 and never clipped: the same loss and gradient.
+    logp, _, adv, mask, is_label = _label_batch()
+    args = (logp, logp.detach(), None, adv, mask)
+    on, _ = policy_loss(*args, is_label=is_label, **_kw())
+    clipped, _ = policy_loss(*args, is_label=is_label, **_kw(label_ratio="clipped"))
+    assert torch.equal(on, clipped) and torch.equal(_grad(on, logp), _grad(clipped, logp))
+    with pytest.raises(ValueError, match="label_ratio"):
+        policy_loss(*args, is_label=is_label, **_kw(label_ratio="off_policy"))
 
 
 def _kw(**over):
@@ -310,7 +419,7 @@ def _reference_grpo_loss(logp, old, ref, adv, mask, beta, eps_low, eps_high, mod
             total = total + sum(terms)
             count += len(terms)
     if mode == "grpo":
-        return sum(rows) / len(rows)
+        return sum(rows) / b  # every row counts, a fully masked one as 0
     if mode in ("bnpo", "dapo"):
         return total / count
     return total / (b * t)
@@ -345,8 +454,8 @@ def test_identity2_adding_then_removing_labels(mode):
         is_label=is_label[:n_roll], **kw,
     )  # fmt: skip
     assert torch.equal(removed, rollouts_only)
-    # Masking the label rows out is the same thing for the aggregations that do not count rows by B.
-    if mode != "dr_grpo":
+    # Masking the label rows out is the same thing for the token means, which do not count rows.
+    if mode in ("bnpo", "dapo"):
         masked = mask.clone()
         masked[n_roll:] = 0
         masked_loss, _ = policy_loss(logp, old, ref, adv, masked, is_label=is_label, **kw)

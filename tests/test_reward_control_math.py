@@ -1,34 +1,94 @@
-"""Tensor-level reward control (DESIGN §2): the `smooth` clamp and the `no_think` mask."""
+"""Tensor-level reward control: `smooth` (group_mean and clamp) and the `no_think` mask, on
+hand-made groups; the flags' one check each."""
 
 import pytest
 import torch
 
-from visurf.algorithms import clamp_label_advantage, group_advantages, mask_think_tokens
+from visurf.algorithms import group_advantages
+from visurf.reward_control import (
+    RewardControl,
+    clamp_label_advantage,
+    group_mean_label_reward,
+    mask_think_tokens,
+)
 
 
-def test_clamp_label_advantage_last_column_only():
-    adv = torch.tensor([[-0.5, -0.5, -0.5, 1.5], [0.5, 0.5, -0.3, -0.8], [0.2, -0.1, 0.3, 0.4]])
+def test_group_mean_sets_the_label_reward_where_a_rollout_reaches_it():
+    rollouts = torch.tensor(
+        [
+            [0.0, 0.0, 0.0, 0.0],  # every rollout fails: the label keeps its reward
+            [3.0, 1.0, 0.0, 0.0],  # one rollout scores above the label: mean 1.0
+            [2.5, 0.5, 0.0, 1.0],  # one rollout equals the label's 2.5 exactly: reached, mean 1.0
+            [2.4999, 2.0, 0.0, 0.0],  # just below: not reached
+        ]
+    )
+    label = torch.tensor([3.0, 2.0, 2.5, 2.5])
+    before = label.clone()
+    out = group_mean_label_reward(rollouts, label)
+    assert out.tolist() == [3.0, 1.0, 1.0, 2.5]
+    assert torch.equal(label, before)  # input untouched
+
+
+def test_group_mean_counts_only_the_members_of_the_group():
+    # The last rollout was replaced by the label: it neither reaches nor enters the mean.
+    rollouts = torch.tensor([[1.0, 0.0, 7.0], [3.0, 1.0, 7.0]])
+    members = torch.tensor([[True, True, False], [True, True, False]])
+    out = group_mean_label_reward(rollouts, torch.tensor([3.0, 3.0]), members)
+    assert out.tolist() == [3.0, 2.0]
+
+
+def test_group_mean_label_then_has_no_advantage_and_a_failing_group_keeps_its_push():
+    rollouts = torch.tensor([[3.0, 1.0, 2.0], [0.0, 0.0, 0.0]])
+    label = group_mean_label_reward(rollouts, torch.tensor([3.0, 3.0]))
+    adv = group_advantages(torch.cat([rollouts, label[:, None]], dim=1))
+    # Group 0: the label's reward is the rollouts' mean 2.0, which is also the G+1 mean: A_ŷ = 0.
+    assert adv[0, -1].abs().item() < 1e-6
+    # Group 1: nobody reaches 3.0; A_ŷ = G/√(G+1) / (1 + ε·…) ≈ 3/2 for G = 3.
+    assert adv[1, -1].item() == pytest.approx(1.5, abs=1e-3)
+
+
+def test_clamp_label_advantage_by_hand():
+    adv = torch.tensor([1.5, -0.8, 0.4])
     before = adv.clone()
-    out = clamp_label_advantage(adv, 1.0)
-    # Label column [1.5, -0.8, 0.4] -> [1.0 (upper clamp), 0.0 (lower clamp), 0.4 (inside)].
-    expected = torch.tensor([[-0.5, -0.5, -0.5, 1.0], [0.5, 0.5, -0.3, 0.0], [0.2, -0.1, 0.3, 0.4]])
-    assert torch.equal(out, expected)
-    assert torch.equal(adv, before)  # input untouched
+    assert clamp_label_advantage(adv, 1.0).tolist() == pytest.approx([1.0, 0.0, 0.4])
+    assert clamp_label_advantage(adv, 0.0).tolist() == [0.0, 0.0, 0.0]
+    assert torch.equal(adv, before)
 
 
-def test_clamp_zero_and_all_failed_group():
-    # All rollouts fail, the label succeeds: A_label = 2.25 / 1.5001 ≈ 1.4999 (see test_advantages).
-    adv = group_advantages(torch.tensor([[0.0, 0.0, 0.0, 3.0]]))
-    assert torch.equal(clamp_label_advantage(adv, 1.0)[0, -1], torch.tensor(1.0))
-    assert torch.equal(clamp_label_advantage(adv, 0.0)[0, -1], torch.tensor(0.0))
-    assert torch.equal(clamp_label_advantage(adv, 1.0)[0, :-1], adv[0, :-1])
+def test_group_mean_shape_errors():
+    with pytest.raises(ValueError, match=r"\[B, G\]"):
+        group_mean_label_reward(torch.zeros(3), torch.zeros(3))
+    with pytest.raises(ValueError, match=r"\[B\]"):
+        group_mean_label_reward(torch.zeros(2, 3), torch.zeros(3))
 
 
-def test_clamp_errors():
-    with pytest.raises(ValueError, match="smooth clamp"):
-        clamp_label_advantage(torch.zeros(2, 3), -0.1)
-    with pytest.raises(ValueError, match="G\\+1"):
-        clamp_label_advantage(torch.zeros(3), 1.0)
+def test_each_smooth_mode_changes_only_its_own_quantity():
+    rollouts = torch.tensor([[3.0, 1.0], [0.0, 0.0]])
+    label = torch.tensor([2.0, 3.0])
+    adv = torch.tensor([-0.5, 2.1])
+    off = RewardControl()
+    group_mean = RewardControl(smooth=True)  # group_mean is the default mode
+    clamp = RewardControl(smooth=True, smooth_mode="clamp", smooth_clamp=1.0)
+    assert off.label_reward(rollouts, label) is label and off.label_advantage(adv) is adv
+    assert group_mean.label_reward(rollouts, label).tolist() == [2.0, 3.0]  # 3.0 >= 2.0: mean 2.0
+    assert group_mean.label_reward(rollouts, torch.tensor([2.5, 3.0])).tolist() == [2.0, 3.0]
+    assert group_mean.label_advantage(adv) is adv
+    assert clamp.label_reward(rollouts, label) is label
+    assert clamp.label_advantage(adv).tolist() == pytest.approx([0.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"smooth_clamp": -0.1}, "reward_control.smooth_clamp"),
+        ({"smooth_clamp": float("nan")}, "reward_control.smooth_clamp"),
+        ({"smooth_clamp": True}, "reward_control.smooth_clamp"),
+        ({"smooth_mode": "mean"}, "reward_control.smooth_mode"),
+    ],
+)
+def test_reward_control_refuses_bad_values_naming_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        RewardControl(smooth=True, **kwargs)
 
 
 def test_mask_think_tokens():

@@ -6,10 +6,11 @@ values that compose fine but make no sense, naming the field.
 
 from __future__ import annotations
 
-from visurf.algorithms import AGGREGATIONS, SCALE_REWARDS
+from visurf.algorithms import AGGREGATIONS, SCALE_REWARDS, Injection
 from visurf.config_values import ConfigError, validate_values
 from visurf.config_values import is_int as _is_int
 from visurf.config_values import is_number as _is_number
+from visurf.reward_control import RewardControl
 
 __all__ = ["ConfigError", "validate"]
 
@@ -52,7 +53,6 @@ def validate(cfg) -> None:
         "objective.beta",
         "objective.epsilon_low",
         "objective.epsilon_high",
-        "reward_control.smooth_clamp",
         "optim.weight_decay",
         "optim.warmup_steps",
         "eval.num_examples",
@@ -128,8 +128,18 @@ def validate(cfg) -> None:
             )
             total += fraction
     _check(total < 1, "objective.stages[].fraction", total, "a sum below 1")
+    _flags(cfg)
     _unused_objective_keys(cfg)
     validate_values(cfg)  # every other value: types, finite ranges, enums
+
+
+def _flags(cfg) -> None:
+    """reward_control and injection: checked by their own types, the one check of each flag."""
+    try:
+        RewardControl.from_config(cfg.reward_control)
+        Injection.from_config(cfg.get("injection"))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 # Keys of conf/objective/rlvr.yaml that only a policy stage reads, and those only an SFT stage reads.

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 AGGREGATIONS = ("grpo", "bnpo", "dapo", "dr_grpo")
+LABEL_RATIOS = ("on_policy", "shaped", "clipped")
 
 
 def kl_k3(logp: Tensor, ref_logp: Tensor) -> Tensor:
@@ -58,6 +59,19 @@ def on_policy_surrogate(logp: Tensor, advantages: Tensor) -> Tensor:
     return -torch.exp(logp - logp.detach()) * _per_row(advantages)
 
 
+def shaped_surrogate(logp: Tensor, advantages: Tensor, gamma: float) -> Tensor:
+    """LUFFY's policy shaping of an off-policy label, per token: ``−f(p) · A``, ``f(p) = p / (p + γ)``.
+
+    ``p = exp(ℓ_θ)`` is the token's probability under the policy (the label's behaviour
+    probability is taken as 1). Its gradient ``−A · γp / (p + γ)² · ∇ℓ_θ`` is largest for
+    tokens of moderate probability and small for both confident and very unlikely ones, so
+    rare label tokens do not dominate the update. Not clipped. ``γ > 0`` is checked once, where
+    the flag is read (``visurf.algorithms.injection.Injection``).
+    """
+    p = torch.exp(logp)
+    return -(p / (p + gamma)) * _per_row(advantages)
+
+
 def _masked(per_token_loss: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     """``(loss · mask with padding forced to 0, float mask)``.
 
@@ -74,31 +88,61 @@ def _safe_div(num: Tensor, den: Tensor) -> Tensor:
 
 
 def aggregate(
-    per_token_loss: Tensor, mask: Tensor, mode: str, max_completion_length: int | None = None
+    per_token_loss: Tensor,
+    mask: Tensor,
+    mode: str,
+    max_completion_length: int | None = None,
+    *,
+    global_tokens: float | Tensor | None = None,
+    global_rows: float | Tensor | None = None,
+    world_size: int = 1,
 ) -> Tensor:
     """Reduce a ``[B, T]`` per-token loss to a scalar.
 
-    - ``grpo``: ``mean_{i: |o_i|>0} ( Σ_t m_it·l_it / Σ_t m_it )`` — mean over each sequence's
-      active tokens, then over the sequences that have at least one;
-    - ``bnpo`` / ``dapo``: ``Σ_it m_it·l_it / Σ_it m_it`` — mean over all active tokens of the
-      batch (identical here; DAPO's global normaliser is the batch when there is one process);
-    - ``dr_grpo``: ``Σ_it m_it·l_it / (B · L)``, ``L = max_completion_length`` (default ``T``).
+    - ``grpo``: ``Σ_i ( Σ_t m_it·l_it / Σ_t m_it ) / N_rows`` — mean over each sequence's
+      active tokens, then over all rows, fully masked ones included (they add 0), as TRL's
+      GRPOTrainer does: a batch with many masked (truncated) rows takes a smaller step, not one
+      scaled up by ``B / B_kept``;
+    - ``bnpo`` / ``dapo``: ``Σ_it m_it·l_it / N_tokens`` — mean over all active tokens of the
+      whole batch across processes (the DAPO definition; identical to each other here);
+    - ``dr_grpo``: ``Σ_it m_it·l_it / (N_rows · L)``, ``L = max_completion_length`` (default ``T``).
+
+    ``N_tokens`` and ``N_rows`` are the counts over every process's batch: ``global_tokens``
+    (``Σ m`` all-reduced) and ``global_rows`` (rows all-reduced), each defaulting to this batch's
+    own count. Data-parallel training averages the processes' gradients, so each process's
+    denominator is the global count divided by ``world_size``: the average of the processes'
+    gradients is then the gradient of one process holding the whole batch, however the tokens
+    and rows are spread over them. With one process (``world_size = 1``, counts left None)
+    nothing changes. A global count must be given when ``world_size > 1``.
 
     An empty mask gives 0, still connected to the graph (its gradient is 0, never NaN).
     """
     if mode not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {mode!r}")
+    if world_size < 1:
+        raise ValueError(f"world_size must be >= 1, got {world_size}")
     masked, m = _masked(per_token_loss, mask)
+    if mode in ("bnpo", "dapo"):
+        tokens = _count(global_tokens, m.sum(), world_size, "global_tokens", per_token_loss)
+        return _safe_div(masked.sum(), tokens / world_size)
+    rows = _count(global_rows, per_token_loss.shape[0], world_size, "global_rows", per_token_loss)
+    rows = rows / world_size
     if mode == "grpo":
         per_seq = _safe_div(masked.sum(-1), m.sum(-1))
-        has_tokens = (m.sum(-1) != 0).to(per_seq.dtype)
-        return _safe_div((per_seq * has_tokens).sum(), has_tokens.sum())
-    if mode in ("bnpo", "dapo"):
-        return _safe_div(masked.sum(), m.sum())
+        return _safe_div(per_seq.sum(), rows)
     length = per_token_loss.shape[-1] if max_completion_length is None else max_completion_length
     if length <= 0:
         raise ValueError(f"max_completion_length must be positive, got {max_completion_length}")
-    return masked.sum() / (per_token_loss.shape[0] * length)
+    return _safe_div(masked.sum(), rows * length)
+
+
+def _count(given, local, world_size: int, name: str, like: Tensor) -> Tensor:
+    """A global count as a scalar tensor: ``given``, else this batch's own (one process only)."""
+    if given is None:
+        if world_size != 1:
+            raise ValueError(f"{name} (the count over all processes) is needed when world_size > 1")
+        given = local
+    return torch.as_tensor(given, dtype=like.dtype, device=like.device)
 
 
 def sft_loss(logp: Tensor, mask: Tensor) -> Tensor:
@@ -123,19 +167,31 @@ def policy_loss(
     aggregation: str,
     max_completion_length: int | None = None,
     kl_on_label: bool = False,
+    label_ratio: str = "on_policy",
+    label_gamma: float = 0.1,
+    global_tokens: float | Tensor | None = None,
+    global_rows: float | Tensor | None = None,
+    world_size: int = 1,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """One loss for a batch of rollouts and (ViSurf) injected labels.
 
-    Per token: ``l = surrogate + β·KL_k3`` where the surrogate is
-    :func:`on_policy_surrogate` on rows with ``is_label`` and :func:`clipped_surrogate` on
-    the others. The KL term is applied on rollout rows, and on label rows only when
+    Per token: ``l = surrogate + β·KL_k3`` where the surrogate is :func:`clipped_surrogate` on
+    rollout rows and, on rows with ``is_label``, chosen by ``label_ratio``:
+
+    - ``on_policy`` (ViSurf): :func:`on_policy_surrogate`, ratio ``exp(ℓ − sg ℓ)``, unclipped;
+    - ``shaped`` (LUFFY): :func:`shaped_surrogate` with ``γ = label_gamma``, unclipped;
+    - ``clipped``: :func:`clipped_surrogate` against ``old_logp`` like a rollout (with one pass
+      per batch ``old_logp`` is ``ℓ_θ`` detached and this equals ``on_policy`` exactly).
+
+    The KL term is applied on rollout rows, and on label rows only when
     ``kl_on_label``; ``ref_logp is None`` or ``β == 0`` removes it. The per-token total is
-    aggregated with ``aggregation`` over the whole batch (rollouts and labels together).
+    aggregated with ``aggregation`` over the whole batch (rollouts and labels together), with
+    the global counts of :func:`aggregate` (``global_tokens``, ``global_rows``, ``world_size``).
     With ``is_label`` all False this is exactly the GRPO/RLVR loss.
 
     ``old_logp`` and ``ref_logp`` are ignored on the rows that do not use them (label rows
-    for ``old_logp``; rows without KL for ``ref_logp``), so any placeholder values there are
-    safe.
+    for ``old_logp`` unless ``label_ratio == "clipped"``; rows without KL for ``ref_logp``), so
+    any placeholder values there are safe.
 
     Returns ``(loss, stats)``; ``stats`` are detached scalars:
 
@@ -160,15 +216,25 @@ def policy_loss(
             f"{tuple(advantages.shape)} and {tuple(is_label.shape)}"
         )
 
+    if label_ratio not in LABEL_RATIOS:
+        raise ValueError(f"label_ratio must be one of {LABEL_RATIOS}, got {label_ratio!r}")
+
     is_label = is_label.to(torch.bool)
     label_rows = is_label.unsqueeze(-1)
     detached = logp.detach()
 
-    # Label rows take the on-policy term; give the clipped branch ℓ_old = ℓ_θ there so a
-    # placeholder old_logp on label rows cannot put NaN into the (discarded) branch's gradient.
-    old_eff = torch.where(label_rows, detached, old_logp)
-    clipped_loss, clipped_mask = clipped_surrogate(logp, old_eff, advantages, eps_low, eps_high)
-    surrogate = torch.where(label_rows, on_policy_surrogate(logp, advantages), clipped_loss)
+    if label_ratio == "clipped":
+        surrogate, clipped_mask = clipped_surrogate(logp, old_logp, advantages, eps_low, eps_high)
+    else:
+        # Label rows take their own term; give the clipped branch ℓ_old = ℓ_θ there so a
+        # placeholder old_logp on label rows cannot put NaN into the (discarded) branch's gradient.
+        old_eff = torch.where(label_rows, detached, old_logp)
+        clipped_loss, clipped_mask = clipped_surrogate(logp, old_eff, advantages, eps_low, eps_high)
+        if label_ratio == "on_policy":
+            label_loss = on_policy_surrogate(logp, advantages)
+        else:
+            label_loss = shaped_surrogate(logp, advantages, label_gamma)
+        surrogate = torch.where(label_rows, label_loss, clipped_loss)
 
     kl_rows = torch.ones_like(label_rows) if kl_on_label else ~label_rows
     if ref_logp is not None:
@@ -178,8 +244,19 @@ def policy_loss(
         kl_tok = torch.zeros_like(logp)
     kl_term = beta * kl_tok if (ref_logp is not None and beta != 0) else torch.zeros_like(logp)
 
+    def agg(per_token: Tensor) -> Tensor:
+        return aggregate(
+            per_token,
+            mask,
+            aggregation,
+            max_completion_length,
+            global_tokens=global_tokens,
+            global_rows=global_rows,
+            world_size=world_size,
+        )
+
     total = surrogate + kl_term
-    loss = aggregate(total, mask, aggregation, max_completion_length)
+    loss = agg(total)
 
     with torch.no_grad():
         active = mask.to(torch.bool)
@@ -190,17 +267,15 @@ def policy_loss(
         kl_mean = _safe_div(torch.where(rollout_active, kl_tok, zero).sum(), n_rollout)
         clip_fraction = _safe_div((clipped_mask & rollout_active).sum().to(logp.dtype), n_rollout)
 
-        label_part = aggregate(torch.where(label_rows, total, zero), mask, aggregation, max_completion_length)
-        rollout_part = aggregate(
-            torch.where(label_rows, zero, total), mask, aggregation, max_completion_length
-        )
+        label_part = agg(torch.where(label_rows, total, zero))
+        rollout_part = agg(torch.where(label_rows, zero, total))
         share = _safe_div(label_part.abs(), label_part.abs() + rollout_part.abs())
 
         stats = {
             "kl": kl_mean.detach(),
             "clip_fraction": clip_fraction.detach(),
             "label_loss_share": share.detach(),
-            "policy_loss": aggregate(surrogate, mask, aggregation, max_completion_length).detach(),
-            "kl_loss": aggregate(kl_term, mask, aggregation, max_completion_length).detach(),
+            "policy_loss": agg(surrogate).detach(),
+            "kl_loss": agg(kl_term).detach(),
         }
     return loss, stats

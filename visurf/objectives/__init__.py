@@ -7,6 +7,7 @@ schedule for the stage of the current step and knows nothing else about the obje
 
 from __future__ import annotations
 
+from visurf.algorithms import Injection
 from visurf.objectives.experience import Experience
 from visurf.objectives.policy import PolicyStage
 from visurf.objectives.sft import SFTStage
@@ -36,7 +37,8 @@ def build_schedule(cfg) -> StageSchedule:
         if spec.kind == "sft":
             stage = SFTStage(use_think=bool(objective.sft_use_think))
         elif spec.kind == "policy":
-            stage = PolicyStage(objective, cfg.rollout, control, inject_label=bool(spec.inject_label))
+            injection = Injection.from_config(cfg.get("injection"))
+            stage = PolicyStage(objective, cfg.rollout, control, bool(spec.inject_label), injection)
         else:
             raise ValueError(f"objective.stages[].kind must be 'sft' or 'policy', got {spec.kind!r}")
         stages.append(stage)

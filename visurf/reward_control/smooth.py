@@ -1,13 +1,52 @@
-"""`smooth`: clamp the label's advantage to [0, c].
+"""`smooth`: the label's reward or advantage is smoothed, so the label pushes only where it helps.
 
-When every rollout fails, group normalisation gives the label an advantage of about √G and the
-update becomes an SFT step that swamps the group; when rollouts already succeed, the label can
-get a negative advantage that pushes down correct answer tokens.
+Two definitions, chosen by `reward_control.smooth_mode` (docs/reward_control.md says where each
+comes from):
+
+- `group_mean`: when some rollout of the group reaches the label's reward (`r_i >= r_ŷ`), the
+  label's reward becomes the mean reward of the group's rollouts, so its advantage is about 0;
+  when none does (the policy fails where the label succeeds) it keeps its reward and pushes.
+- `clamp`: the label's advantage is clamped to `[0, c]`. The lower bound stops a label that ranks
+  below correct rollouts from pushing down correct answer tokens; the upper bound stops an
+  all-failed group (`A_ŷ ≈ √G`) from turning into a large SFT step.
 """
 
-from visurf.algorithms.reward_control import clamp_label_advantage
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+SMOOTH_MODES = ("group_mean", "clamp")
 
 
-def smooth_label_advantage(advantages, clamp: float):
-    """`advantages` is [num_groups, G+1] with the label last."""
-    return clamp_label_advantage(advantages, clamp)
+def group_mean_label_reward(
+    rollout_rewards: Tensor, label_rewards: Tensor, members: Tensor | None = None
+) -> Tensor:
+    """`group_mean`: the label's reward, set to its group's mean rollout reward where reached.
+
+    `rollout_rewards` [B, G] (one group per row), `label_rewards` [B], `members` [B, G] bool: the
+    rollouts that are in the group (all when None; a rollout the label replaced is not). A rollout
+    *reaches* the label when its total reward is greater than or equal to the label's (exact float
+    comparison of the totals the advantages are computed from). Rows where some member reaches the
+    label get the mean reward of their members; the others keep their reward. Returns a new [B]
+    tensor.
+    """
+    if rollout_rewards.dim() != 2 or label_rewards.shape != rollout_rewards.shape[:1]:
+        raise ValueError(
+            "rollout_rewards must be [B, G] and label_rewards [B], got "
+            f"{tuple(rollout_rewards.shape)} and {tuple(label_rewards.shape)}"
+        )
+    if members is None:
+        members = torch.ones_like(rollout_rewards, dtype=torch.bool)
+    reached = ((rollout_rewards >= label_rewards[:, None]) & members).any(dim=1)
+    weights = members.to(rollout_rewards.dtype)
+    mean = (rollout_rewards * weights).sum(1) / weights.sum(1).clamp(min=1)
+    return torch.where(reached, mean.to(label_rewards.dtype), label_rewards)
+
+
+def clamp_label_advantage(label_advantages: Tensor, clamp_max: float) -> Tensor:
+    """`clamp`: `A_ŷ ← min(max(A_ŷ, 0), c)` for a [B] tensor of label advantages (a new tensor).
+
+    `c >= 0` is checked once, where the flag is read (`visurf.reward_control.RewardControl`).
+    """
+    return label_advantages.clamp(min=0.0, max=clamp_max)
