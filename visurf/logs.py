@@ -92,7 +92,9 @@ def _data(cfg) -> str:
         what = f"synthetic world ({s.num_train} train, {s.num_test} test rows, novel fraction {s.novel_fraction})"
     else:
         what = f"{d.path}"
-    return f"{what}; evaluated on {evaluated} {d.test_split} rows before and after"
+    every = int(cfg.eval.get("every_n_batches", 0) or 0)
+    when = "before and after" + (f" training, and every {every} batches" if every else "")
+    return f"{what}; evaluated on {evaluated} {d.test_split} rows {when}"
 
 
 def _count(n, what: str) -> str:
