@@ -6,10 +6,13 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
+
+import pytest
 
 from visurf.compose import compose_config
 from visurf.evaluation.line import eval_line
-from visurf.logs import quiet_libraries, run_header
+from visurf.logs import DropInfo, quiet_libraries, run_header
 
 
 def rows(header: str) -> dict[str, str]:
@@ -56,7 +59,29 @@ def test_an_evaluation_is_one_line_and_reads_the_older_metric_name():
     assert "strict format 0.50" in eval_line("before", 0, old) and "\n" not in line
 
 
-def test_quiet_libraries_leaves_lightning_one_way_out_and_drops_its_tips(caplog):
+@pytest.fixture
+def logging_state():
+    """quiet_libraries changes process-wide state: put it back for the other tests."""
+    import datasets
+    import lightning  # noqa: F401
+    import transformers
+
+    names = ("lightning", "lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero")
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate) for n in names}
+    bars = (datasets.is_progress_bar_enabled(), transformers.utils.logging.is_progress_bar_enabled())
+    with warnings.catch_warnings():
+        yield
+    for n, (handlers, propagate) in saved.items():
+        logger = logging.getLogger(n)
+        logger.handlers[:], logger.propagate = handlers, propagate
+        logger.filters[:] = [f for f in logger.filters if not isinstance(f, DropInfo)]
+    if bars[0]:
+        datasets.enable_progress_bars()
+    if bars[1]:
+        transformers.utils.logging.enable_progress_bar()
+
+
+def test_quiet_libraries_leaves_lightning_one_way_out_and_drops_its_tips(caplog, logging_state):
     quiet_libraries()
     assert not logging.getLogger("lightning").handlers and logging.getLogger("lightning.pytorch").propagate
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
@@ -65,6 +90,10 @@ def test_quiet_libraries_leaves_lightning_one_way_out_and_drops_its_tips(caplog)
         rank_zero.info("GPU available: False, used: False")
         rank_zero.info("a line worth reading")
     assert [r.getMessage() for r in caplog.records] == ["a line worth reading"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.warn("The 'train_dataloader' does not have many workers (bottleneck).", stacklevel=1)
+        warnings.warn("a warning worth reading", stacklevel=1)
+    assert [str(w.message) for w in caught] == ["a warning worth reading"]
 
 
 def test_a_run_prints_each_line_once_and_no_library_chatter(tmp_path):
