@@ -18,7 +18,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from visurf.rewards.grounding import GroundingReward, check_size
-from visurf.rewards.parsing import coerce_objects, parse_completion, safe_json
+from visurf.rewards.parsing import between, coerce_objects, parse_completion, safe_json
 from visurf.rewards.registry import register_reward
 
 IOU_THRESHOLD = 0.5  # IoU must exceed it
@@ -51,11 +51,8 @@ def answer_text(text: str) -> str | None:
     The reference's `<answer>\\s*(.*?)\\s*</answer>` search, in linear time (Python's `\\s`
     and `str.strip` agree on what whitespace is).
     """
-    start = text.find(_OPEN)
-    if start < 0:
-        return None
-    end = text.find(_CLOSE, start + len(_OPEN))
-    return None if end < 0 else text[start + len(_OPEN) : end].strip()
+    inner = between(text, _OPEN, _CLOSE)
+    return None if inner is None else inner.strip()
 
 
 def _decode(answer: str | None):
