@@ -337,6 +337,26 @@ def test_injection_label_ratio_reaches_the_loss(examples):
     assert_same_grads(*per_ratio)
 
 
+@pytest.mark.parametrize("preset", ["visurf", "luffy", "sgrpo", "hpt"])
+def test_every_injection_preset_composes_and_takes_a_step(examples, preset):
+    """`injection=<preset>` reaches the policy stage through the config, and a step is finite."""
+    cfg, module = make_module("objective=visurf", f"injection={preset}", "rollout.num_generations=3")
+    stage = module.schedule.at(0)
+    expected = {
+        "visurf": Injection(),
+        "luffy": Injection(how="replace", label_ratio="shaped", label_reward="scored"),
+        "sgrpo": Injection(when="on_failure", label_reward="maximum"),
+        "hpt": Injection(when="on_failure", label_reward="scored"),
+    }[preset]
+    assert stage.injection == expected
+    torch.manual_seed(5)
+    exp = stage.experience(module, examples)
+    module.policy.zero_grad()
+    loss, _ = stage.loss(module, exp)
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(g).all() for g in grads(module.policy).values())
+
+
 def test_sft_rlvr_schedule_switches_stage_at_the_fraction():
     cfg = compose_config(["objective=sft_rlvr", "trainer.max_steps=10"])
     schedule = build_schedule(cfg)
