@@ -1,0 +1,146 @@
+"""Choose each objective's learning rate on the validation split, from a small grid.
+
+    python experiments/choose_lr.py                                   # the pocket grid
+    python experiments/choose_lr.py --objectives sft,rlvr --lrs 1e-5,1e-4 --jobs 2 -- trainer.max_steps=30
+
+Every (objective, lr) pair is one run of `experiment=pocket` (or `--experiment`) that evaluates on
+`data.test_split=val` — the synthetic world's validation split, drawn apart from the test split —
+so the choice never sees a test question. Runs of different objectives go side by side (`--jobs`,
+one thread each). The grid's results are written to `--out` as `lr_grid.md` / `lr_grid.json`,
+and the chosen rates are printed as the `pocket_lr` block the pocket preset records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def grid_command(
+    experiment: str, objective: str, lrs: list[str], seed: int, sweep_dir: Path, extra: list[str]
+):
+    return [
+        sys.executable,
+        "-m",
+        "visurf.run",
+        "-m",
+        f"experiment={experiment}",
+        f"objective={objective}",
+        f"optim.lr={','.join(lrs)}",
+        f"seed={seed}",
+        "data.test_split=val",
+        f"hydra.sweep.dir={sweep_dir}",
+        *extra,
+    ]
+
+
+def collect(sweep_dirs: dict[str, Path]) -> list[dict]:
+    """One row per finished run: objective, lr, validation accuracy before and after."""
+    import yaml
+
+    rows = []
+    for objective, sweep in sweep_dirs.items():
+        for summary_path in sorted(sweep.glob("*/summary.json")):
+            summary = json.loads(summary_path.read_text())
+            cfg = yaml.safe_load((summary_path.parent / "config.yaml").read_text())
+            if cfg["data"]["test_split"] != "val":
+                raise ValueError(f"{summary_path.parent} did not evaluate on the validation split")
+            after = summary.get("eval_after") or {}
+            rows.append(
+                {
+                    "objective": objective,
+                    "lr": float(cfg["optim"]["lr"]),
+                    "val_before": summary["eval_before"]["accuracy"],
+                    "val_after": after.get("accuracy"),
+                    "format_rate": after.get("format_rate"),
+                    "run": summary_path.parent.name,
+                }
+            )
+    return rows
+
+
+def choose(rows: list[dict]) -> dict[str, float]:
+    """Per objective, the lr with the highest validation accuracy after training (ties: the smaller lr)."""
+    best: dict[str, tuple[float, float]] = {}
+    for row in rows:
+        if row["val_after"] is None:
+            continue
+        key = (row["val_after"], -row["lr"])
+        if row["objective"] not in best or key > best[row["objective"]][0:2]:
+            best[row["objective"]] = (*key, row["lr"])
+    return {objective: value[2] for objective, value in best.items()}
+
+
+def to_markdown(rows: list[dict], chosen: dict[str, float]) -> str:
+    lrs = sorted({r["lr"] for r in rows})
+    lines = [
+        "| objective | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " | chosen |",
+        "|---" * (len(lrs) + 2) + "|",
+    ]
+    for objective in dict.fromkeys(r["objective"] for r in rows):
+        cells = []
+        for lr in lrs:
+            hit = [r for r in rows if r["objective"] == objective and r["lr"] == lr]
+            cells.append(f"{hit[0]['val_after']:.3f}" if hit and hit[0]["val_after"] is not None else "—")
+        lines.append(
+            f"| {objective} | " + " | ".join(cells) + f" | {chosen.get(objective, float('nan')):g} |"
+        )
+    before = {r["val_before"] for r in rows}
+    note = f"Validation accuracy after training (before: {', '.join(f'{b:.3f}' for b in sorted(before))})."
+    return note + "\n\n" + "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiment", default="pocket")
+    parser.add_argument("--objectives", default="sft,rlvr,sft_rlvr,visurf")
+    parser.add_argument("--lrs", default="1e-5,2e-5,5e-5,1e-4")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2, help="objectives run side by side, one thread each")
+    parser.add_argument("--work", type=Path, default=ROOT / "multirun" / "lr_grid")
+    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "lr_grid")
+    parser.add_argument("--collect-only", action="store_true", help="only read the runs already in --work")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run (after --)")
+    args = parser.parse_args(argv)
+
+    objectives = [o for o in args.objectives.split(",") if o]
+    lrs = [lr for lr in args.lrs.split(",") if lr]
+    for lr in lrs:
+        float(lr)  # a bad rate fails here, before any run starts
+    sweep_dirs = {o: args.work / o for o in objectives}
+    if not args.collect_only:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+        def run(objective: str) -> int:
+            cmd = grid_command(
+                args.experiment, objective, lrs, args.seed, sweep_dirs[objective], args.overrides
+            )
+            print("+ " + " ".join(cmd), flush=True)
+            return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            failed = [o for o, rc in zip(objectives, pool.map(run, objectives)) if rc != 0]
+        if failed:
+            parser.exit(1, f"choose_lr: the grid runs of {failed} failed\n")
+
+    rows = collect(sweep_dirs)
+    if not rows:
+        parser.exit(2, f"choose_lr: no finished run under {args.work}\n")
+    chosen = choose(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "lr_grid.json").write_text(json.dumps({"rows": rows, "chosen": chosen}, indent=2) + "\n")
+    (args.out / "lr_grid.md").write_text(to_markdown(rows, chosen))
+    print(to_markdown(rows, chosen))
+    print("pocket_lr:\n" + "".join(f"  {o}: {lr:g}\n" for o, lr in chosen.items()))
+    return chosen
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""experiments/choose_lr.py: the learning-rate grid runs on the validation split and picks per objective."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "choose_lr.py"
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("choose_lr", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_choose_takes_the_best_validation_accuracy_and_the_smaller_rate_on_ties():
+    choose = load().choose
+    rows = [
+        {"objective": "sft", "lr": 1e-5, "val_after": 0.30},
+        {"objective": "sft", "lr": 1e-4, "val_after": 0.40},
+        {"objective": "rlvr", "lr": 1e-5, "val_after": 0.35},
+        {"objective": "rlvr", "lr": 1e-4, "val_after": 0.35},
+        {"objective": "visurf", "lr": 1e-4, "val_after": None},
+    ]
+    assert choose(rows) == {"sft": 1e-4, "rlvr": 1e-5}
+
+
+def test_a_real_grid_runs_on_the_validation_split_and_records_its_choice(tmp_path):
+    chosen = load().main(
+        [
+            "--experiment=smoke",
+            "--objectives=sft",
+            "--lrs=1e-4,3e-4",
+            "--jobs=1",
+            f"--work={tmp_path / 'work'}",
+            f"--out={tmp_path / 'out'}",
+            "trainer.max_steps=1",
+        ]
+    )
+    grid = json.loads((tmp_path / "out" / "lr_grid.json").read_text())
+    assert sorted(r["lr"] for r in grid["rows"]) == [1e-4, 3e-4]
+    assert chosen["sft"] in (1e-4, 3e-4) and grid["chosen"] == chosen
+    assert "| sft |" in (tmp_path / "out" / "lr_grid.md").read_text()
+    for run in (tmp_path / "work" / "sft").glob("*/samples/eval_step*.jsonl"):
+        assert '"id": "val-' in run.read_text().splitlines()[0]
+
+
+def test_a_bad_rate_is_refused_before_any_run(tmp_path):
+    with pytest.raises(ValueError):
+        load().main(["--lrs=fast", f"--work={tmp_path}", f"--out={tmp_path}"])
