@@ -196,3 +196,17 @@ def test_label_reward_modes():
 def test_injection_flags_refuse_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"injection\\.{field}="):
         Injection(**{field: value})
+
+
+def test_the_run_config_check_refuses_bad_injection_values_and_on_failure_under_fsdp():
+    from visurf.compose import compose_config
+    from visurf.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match=r"injection\.label_ratio='unclipped' is invalid"):
+        validate(compose_config(["injection.label_ratio=unclipped"]))
+    # Under FSDP each forward pass is a collective: labels in failed groups only would give the
+    # ranks different numbers of passes.
+    with pytest.raises(ConfigError, match=r"injection\.when='on_failure' is invalid.*fsdp"):
+        validate(compose_config(["trainer=fsdp", "injection=hpt"]))
+    validate(compose_config(["trainer=fsdp", "injection=luffy"]))
+    validate(compose_config(["trainer=ddp", "injection=hpt"]))

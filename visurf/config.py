@@ -137,9 +137,20 @@ def _flags(cfg) -> None:
     """reward_control and injection: checked by their own types, the one check of each flag."""
     try:
         RewardControl.from_config(cfg.reward_control)
-        Injection.from_config(cfg.get("injection"))
+        injection = Injection.from_config(cfg.get("injection"))
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    strategy = cfg.trainer.get("strategy")
+    sharded = (strategy if isinstance(strategy, str) else (strategy or {}).get("name")) == "fsdp"
+    injects = any(stage.get("inject_label", False) for stage in cfg.objective.stages)
+    # Under FSDP every forward pass is a collective; with labels only in failed groups, ranks
+    # score different numbers of batches and would wait on each other for ever.
+    _check(
+        not (sharded and injects and injection.when == "on_failure"),
+        "injection.when",
+        injection.when,
+        "always under trainer=fsdp (on_failure gives ranks different numbers of forward passes)",
+    )
 
 
 # Keys of conf/objective/rlvr.yaml that only a policy stage reads, and those only an SFT stage reads.
