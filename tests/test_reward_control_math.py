@@ -124,3 +124,12 @@ def test_mask_think_tokens_errors():
         mask_think_tokens(mask, [(-1, 2), None])
     with pytest.raises(ValueError, match=r"\[B, T\]"):
         mask_think_tokens(torch.ones(4), [None] * 4)
+
+
+def test_a_config_from_before_smooth_mode_means_the_clamp():
+    from omegaconf import OmegaConf
+
+    old = OmegaConf.create({"align": True, "no_think": True, "smooth": True, "smooth_clamp": 1.0})
+    assert RewardControl.from_config(old).smooth_mode == "clamp"
+    new = OmegaConf.create({**OmegaConf.to_container(old), "smooth_mode": "group_mean"})
+    assert RewardControl.from_config(new).smooth_mode == "group_mean"

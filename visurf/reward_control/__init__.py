@@ -43,7 +43,8 @@ class RewardControl:
             align=bool(cfg.align),
             no_think=bool(cfg.no_think),
             smooth=bool(cfg.smooth),
-            smooth_mode=str(cfg.get("smooth_mode", "group_mean")),
+            # A config written before smooth_mode existed meant the clamp.
+            smooth_mode=str(cfg.get("smooth_mode", "clamp")),
             smooth_clamp=cfg.smooth_clamp,
         )
 
