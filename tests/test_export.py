@@ -205,3 +205,26 @@ def test_export_dtype(lora_run, tmp_path):
     assert AutoModelForImageTextToText.from_pretrained(out).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="dtype='int3'"):
         export(lora_run, tmp_path / "x", dtype="int3")
+
+
+def test_export_is_atomic_and_refuses_to_replace_a_foreign_directory(lora_run, tmp_path, monkeypatch):
+    """A failure while writing leaves no half-written export; a non-model `out` is not replaced."""
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="not a model directory"):
+        export(lora_run, foreign)
+    assert (foreign / "keep.txt").read_text() == "mine"
+
+    out = export(lora_run, tmp_path / "out")
+    before = sorted(p.name for p in out.iterdir())
+    from transformers import PreTrainedModel
+
+    def broken(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", broken)
+    with pytest.raises(OSError, match="disk full"):
+        export(lora_run, out)
+    assert sorted(p.name for p in out.iterdir()) == before  # the earlier export, untouched
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []

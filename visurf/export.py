@@ -123,12 +123,23 @@ def merged_model(checkpoint: str | Path, dtype: str | None = None):
 
 
 def export(checkpoint: str | Path, out: str | Path, dtype: str | None = None) -> Path:
-    """Write the merged model, processor and chat template of a run to `out`."""
-    model, processor = merged_model(checkpoint, dtype)
+    """Write the merged model, processor and chat template of a run to `out`.
+
+    The directory is written beside `out` and renamed into place (visurf.atomic): `out` is the
+    complete export or absent, never half written. An existing `out` is replaced whole, so it
+    must be a model directory (or empty): anything else is refused.
+    """
+    from visurf.atomic import atomic_path
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "config.json").is_file())):
+        raise ExportError(
+            f"out={out} exists and is not a model directory; it would be replaced: choose another"
+        )
+    model, processor = merged_model(checkpoint, dtype)
+    with atomic_path(out) as tmp:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
     return out
 
 

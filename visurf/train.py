@@ -2,11 +2,14 @@
 
 Outputs in the run directory: `config.yaml` (resolved), `metrics.csv` (Lightning's CSVLogger;
 TensorBoard too with logging.tensorboard=true), `samples/eval_step*.jsonl`, `checkpoints/`,
-`model/` (the final weights as an HF directory) and `summary.json`.
+`model/` (the final weights as an HF directory) and `summary.json`, written last. Checkpoints,
+`model/` and `summary.json` are written atomically (visurf.atomic); a resumed run keeps every
+metrics row of its earlier parts once (visurf.metrics_log).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import platform
@@ -15,9 +18,18 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import OmegaConf
 
+from visurf import atomic, metrics_log
+from visurf.checkpoints import (
+    AtomicCheckpointIO,
+    find_checkpoint,
+    read_checkpoint,
+    remove_temporaries,
+    run_dir_of,
+)
 from visurf.config import validate
 from visurf.data.datamodule import RolloutData
 from visurf.data.sources import load_examples
@@ -42,54 +54,31 @@ def versions() -> dict[str, str]:
     return out
 
 
-def resolve_checkpoint(resume: str) -> Path:
-    """A checkpoint file, or a run directory's checkpoints/last.ckpt."""
-    path = Path(resume).expanduser()
-    if path.is_dir():
-        path = path / "checkpoints" / "last.ckpt"
-    if not path.is_file():
-        raise FileNotFoundError(f"resume={resume}: no checkpoint at {path}")
-    return path
+class IncompleteRunError(RuntimeError):
+    """The run finished without all of summary.json (it was written anyway, saying what is missing)."""
 
 
 def run_dir_for(cfg, hydra_dir: str | Path) -> Path:
     """Where a run writes: Hydra's output dir, or the original run's dir when resuming one."""
-    if cfg.resume:
-        path = Path(cfg.resume).expanduser()
-        return path if path.is_dir() else path.parent.parent
-    return Path(hydra_dir)
+    return run_dir_of(cfg.resume) if cfg.resume else Path(hydra_dir)
 
 
-def resumed_step(ckpt: Path) -> int:
-    import torch
-
-    return int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"])
-
-
-def keep_previous_metrics(run_dir: Path) -> Path | None:
-    """Lightning's CSVLogger starts metrics.csv afresh; keep the earlier part of a resumed run."""
-    path = run_dir / "metrics.csv"
-    if not path.exists():
-        return None
-    kept = run_dir / "metrics.before_resume.csv"
-    path.replace(kept)
-    return kept
-
-
-def merge_metrics(path: Path, previous: Path, resumed_at: int) -> None:
-    """metrics.csv = the earlier rows up to the resumed step + the rows logged since."""
-    import pandas as pd
-
-    old = pd.read_csv(previous)
-    new = pd.read_csv(path) if path.exists() else old.iloc[:0]
-    old = old[old["step"] < resumed_at]
-    pd.concat([old, new], ignore_index=True).to_csv(path, index=False)
-    previous.unlink()
+def start_resumed_part(cfg, run_dir: Path, ckpt: Path, step: int) -> None:
+    """Before anything overwrites the checkpoint: the metrics so far, less what the resumed part
+    logs again, set aside (visurf.metrics_log); a killed run's temporary files removed."""
+    remove_temporaries(run_dir / "checkpoints")
+    if ckpt.parent.parent.resolve() != run_dir.resolve():  # resumed into another directory
+        metrics_log.start_fresh(run_dir)
+        return
+    callbacks = read_checkpoint(ckpt).get("callbacks", {})
+    last_row = next((v.get("row") for k, v in callbacks.items() if k.startswith("LastRow")), None)
+    final_eval_again = step >= int(cfg.trainer.max_steps)  # nothing left to train: evaluated again
+    metrics_log.start_part(run_dir, step, final_eval_again, last_row)
 
 
 def build_trainer(cfg, run_dir: Path, callbacks: list) -> L.Trainer:
     t = cfg.trainer
-    loggers = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    loggers = [metrics_log.csv_logger(run_dir)]
     if cfg.logging.tensorboard:
         loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
     checkpoints = ModelCheckpoint(
@@ -98,6 +87,7 @@ def build_trainer(cfg, run_dir: Path, callbacks: list) -> L.Trainer:
         auto_insert_metric_name=False,
         save_last=True,
         save_top_k=1,
+        enable_version_counter=False,  # a step done again (after a resume) replaces its checkpoint
         every_n_train_steps=int(cfg.train.checkpoint_every),
     )
     strategy = build_strategy(t)
@@ -110,7 +100,8 @@ def build_trainer(cfg, run_dir: Path, callbacks: list) -> L.Trainer:
         max_steps=int(t.max_steps),
         max_epochs=-1,
         logger=loggers,
-        callbacks=[checkpoints, *callbacks],
+        callbacks=[metrics_log.LastRow(), checkpoints, *callbacks],
+        plugins=[AtomicCheckpointIO()],
         log_every_n_steps=int(cfg.logging.log_every_n_steps),
         use_distributed_sampler=False,
         num_sanity_val_steps=0,
@@ -124,9 +115,12 @@ def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     """Train per `cfg`, write the outputs into `run_dir`, return the summary."""
     validate(cfg)
     run_dir = Path(run_dir)
+    # The checkpoint and its step are read before anything is written (the run overwrites last.ckpt).
+    ckpt, resumed_at = (
+        find_checkpoint(cfg.resume, cfg.get("resume_pick", "last")) if cfg.resume else (None, 0)
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt = resolve_checkpoint(cfg.resume) if cfg.resume else None
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    atomic.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     start = time.time()
 
@@ -152,14 +146,19 @@ def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     module = PostTrainModule(cfg, policy, processor, reward_fn, build_schedule(cfg))
     data = RolloutData(train_examples, int(cfg.train.batch_size), int(cfg.seed))
     evaluation = EvalCallback(test_examples, run_dir, cfg.eval)
+    if rank_zero_only.rank == 0:  # before the logger exists
+        if ckpt is not None:
+            start_resumed_part(cfg, run_dir, ckpt, resumed_at)
+        else:
+            metrics_log.start_fresh(run_dir)
     trainer = build_trainer(cfg, run_dir, [evaluation, *(callbacks or [])])
-    previous_metrics = keep_previous_metrics(run_dir) if ckpt else None
-    trainer.fit(module, datamodule=data, ckpt_path=str(ckpt) if ckpt else None)
+    safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+    trainer.fit(module, datamodule=data, ckpt_path=str(ckpt) if ckpt else None, **safe)
+    if evaluation.eval_after is None:  # resumed at its last step: fit had nothing left to run
+        evaluation.on_train_end(trainer, module)
 
     # The final state is always resumable (e.g. to train a finished run for longer).
     trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
-    if previous_metrics is not None and trainer.is_global_zero:
-        merge_metrics(run_dir / "metrics.csv", previous_metrics, resumed_at=resumed_step(ckpt))
     summary = {
         "objective": cfg.objective.name,
         "reward_control": reward_control_of(cfg),  # None where no stage injects the label
@@ -174,10 +173,20 @@ def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         "model": str(cfg.model.name),
         "resumed_from": str(ckpt) if ckpt else None,
     }
+    missing = [key for key in ("eval_before", "eval_after") if summary[key] is None]
+    if missing:  # an evaluation that did not run: the summary says so, and the run fails
+        summary["incomplete"] = missing
     full = full_state_dict(module.policy)  # on every rank: a collective under FSDP, else None
     if trainer.is_global_zero:
-        policy.save_pretrained(run_dir / "model", state_dict=full)
-        processor.save_pretrained(run_dir / "model")
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        with atomic.atomic_path(run_dir / "model") as tmp:
+            policy.save_pretrained(tmp, state_dict=full)
+            processor.save_pretrained(tmp)
+        metrics_log.finish(run_dir)  # after the last row is logged
+        atomic.write_text(run_dir / "summary.json", json.dumps(summary, indent=2))  # last: the run is done
         log.info("run directory: %s", run_dir)
+    if missing:
+        raise IncompleteRunError(
+            f"{run_dir / 'summary.json'} is incomplete: {' and '.join(missing)} missing; "
+            "the weights and metrics are written"
+        )
     return summary

@@ -12,10 +12,9 @@ import logging
 from pathlib import Path
 
 import torch
-from filelock import FileLock
 from transformers import AutoModelForImageTextToText
 
-from visurf.cache import cache_dir, recipe_key
+from visurf.cache import build_entry, cache_dir, is_complete, recipe_key
 from visurf.models.base import base_path
 from visurf.models.processing import VLProcessor
 from visurf.models.tiny import TinyConfig, build_tiny
@@ -36,12 +35,12 @@ def tiny_dir(frame: int) -> Path:
     cfg = TinyConfig(frame=frame)
     # The version changes whenever the tiny recipe (e.g. the tokenizer corpus) changes.
     out = cache_dir() / "models" / f"tiny-{recipe_key({**vars(cfg), 'version': TINY_RECIPE_VERSION})}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + ".lock"):
-        if not (out / "config.json").exists():
-            log.info("building the tiny model at %s", out)
-            build_tiny(out, cfg)
-    return out
+
+    def build(folder: Path) -> None:
+        log.info("building the tiny model at %s", out)
+        build_tiny(folder, cfg)
+
+    return build_entry(out, build)  # counts only once complete: a killed build is redone
 
 
 def resolve_model_dir(model_cfg) -> Path:
@@ -50,7 +49,7 @@ def resolve_model_dir(model_cfg) -> Path:
         return tiny_dir(int(model_cfg["frame"]))
     if source == "tiny_base":
         path = base_path(model_cfg)
-        if not (path / "config.json").exists():
+        if not is_complete(path):
             raise ModelNotFoundError(
                 f"model.source=tiny_base: the base model is not built yet (expected at {path}); "
                 "`python -m visurf.run` builds it on first use, `python -m visurf.recipes.base_model` "

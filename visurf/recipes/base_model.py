@@ -15,9 +15,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from filelock import FileLock
 from omegaconf import OmegaConf, open_dict
 
+from visurf.cache import build_entry
 from visurf.compose import compose_config
 from visurf.logs import progress_bar, quiet_libraries, run_header
 from visurf.models.base import base_path, world_changes
@@ -61,17 +61,13 @@ def base_config(model_cfg):
 
 def base_dir(model_cfg) -> Path:
     """The base of this recipe and world, built first if it is not cached yet."""
-    out = base_path(model_cfg)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + ".lock"):  # concurrent runs (a multirun) build it once
-        if not (out / "config.json").exists():
-            build_base(model_cfg, out)
-    return out
+    # Concurrent runs (a multirun) build it once; it counts only once complete (a killed build is redone).
+    return build_entry(base_path(model_cfg), lambda folder: build_base(model_cfg, folder))
 
 
 def build_base(model_cfg, out: Path) -> None:
     log.info("building the base model (first use; cached at %s)", out)
-    work = out.with_name(out.name + "-run")
+    work = base_path(model_cfg).with_name(base_path(model_cfg).name + "-run")  # `out` is a temporary name
     shutil.rmtree(work, ignore_errors=True)
     cfg = base_config(model_cfg)
     log.info(run_header(cfg, work))
