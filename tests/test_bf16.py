@@ -26,10 +26,12 @@ class LossDtypes(L.Callback):
     def __init__(self):
         self.dtypes: list[torch.dtype] = []
         self.values: list[float] = []
+        self.devices: set[str] = set()
 
     def on_before_backward(self, trainer, pl_module, loss):
         self.dtypes.append(loss.dtype)
         self.values.append(float(loss.detach()))
+        self.devices.add(loss.device.type)
 
 
 @pytest.fixture
