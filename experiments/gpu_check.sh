@@ -4,9 +4,11 @@
 # training step on a Qwen2.5-VL-3B-shaped model with random weights (experiments/gpu_step.py:
 # peak memory, tokens/s, MFU). Results: experiments/results/gpu.md.
 #
-# 1. On a machine with PyPI, in the repository:   bash experiments/gpu_check.sh fetch
+# 1. On a machine with PyPI, in the repository, visurf's environment active:
+#        bash experiments/gpu_check.sh fetch
 #    Downloads wheels (Python 3.12, x86-64) of what a bare GPU image lacks, or holds at other
-#    versions than this checkout was tested with, into .whl/ (git-ignored, about 25 MB).
+#    versions than this checkout was tested with, at the versions installed here, into .whl/
+#    (git-ignored, about 25 MB).
 # 2. On the GPU machine, in the repository with .whl/ beside it:   bash experiments/gpu_check.sh
 #    Installs .whl/ into /tmp/site (nothing else is touched), runs the checks, and writes
 #    gpu.txt, gpu_tests.log, gpu_step.log and gpu_step.json into $OUT (default
