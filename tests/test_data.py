@@ -350,3 +350,34 @@ def test_bad_rows_stop_the_cli_with_one_line_and_exit_2(tmp_path):
     assert out.returncode == 2, out.stderr[-2000:]
     assert "visurf: bad row 'q-9': solution[0] point_2d [100, 20] is outside its own bbox_2d" in out.stderr
     assert "Traceback" not in out.stderr and not (tmp_path / "run" / "model").exists()
+
+
+def _crowded_row(n: int, **changes) -> dict:
+    """A row whose label has n objects, each a small box with its point inside."""
+    objects = [
+        {"bbox_2d": [x, y, x + 8, y + 8], "point_2d": [x + 4, y + 4]}
+        for x, y in ((10 * (i % 20), 10 * (i // 20)) for i in range(n))
+    ]
+    return _row(id=f"crowd-{n}", solution=json.dumps(objects), img_width=224, img_height=112, **changes)
+
+
+def test_a_label_too_long_for_the_model_is_a_bad_row(tiny_dir, caplog):
+    """A 200-object label overflowed the tiny model's 4096-token context with only a warning."""
+    from visurf.data.lengths import drop_overlong
+    from visurf.models.processing import VLProcessor
+    from visurf.train import longest_label
+
+    processor = VLProcessor.from_pretrained(tiny_dir)
+    examples, _ = prepare_dataset([_row(), _crowded_row(200), _crowded_row(3)], 112)
+    with pytest.raises(BadRowError, match=r"crowd-200.*200 objects in the label.*context of 4096"):
+        drop_overlong(examples, processor, 4096, longest_label)
+    with caplog.at_level(logging.WARNING):
+        kept = drop_overlong(examples, processor, 4096, longest_label, on_bad_row="skip")
+    assert [e.id for e in kept] == ["row-7", "crowd-3"]
+    assert "skipped 1 of 3 rows as too long for the model" in caplog.text
+    # The count is the model's: prompt (chat text, 16 image tokens at 112 px) + label + end of turn.
+    prompt = processor([examples[0].prompt], [examples[0].image])["input_ids"].shape[1]
+    label = len(processor.completion_ids([longest_label(examples[0])])[0])
+    assert drop_overlong(examples[:1], processor, prompt + label, longest_label) == examples[:1]
+    with pytest.raises(BadRowError, match=f"{prompt + label} tokens"):
+        drop_overlong(examples[:1], processor, prompt + label - 1, longest_label)

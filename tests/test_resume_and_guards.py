@@ -116,6 +116,13 @@ class KillAt(L.Callback):
             raise Killed(f"step {trainer.global_step}")
 
 
+class KillAtStart(L.Callback):
+    """A resume that fails before its first step."""
+
+    def on_train_start(self, trainer, module):
+        raise Killed("at start")
+
+
 def _fit(run_dir, *overrides, callbacks=None, resume=False):
     from visurf.compose import compose_config
     from visurf.train import fit
@@ -154,7 +161,8 @@ def test_repeated_interruptions_and_a_failed_resume_keep_every_metrics_row_once(
     _interrupted(run, "trainer.max_steps=6", callbacks=[KillAt(2)])
     _interrupted(run, "trainer.max_steps=6", callbacks=[KillAt(4)], resume=True)
     _interrupted(run, "trainer.max_steps=6", callbacks=[KillAt(5)], resume=True)  # a part of 1 step
-    _interrupted(run, "trainer.max_steps=6", callbacks=[KillAt(0)], resume=True)  # fails at once
+    _interrupted(run, "trainer.max_steps=6", callbacks=[KillAt(0)], resume=True)  # 1 step, no checkpoint
+    _interrupted(run, "trainer.max_steps=6", callbacks=[KillAtStart()], resume=True)  # fails before a step
     _fit(run, "trainer.max_steps=6", resume=True)
     steps = pd.read_csv(run / "metrics.csv").dropna(subset=["train/loss"])["step"].tolist()
     assert steps == list(range(6))

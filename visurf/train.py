@@ -32,13 +32,14 @@ from visurf.checkpoints import (
 )
 from visurf.config import validate
 from visurf.data.datamodule import RolloutData
+from visurf.data.lengths import drop_overlong, model_context
 from visurf.data.sources import load_examples
 from visurf.evaluation.runner import EvalCallback
 from visurf.models.loading import freeze_vision_tower, load_policy
 from visurf.module import PostTrainModule
 from visurf.naming import reward_control_of
 from visurf.objectives import build_schedule
-from visurf.rewards import build_reward
+from visurf.rewards import build_reward, format_completion
 from visurf.strategies import build_strategy, full_state_dict
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,15 @@ def versions() -> dict[str, str]:
 
 class IncompleteRunError(RuntimeError):
     """The run finished without all of summary.json (it was written anyway, saying what is missing)."""
+
+
+def longest_label(example) -> str:
+    """The longest form a stage gives the label: with its think text, or the dataset's own string."""
+    return max(
+        format_completion(example.think or None, example.objects),
+        f"<answer>{example.raw_solution}</answer>",
+        key=len,
+    )
 
 
 def run_dir_for(cfg, hydra_dir: str | Path) -> Path:
@@ -135,6 +145,9 @@ def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
 
         quant = quantization_config(cfg.peft)
     policy, processor = load_policy(cfg.model, quantization_config=quant)
+    context, on_bad_row = model_context(policy), cfg.data.on_bad_row
+    train_examples = drop_overlong(train_examples, processor, context, longest_label, on_bad_row, log)
+    test_examples = drop_overlong(test_examples, processor, context, longest_label, on_bad_row, log)
     if cfg.model.get("freeze_vision_tower"):
         freeze_vision_tower(policy)
     if cfg.peft.name != "none":
