@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from lightning.pytorch.utilities import rank_zero_only
+
 from visurf import train
 from visurf.config import validate
 from visurf.logs import progress_bar, run_header
@@ -22,6 +24,7 @@ run_dir_for = train.run_dir_for
 def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     """Make the config's model if needed, train per `cfg` into `run_dir`, return the summary."""
     validate(cfg)  # refuse a bad config before spending minutes on the base model
-    log.info(run_header(cfg, run_dir))
+    if rank_zero_only.rank == 0:  # under DDP/FSDP every process runs this; one block is enough
+        log.info(run_header(cfg, run_dir))
     ensure_model(cfg.model)
     return train.fit(cfg, run_dir, [progress_bar(), *(callbacks or [])])
