@@ -155,23 +155,25 @@ def assert_same_run(whole_dir, part_dir):
 
 def test_repeated_interruptions_and_a_failed_resume_keep_every_metrics_row_once(tmp_path):
     """Issue repro: metrics.csv held only the last part after several kills and resumes."""
+    opts = ["trainer.max_steps=6", "eval.every_n_batches=2"]  # evaluations at the kill steps too
     whole = tmp_path / "whole"
-    _fit(whole, "trainer.max_steps=6")
+    _fit(whole, *opts)
     run = tmp_path / "run"
-    _interrupted(run, "trainer.max_steps=6", callbacks=[KillAt(2)])
-    _interrupted(run, "trainer.max_steps=6", callbacks=[KillAt(4)], resume=True)
-    _interrupted(run, "trainer.max_steps=6", callbacks=[KillAt(5)], resume=True)  # a part of 1 step
-    _interrupted(run, "trainer.max_steps=6", callbacks=[KillAt(0)], resume=True)  # 1 step, no checkpoint
-    _interrupted(run, "trainer.max_steps=6", callbacks=[KillAtStart()], resume=True)  # fails before a step
-    _fit(run, "trainer.max_steps=6", resume=True)
+    _interrupted(run, *opts, callbacks=[KillAt(2)])
+    _interrupted(run, *opts, callbacks=[KillAt(4)], resume=True)
+    _interrupted(run, *opts, callbacks=[KillAt(5)], resume=True)  # a part of 1 step
+    _interrupted(run, *opts, callbacks=[KillAt(0)], resume=True)  # 1 step, no checkpoint
+    _interrupted(run, *opts, callbacks=[KillAtStart()], resume=True)  # fails before a step
+    _fit(run, *opts, resume=True)
     steps = pd.read_csv(run / "metrics.csv").dropna(subset=["train/loss"])["step"].tolist()
     assert steps == list(range(6))
     assert_same_run(whole, run)
 
 
 def test_steps_done_again_after_a_resume_are_logged_once(tmp_path):
-    """Issue repro: max_steps=12, checkpoint_every=5, killed at step 7: steps 5-6 appeared twice."""
-    opts = ["trainer.max_steps=8", "train.checkpoint_every=5"]
+    """Issue repro: max_steps=12, checkpoint_every=5, killed at step 7: steps 5-6 appeared twice.
+    Evaluations during training too: the one at step 6 is done again, once in the metrics."""
+    opts = ["trainer.max_steps=8", "train.checkpoint_every=5", "eval.every_n_batches=2"]
     whole = tmp_path / "whole"
     _fit(whole, *opts)
     run = tmp_path / "run"

@@ -107,8 +107,7 @@ def start_part(run_dir: Path, step: int, final_eval_again: bool, last_row: dict 
     rows = _unique(read_rows(run_dir / EARLIER) + read_rows(run_dir / METRICS))
     rows = [r for r in rows if not logged_again(r, step, final_eval_again)]
     if last_row and not any(not _is_eval(r) and _step(r) == float(last_row["step"]) for r in rows):
-        rows.append({k: _text(v) for k, v in last_row.items()})
-    rows.sort(key=_step)  # stable: a step's rows keep their order
+        rows.append({k: _text(v) for k, v in last_row.items()})  # it was the last row logged
     _write(run_dir / EARLIER, rows)
     (run_dir / METRICS).unlink(missing_ok=True)
 
