@@ -128,9 +128,13 @@ def _optim(cfg) -> None:
 def _trainer_and_logging(cfg) -> None:
     from typing import get_args
 
-    from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT
+    try:  # Lightning's own list of what Trainer(precision=...) accepts
+        from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT
 
-    precisions = [p for group in get_args(_PRECISION_INPUT) for p in get_args(group)]
+        precisions = [p for group in get_args(_PRECISION_INPUT) for p in get_args(group)]
+    except ImportError:  # pragma: no cover - a Lightning that moved it
+        precisions = [64, 32, 16, "64", "32", "16", "bf16", "16-mixed", "bf16-mixed", "16-true", "bf16-true"]
+        precisions += ["32-true", "64-true", "transformer-engine", "transformer-engine-float16"]
     one_of(cfg, "trainer.precision", precisions)
     one_of(cfg, "trainer.accelerator", ACCELERATORS)
     integer(cfg, "trainer.num_nodes", 1, default=1)
