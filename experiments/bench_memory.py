@@ -48,6 +48,13 @@ def release_freed_memory() -> None:
     libc.mallopt(-1, 64 * 1024)  # M_TRIM_THRESHOLD
 
 
+def usual_malloc() -> None:
+    """Fixed thresholds where glibc's adaptive ones settle in a long run (32 MiB mmap, 64 MiB trim)."""
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-3, 32 * 2**20)
+    libc.mallopt(-1, 64 * 2**20)
+
+
 def _status_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
