@@ -321,3 +321,17 @@ def test_a_summary_with_holes_says_so_and_the_run_fails(tmp_path, monkeypatch):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["incomplete"] == ["eval_after"] and summary["eval_before"] is not None
     assert (run / "model" / "model.safetensors").is_file()  # everything else is written
+
+
+def test_the_cli_refuses_a_stray_checkpoint_in_one_line(tmp_path):
+    """`resume=` errors end like config errors: one `visurf:` line, exit status 2, nothing written."""
+    from tests.test_config import cli
+
+    stray = tmp_path / "x" / "a" / "b.ckpt"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"")
+    out = cli("experiment=smoke", f"resume={stray}", f"hydra.run.dir={tmp_path / 'hydra'}")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert f"visurf: resume={stray}: a checkpoint is resumed in its own run directory" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert sorted(p.name for p in (tmp_path / "x").rglob("*")) == ["a", "b.ckpt"]
