@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from visurf.report import collect_runs, main, plot_curves, summarise, to_markdown, write_report
+from visurf.report import collect_runs, eval_curves, main, plot_curves, summarise, to_markdown, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # (objective, seed, folder): sft, rlvr and two seeds of visurf, one nested to exercise the search.
@@ -50,8 +50,8 @@ def column_max(run_dir: Path, column: str) -> float:
 
 def test_report_on_a_smoke_sweep(sweep, capsys):
     paths = main([str(sweep)])
-    assert set(paths) == {"markdown", "csv", "reward", "accuracy"}
-    for name in ("reward", "accuracy"):
+    assert set(paths) == {"markdown", "csv", "reward", "accuracy", "test_accuracy"}
+    for name in ("reward", "accuracy", "test_accuracy"):
         assert paths[name].read_bytes()[:8] == PNG_MAGIC
     printed = capsys.readouterr().out
     assert "| objective | reward_control |" in printed
@@ -194,3 +194,26 @@ def test_a_summary_without_a_control_is_its_own_row(tmp_path):
         "rlvr",
         "visurf / all",
     ]
+
+
+def test_test_accuracy_curves_take_mean_and_band_over_seeds_at_each_evaluation(tmp_path):
+    # Two visurf seeds evaluated at steps 0, 10, 20 (one seed missed step 10); one rlvr seed.
+    evals = {
+        "visurf_s0": ("visurf", 0, {0: 0.30, 10: 0.40, 20: 0.50}),
+        "visurf_s1": ("visurf", 1, {0: 0.30, 20: 0.60}),
+        "rlvr_s0": ("rlvr", 0, {0: 0.30, 10: 0.20, 20: 0.25}),
+    }
+    for name, (objective, seed, points) in evals.items():
+        fake_run(tmp_path, name, objective, seed, points[20], {})
+        rows = [{"step": s, "eval/accuracy": a} for s, a in points.items()]
+        rows.insert(1, {"step": 5, "train/loss": 1.0})  # training rows carry no eval value
+        pd.DataFrame(rows).to_csv(tmp_path / name / "metrics.csv", index=False)
+    curves = eval_curves(collect_runs(tmp_path))
+    visurf = curves[("visurf", "all")]
+    assert list(visurf.index) == [0, 10, 20]
+    assert list(visurf["mean"]) == pytest.approx([0.30, 0.40, 0.55])
+    assert list(visurf["seeds"]) == [2, 1, 2]
+    assert visurf["std"].iloc[2] == pytest.approx(statistics.stdev([0.5, 0.6]))
+    assert visurf["std"].iloc[1] == 0.0  # one seed at that step: no band
+    assert list(curves[("rlvr", "all")]["mean"]) == pytest.approx([0.30, 0.20, 0.25])
+    assert write_report(tmp_path)["test_accuracy"].read_bytes()[:8] == PNG_MAGIC

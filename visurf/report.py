@@ -5,7 +5,8 @@ Every folder under SWEEP_DIR holding a `summary.json` is a run. Runs are grouped
 final test metrics, the largest gradient norm and KL any seed logged, the skipped steps of all
 seeds together, the number of seeds and the mean wall time. Written into SWEEP_DIR:
 `report.md`, `report.csv` (the same numbers, unformatted), `reward.png` and `accuracy.png`
-(`train/reward` and `train/accuracy` over steps, mean over seeds, lightly smoothed).
+(`train/reward` and `train/accuracy` over steps, mean over seeds, lightly smoothed), and
+`test_accuracy.png` (test accuracy at every evaluation step, mean and ± std band over seeds).
 Anything a run did not log (an SFT run has no train/reward) is '—' in the table and left out
 of the plots.
 """
@@ -220,8 +221,63 @@ def plot_curves(runs: pd.DataFrame, column: str) -> Figure:
     return fig
 
 
+def eval_curves(runs: pd.DataFrame, column: str = "eval/accuracy") -> dict[tuple[str, str], pd.DataFrame]:
+    """Test `column` at each evaluation step per (objective, reward_control): columns `mean`,
+    `std` (sample std over the seeds evaluated at that step; 0 for one seed) and `seeds`.
+
+    Evaluations are sparse (before, every `eval.every_n_batches`, after), so nothing is smoothed.
+    """
+    out = {}
+    for key, group in runs.groupby(KEYS, sort=False, dropna=False):
+        series = []
+        for run_dir in group.run_dir:
+            metrics = read_metrics(Path(run_dir))
+            if metrics is None or column not in metrics or "step" not in metrics:
+                continue
+            logged = metrics[["step", column]].dropna()
+            if not logged.empty:
+                series.append(logged.groupby("step")[column].last())
+        if series:
+            table = pd.concat(series, axis=1)
+            out[key] = pd.DataFrame(
+                {
+                    "mean": table.mean(axis=1),
+                    "std": table.std(axis=1, ddof=1).fillna(0.0),
+                    "seeds": table.count(axis=1),
+                }
+            ).sort_index()
+    return out
+
+
+def plot_eval_curves(runs: pd.DataFrame, column: str = "eval/accuracy") -> Figure:
+    """Test accuracy over training steps per (objective, reward_control): mean over seeds with a
+    band of ± one sample std."""
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    lines = eval_curves(runs, column)
+    for (objective, control), table in lines.items():
+        label = objective if _control(control) == "—" else f"{objective} / {control}"
+        (line,) = ax.plot(table.index, table["mean"], marker="o", label=label)
+        ax.fill_between(
+            table.index,
+            table["mean"] - table["std"],
+            table["mean"] + table["std"],
+            color=line.get_color(),
+            alpha=0.15,
+        )
+    if lines:
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, f"no run logged {column}", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("step")
+    ax.set_ylabel(column)
+    ax.set_title(f"{column} over training (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def write_report(sweep_dir: str | Path) -> dict[str, Path]:
-    """Write report.md, report.csv, reward.png and accuracy.png into `sweep_dir`; return their paths."""
+    """Write report.md, report.csv and the curves' PNGs into `sweep_dir`; return their paths."""
     sweep_dir = Path(sweep_dir)
     runs = collect_runs(sweep_dir)
     summary = summarise(runs)
@@ -232,6 +288,8 @@ def write_report(sweep_dir: str | Path) -> dict[str, Path]:
     for name, column in CURVES.items():
         paths[name] = sweep_dir / f"{name}.png"
         plot_curves(runs, column).savefig(paths[name], dpi=100)
+    paths["test_accuracy"] = sweep_dir / "test_accuracy.png"
+    plot_eval_curves(runs).savefig(paths["test_accuracy"], dpi=100)
     return paths
 
 
