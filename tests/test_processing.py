@@ -1,4 +1,4 @@
-"""The one processing path: stock processor where it can be built, the fallback elsewhere."""
+"""The one processing path: the stock processor where it builds, the same class for images only elsewhere."""
 
 from __future__ import annotations
 
@@ -8,16 +8,23 @@ import pytest
 import torch
 from PIL import Image
 
-from visurf.models.processing import IMAGE_PAD, VLProcessor
+from visurf.models.processing import VLProcessor
+
+IMAGE_PAD = "<|image_pad|>"
 
 
 def images():
     return [Image.new("RGB", (112, 112), (10, 200, 30)), Image.new("RGB", (112, 112), (200, 10, 30))]
 
 
-def test_fallback_builds_expanded_image_tokens_and_vision_inputs(tiny_dir):
+def test_images_only_processor_builds_expanded_image_tokens_and_vision_inputs(tiny_dir):
     proc = VLProcessor.from_pretrained(tiny_dir, prefer_stock=False)
-    assert proc.backend == "fallback"
+    assert proc.backend == "images_only"
+    assert type(proc.processor).__name__ == "Qwen2_5_VLProcessor"  # the family's own class
+    assert proc.image_token == IMAGE_PAD
+    assert proc.tokenizer.convert_ids_to_tokens(proc.eos_token_id) == "<|im_end|>"  # from the template
+    vision = {"<|vision_start|>", "<|vision_end|>", IMAGE_PAD, "<|video_pad|>"}
+    assert set(proc.tokenizer.convert_ids_to_tokens(proc.vision_token_ids)) == vision
     out = proc(["Find the red circle.", "Find all the blue shapes please."], images())
     grid = out["image_grid_thw"]
     assert grid.tolist() == [[1, 8, 8], [1, 8, 8]]  # 112 px / patch 14
@@ -34,7 +41,7 @@ def test_fallback_builds_expanded_image_tokens_and_vision_inputs(tiny_dir):
 
 def test_on_this_machine_the_path_is_chosen_by_torchvision(tiny_dir):
     proc = VLProcessor.from_pretrained(tiny_dir)
-    expected = "stock" if importlib.util.find_spec("torchvision") else "fallback"
+    expected = "stock" if importlib.util.find_spec("torchvision") else "images_only"
     assert proc.backend == expected
 
 
@@ -42,7 +49,7 @@ def test_on_this_machine_the_path_is_chosen_by_torchvision(tiny_dir):
     importlib.util.find_spec("torchvision") is None,
     reason="the stock Qwen2.5-VL processor needs torchvision (a GPU machine has it)",
 )
-def test_stock_and_fallback_give_identical_inputs(tiny_dir):
+def test_stock_and_images_only_give_identical_inputs(tiny_dir):
     stock = VLProcessor.from_pretrained(tiny_dir)
     fallback = VLProcessor.from_pretrained(tiny_dir, prefer_stock=False)
     assert stock.backend == "stock"

@@ -84,12 +84,7 @@ def validate(cfg) -> None:
         "one of ['error', 'skip']",
     )
     _check(cfg.data.source in ("synth", "local"), "data.source", cfg.data.source, "one of ['synth', 'local']")
-    _check(
-        _is_int(cfg.model.frame) and cfg.model.frame % 28 == 0 and cfg.model.frame >= 28,
-        "model.frame",
-        cfg.model.frame,
-        "a multiple of 28 (Qwen2.5-VL patch 14 x merge 2)",
-    )
+    _check_frame(cfg.model)
     attn = cfg.model.get("attn_implementation")
     _check(
         attn in (None, "sdpa", "eager", "flash_attention_2"),
@@ -131,6 +126,25 @@ def validate(cfg) -> None:
     _flags(cfg)
     _unused_objective_keys(cfg)
     validate_values(cfg)  # every other value: types, finite ranges, enums
+
+
+def _check_frame(model_cfg) -> None:
+    """The frame is a multiple of the family's patch x merge (28 for Qwen2/2.5-VL, 32 for Qwen3-VL):
+    otherwise its processor resizes the image and the labels' coordinates no longer match it."""
+    from visurf.models.families import configured_model_type, family_of
+
+    model_type = configured_model_type(model_cfg)
+    try:
+        multiple = family_of(model_type).frame_multiple if model_type else 28
+    except ValueError as err:
+        raise ConfigError(f"model: {err}") from err
+    frame = model_cfg.frame
+    _check(
+        _is_int(frame) and frame % multiple == 0 and frame >= multiple,
+        "model.frame",
+        frame,
+        f"a multiple of {multiple} ({model_type or 'Qwen2.5-VL'}: patch size x merge)",
+    )
 
 
 def _flags(cfg) -> None:

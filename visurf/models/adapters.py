@@ -14,13 +14,15 @@ import re
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 
-# The text decoder's projections (Qwen2/Qwen2.5 naming). The vision tower's MLP uses the same
-# names (model.visual.blocks.N.mlp.gate_proj), so a plain name list would adapt it too: the
-# default is a regex that leaves the vision tower out.
+from visurf.models.families import FAMILIES, family_of
+
+# The text decoder's projections (Llama / Qwen / Gemma naming). Vision towers use some of the
+# same names (Qwen2.5-VL's model.visual.blocks.N.mlp.gate_proj), so a plain name list would adapt
+# them too: the default is a regex that leaves the vision tower out.
 TEXT_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-VISION_PROJECTIONS = ("attn.qkv", "attn.proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
-# The vision tower, patch merger included: Qwen-VL's `visual`, and other families' names.
-VISION_MODULES = r".*(?:visual|vision_tower|vision_model)"
+# Vision towers and projectors by the names families give them (Qwen's `visual`, LLaVA's and
+# Gemma 3's `vision_tower`, SmolVLM's `vision_model`): kept out of the text targets and QLoRA.
+VISION_MODULES = r".*(?:visual|vision_tower|vision_model|multi_modal_projector)"
 
 COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -29,12 +31,14 @@ def _alternatives(names) -> str:
     return "|".join(re.escape(n) for n in names)
 
 
-def target_modules(peft_cfg) -> str:
+def target_modules(peft_cfg, model_type: str | None = None) -> str:
     """The regex (peft full-matches it against module names) of the layers that get adapters.
 
     `target_modules: null` = the text decoder's projections; a list of layer names (suffixes)
     is confined to the text decoder the same way; a string is used as the regex itself.
-    `vision: true` adds the vision tower's blocks (for a list: the same names inside them).
+    `vision: true` adds the vision tower's blocks (the family's `vision_projections` in them, or
+    for a list the same names): of the family `model_type`, or of any family when None (a saved
+    adapter is loaded back into the model it was trained on, so the union matches the same layers).
     """
     given = peft_cfg.get("target_modules")
     if isinstance(given, str):
@@ -43,8 +47,12 @@ def target_modules(peft_cfg) -> str:
     text = rf"(?!{VISION_MODULES}\.).*\.(?:{_alternatives(text_names)})"
     if not peft_cfg.get("vision", False):
         return text
-    vision_names = list(given) if given else VISION_PROJECTIONS
-    return rf"{text}|{VISION_MODULES}\.blocks\.\d+\.(?:.*\.)?(?:{_alternatives(vision_names)})"
+    families = [family_of(model_type)] if model_type else list(FAMILIES.values())
+    vision = []
+    for fam in families:
+        names = list(given) if given else fam.vision_projections
+        vision.append(rf"{fam.vision_blocks}\.(?:.*\.)?(?:{_alternatives(names)})")
+    return "|".join([text, *dict.fromkeys(vision)])
 
 
 def compute_dtype(peft_cfg) -> torch.dtype:
@@ -71,12 +79,12 @@ def quantization_config(peft_cfg):
     )
 
 
-def lora_config(peft_cfg) -> LoraConfig:
+def lora_config(peft_cfg, model_type: str | None = None) -> LoraConfig:
     return LoraConfig(
         r=int(peft_cfg.r),
         lora_alpha=float(peft_cfg.alpha),
         lora_dropout=float(peft_cfg.dropout),
-        target_modules=target_modules(peft_cfg),
+        target_modules=target_modules(peft_cfg, model_type),
         bias="none",
     )
 
@@ -113,4 +121,22 @@ def apply_adapters(model, peft_cfg) -> PeftModel:
         # it (non-reentrant there, so inputs need no requires_grad hook).
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
         keep_trainable_layout(model)
-    return get_peft_model(model, lora_config(peft_cfg))  # refuses target_modules that match nothing
+    model_type = model.config.model_type
+    if peft_cfg.get("vision", False):
+        family_of(model_type)  # an unknown family is refused here, not left without vision adapters
+    adapted = get_peft_model(model, lora_config(peft_cfg, model_type))  # refuses targets that match nothing
+    tower = family_of(model_type).tower + "." if peft_cfg.get("vision", False) else None
+    if tower and not any(n.startswith(tower) for n in lora_layers(adapted)):
+        raise ValueError(
+            f"peft.vision=true matched no layer of {model_type}'s vision tower "
+            f"({family_of(model_type).vision_blocks}); check peft.target_modules"
+        )
+    return adapted
+
+
+def lora_layers(model) -> list[str]:
+    """Names of the layers that carry LoRA weights, relative to the base model."""
+    from peft.tuners.lora import LoraLayer
+
+    base = model.get_base_model()
+    return [n for n, m in base.named_modules() if isinstance(m, LoraLayer)]

@@ -101,14 +101,17 @@ def load_policy(model_cfg, path: Path | None = None, quantization_config=None):
 
 
 def freeze_vision_tower(model) -> None:
-    """Keep the vision tower (patch merger included) out of training, as EasyR1's freeze_vision_tower.
+    """Keep the vision tower (and its projector) out of training, as EasyR1's freeze_vision_tower.
 
     RL's noisy updates move every trainable weight by about the learning rate per step; the tiny
-    vision tower loses what it perceives within tens of steps, the language model does not.
+    vision tower loses what it perceives within tens of steps, the language model does not. Where
+    the tower is comes from the family table (visurf.models.families).
     """
-    tower = getattr(getattr(model, "model", model), "visual", None)
-    if tower is None:
-        raise ValueError(
-            f"model.freeze_vision_tower=true, but {type(model).__name__} has no vision tower `model.visual`"
-        )
-    tower.requires_grad_(False)
+    from visurf.models.families import vision_modules
+
+    try:
+        modules = vision_modules(model)
+    except ValueError as err:
+        raise ValueError(f"model.freeze_vision_tower=true: {err}") from err
+    for module in modules:
+        module.requires_grad_(False)

@@ -1,73 +1,118 @@
-"""One processing path from (prompt, image) pairs to Qwen2.5-VL model inputs.
+"""One processing path from (prompt, image) pairs to model inputs, for every model family.
 
-Where transformers can build the checkpoint's stock processor (`AutoProcessor`), it is used.
-Where it cannot — on a machine without torchvision, `Qwen2_5_VLProcessor` fails to build its
-video processor — the same inputs (expanded image tokens, `pixel_values`, `image_grid_thw`,
-`mm_token_type_ids`) are built here from the PIL image processor and the tokenizer, following
-what `Qwen2_5_VLProcessor.__call__` does for images. `tests/test_processing.py` checks both
-paths agree wherever both can run.
+The family's own processor class makes the inputs: `AutoProcessor` where it builds. Where it
+cannot (no torchvision, so the video processor of Qwen-VL, InternVL, ... cannot be built), the same
+processor class is built for images only, from the tokenizer, the PIL image processor and the chat
+template, without its video processor (`backend` says which). Images are passed per prompt.
+The end-of-turn token comes from the chat template, the vision tokens from the processor.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import torch
-from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+from transformers import AutoConfig, AutoImageProcessor, AutoProcessor, AutoTokenizer
 
 log = logging.getLogger(__name__)
 
-IMAGE_PAD = "<|image_pad|>"
-VIDEO_PAD = "<|video_pad|>"
+# Processor attributes naming tokens the processor inserts around or for an image: none of them
+# may be sampled (an image token in a completion breaks the next forward pass).
+_VISION_TOKEN_ATTRS = (
+    "image_token",
+    "video_token",
+    "vision_start_token",
+    "vision_end_token",
+    "boi_token",
+    "eoi_token",
+    "fake_image_token",
+    "global_image_token",
+    "start_image_token",
+    "end_image_token",
+)
 
 
 class VLProcessor:
     """Builds model inputs for prompts with one image each, and tokenizes completions.
 
-    `backend` is "stock" when the checkpoint's own processor is used, "fallback" otherwise.
+    `backend` is "stock" when `AutoProcessor` built the checkpoint's processor, "images_only"
+    when the same class was built without its video processor.
     """
 
-    def __init__(self, tokenizer, image_processor, stock=None, chat_template: str | None = None):
-        self.tokenizer = tokenizer
-        self.image_processor = image_processor
-        self.stock = stock
-        self.backend = "stock" if stock is not None else "fallback"
-        self.chat_template = chat_template or getattr(tokenizer, "chat_template", None)
+    def __init__(self, processor, backend: str = "stock"):
+        self.processor = processor
+        self.backend = backend
+        self.tokenizer = processor.tokenizer
+        self.image_processor = processor.image_processor
+        self.chat_template = processor.chat_template or getattr(self.tokenizer, "chat_template", None)
         if self.chat_template is None:
             raise ValueError("the checkpoint has no chat template (tokenizer or chat_template.jinja)")
-        self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_PAD)
-        self.video_token_id = tokenizer.convert_tokens_to_ids(VIDEO_PAD)
-        self.merge_size = image_processor.merge_size
-        vision_tokens = ("<|vision_start|>", "<|vision_end|>", IMAGE_PAD, VIDEO_PAD)
-        self.vision_token_ids = [
-            i
-            for i in map(tokenizer.convert_tokens_to_ids, vision_tokens)
-            if i is not None and i != tokenizer.unk_token_id
-        ]
-        if tokenizer.pad_token_id is None:
+        tok = self.tokenizer
+        if tok.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token")
-        self.pad_token_id = tokenizer.pad_token_id
-        # The assistant turn ends with the chat template's end-of-turn token.
-        self.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if self.eos_token_id is None or self.eos_token_id == tokenizer.unk_token_id:
-            self.eos_token_id = tokenizer.eos_token_id
+        self.pad_token_id = tok.pad_token_id
+        image_token = getattr(processor, "image_token", None)
+        if image_token is None:
+            raise ValueError(f"{type(processor).__name__} names no image token (processor.image_token)")
+        self.image_token = image_token
+        self.image_token_id = tok.convert_tokens_to_ids(image_token)
+        self.merge_size = getattr(self.image_processor, "merge_size", None)
+        # Special: the tokenizer's named special tokens and every added token (chat markers).
+        self._special_ids = set(tok.all_special_ids) | set(getattr(tok, "added_tokens_decoder", {}))
+        named = {
+            i
+            for attr in _VISION_TOKEN_ATTRS
+            if isinstance(t := getattr(processor, attr, None), str)
+            and (i := tok.convert_tokens_to_ids(t)) is not None
+            and i != tok.unk_token_id
+        }
+        self.vision_token_ids = sorted(named | self._template_image_ids())
+        self.eos_token_id = self._end_of_turn_id()
+
+    def _template_image_ids(self) -> set[int]:
+        """Special tokens the chat template writes for an image part (`<|vision_start|>`, ...)."""
+
+        def special(content) -> set[int]:
+            text = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": content}], chat_template=self.chat_template, tokenize=False
+            )
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            return set(ids) & self._special_ids
+
+        text = {"type": "text", "text": "q"}
+        return special([{"type": "image"}, text]) - special([text])
+
+    def _end_of_turn_id(self) -> int:
+        """The token the chat template closes an assistant turn with (`<|im_end|>`, `<end_of_turn>`)."""
+        marker = "visurf-end-of-turn-probe"
+        text = self.tokenizer.apply_chat_template(
+            [
+                {"role": "user", "content": [{"type": "text", "text": "q"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": marker}]},
+            ],
+            chat_template=self.chat_template,
+            tokenize=False,
+        )
+        after = text[text.index(marker) + len(marker) :] if marker in text else ""
+        ids = self.tokenizer(after, add_special_tokens=False)["input_ids"] if after.strip() else []
+        if ids and ids[0] in self._special_ids:
+            return ids[0]
+        if self.tokenizer.eos_token_id is None:
+            raise ValueError("neither the chat template nor the tokenizer names an end-of-turn token")
+        return self.tokenizer.eos_token_id
 
     @classmethod
     def from_pretrained(cls, path: str | Path, prefer_stock: bool = True) -> VLProcessor:
         path = str(path)
-        stock = None
         if prefer_stock:
             try:
-                stock = AutoProcessor.from_pretrained(path)
-            except ImportError as err:  # no torchvision: the video processor cannot be built
+                return cls(AutoProcessor.from_pretrained(path), "stock")
+            except (ImportError, ValueError) as err:  # InternVL raises ValueError without torchvision
                 reason = str(err).strip().split(". ")[0]  # the first sentence says which library is missing
-                log.info("stock processor unavailable (%s); using visurf's own processing path", reason)
-        if stock is not None and hasattr(stock, "image_processor") and hasattr(stock, "tokenizer"):
-            return cls(stock.tokenizer, stock.image_processor, stock=stock, chat_template=stock.chat_template)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        image_processor = AutoImageProcessor.from_pretrained(path, backend="pil")
-        return cls(tokenizer, image_processor, chat_template=_read_chat_template(path, tokenizer))
+                log.info("stock processor unavailable (%s); building it for images only", reason)
+        return cls(images_only_processor(path), "images_only")
 
     def prompt_text(self, prompt: str) -> str:
         """The chat-formatted user turn with one image, ending with the assistant header."""
@@ -79,31 +124,14 @@ class VLProcessor:
     def __call__(self, prompts: list[str], images: list) -> dict[str, torch.Tensor]:
         """Left-padded prompt inputs for a batch: one image per prompt."""
         texts = [self.prompt_text(p) for p in prompts]
-        if self.stock is not None:
-            out = self.stock(
-                text=texts, images=images, return_tensors="pt", padding=True, padding_side="left"
-            )
-            return {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
-        vision = self.image_processor(images=images, return_tensors="pt")
-        grid = vision["image_grid_thw"]
-        expanded = []
-        for text, thw in zip(texts, grid):
-            n = int(thw.prod()) // self.merge_size**2
-            if text.count(IMAGE_PAD) != 1:
-                raise ValueError(f"expected one {IMAGE_PAD} in the chat text, found {text.count(IMAGE_PAD)}")
-            expanded.append(text.replace(IMAGE_PAD, IMAGE_PAD * n))
-        enc = self.tokenizer(expanded, return_tensors="pt", padding=True, padding_side="left")
-        ids = enc["input_ids"]
-        mm_types = torch.zeros_like(ids)
-        mm_types[ids == self.image_token_id] = 1
-        mm_types[ids == self.video_token_id] = 2
-        return {
-            "input_ids": ids,
-            "attention_mask": enc["attention_mask"],
-            "pixel_values": vision["pixel_values"],
-            "image_grid_thw": grid,
-            "mm_token_type_ids": mm_types,
-        }
+        out = self.processor(
+            text=texts,
+            images=[[image] for image in images],  # per prompt: Gemma 3 / SmolVLM refuse a flat list
+            return_tensors="pt",
+            padding=True,
+            padding_side="left",
+        )
+        return {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
 
     def completion_ids(self, completions: list[str]) -> list[list[int]]:
         """Token ids of completion texts, each closed with the end-of-turn token."""
@@ -127,12 +155,42 @@ class VLProcessor:
 
     def save_pretrained(self, out_dir: str | Path) -> None:
         out_dir = Path(out_dir)
-        if self.stock is not None:
-            self.stock.save_pretrained(out_dir)
+        if self.backend == "stock":
+            self.processor.save_pretrained(out_dir)
             return
+        # An images-only processor would save a config without its video processor; the parts
+        # are saved instead, so the directory loads like the checkpoint it came from.
         self.tokenizer.save_pretrained(out_dir)
         self.image_processor.save_pretrained(out_dir)
         (out_dir / "chat_template.jinja").write_text(self.chat_template)
+
+
+def processor_class(path: str) -> type:
+    """The checkpoint's processor class, by its config's model_type."""
+    import transformers
+    from transformers.models.auto.auto_mappings import PROCESSOR_MAPPING_NAMES
+
+    model_type = AutoConfig.from_pretrained(path).model_type
+    name = PROCESSOR_MAPPING_NAMES.get(model_type)
+    if name is None:
+        raise ValueError(f"transformers has no processor class for model_type {model_type!r} ({path})")
+    return getattr(transformers, name)
+
+
+def images_only_processor(path: str):
+    """The checkpoint's processor class, built from its tokenizer, PIL image processor and chat
+    template, without the sub-processors that need torchvision (video)."""
+    cls = processor_class(path)
+    kept = [a for a in cls.get_attributes() if "video" not in a]
+    # A subclass that declares only the kept parts: the base class checks and stores exactly
+    # those, and the family's own __call__ (image token expansion, token types) runs unchanged.
+    images_only = type(cls.__name__, (cls,), {"get_attributes": classmethod(lambda c: kept)})
+    parts = {"image_processor": AutoImageProcessor.from_pretrained(path, backend="pil")}
+    parts["tokenizer"] = AutoTokenizer.from_pretrained(path)
+    missing = sorted(set(kept) - set(parts))
+    if missing:
+        raise ValueError(f"cannot build {cls.__name__} for images only: no loader for {missing}")
+    return images_only(**parts, chat_template=_read_chat_template(path, parts["tokenizer"]))
 
 
 def _read_chat_template(path: str, tokenizer) -> str | None:
@@ -141,8 +199,6 @@ def _read_chat_template(path: str, tokenizer) -> str | None:
         f = Path(path) / name
         if f.exists():
             if name.endswith(".json"):
-                import json
-
                 return json.loads(f.read_text())["chat_template"]
             return f.read_text()
     return getattr(tokenizer, "chat_template", None)

@@ -1,11 +1,13 @@
-"""Build a tiny Qwen2.5-VL model and save it as an ordinary HF model directory.
+"""Build a tiny random vision-language model and save it as an ordinary HF model directory.
 
-    python -m visurf.models.tiny --out DIR
+    python -m visurf.models.tiny --out DIR [--family qwen2_5_vl | qwen2_vl | qwen3_vl]
 
-The directory holds transformers' own `Qwen2_5_VLForConditionalGeneration` with a small config,
-a byte-level BPE tokenizer trained here with `tokenizers` on the synthetic corpus (with the
-special tokens the Qwen2.5-VL processor needs), the Qwen2-VL image processor and a chat
-template, so it loads through the same Auto classes and code paths as a real checkpoint.
+The directory holds transformers' own model class of the family (`Qwen2_5_VLForConditionalGeneration`
+by default) with a small config, a byte-level BPE tokenizer trained here with `tokenizers` on the
+synthetic corpus (with the special tokens the family's processor needs), the family's image
+processor and a chat template, so it loads through the same Auto classes and code paths as a real
+checkpoint. The default (Qwen2.5-VL) build is the one `model=tiny` caches; other families only
+change the model config and the image processor (`visurf.models.tiny_families`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+from transformers import PreTrainedTokenizerFast, Qwen2_5_VLConfig
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
 SPECIAL_TOKENS = [
@@ -84,8 +86,9 @@ def default_corpus(frame: int) -> list[str]:
     from visurf.data.prompt import build_prompt
     from visurf.data.synth import SynthConfig, corpus_texts
 
-    texts = corpus_texts(SynthConfig(image_size=frame, novel_fraction=0.5), num=3000)
-    texts += corpus_texts(SynthConfig(image_size=frame, novel_fraction=0.5, grid=4), num=1000)
+    size = -(-frame // 28) * 28  # the synthetic world's frames are multiples of 28 (Qwen3-VL's of 32)
+    texts = corpus_texts(SynthConfig(image_size=size, novel_fraction=0.5), num=3000)
+    texts += corpus_texts(SynthConfig(image_size=size, novel_fraction=0.5, grid=4), num=1000)
     texts += [build_prompt(t) for t in texts[:200]]
     # Every coordinate value appears so each number is learnt as a (few) token(s).
     texts += [" ".join(str(i) for i in range(frame + 1))] * 5
@@ -128,16 +131,26 @@ def build_config(cfg: TinyConfig, tokenizer) -> Qwen2_5_VLConfig:
     )
 
 
-def build_tiny(out: str | Path, cfg: TinyConfig | None = None, corpus: Iterable[str] | None = None) -> Path:
-    """Write a randomly initialised tiny Qwen2.5-VL model directory to `out`."""
+def build_tiny(
+    out: str | Path,
+    cfg: TinyConfig | None = None,
+    corpus: Iterable[str] | None = None,
+    family: str = "qwen2_5_vl",
+) -> Path:
+    """Write a randomly initialised tiny model directory of `family` (a model_type) to `out`."""
+    from visurf.models.tiny_families import TINY_FAMILIES
+
     cfg = cfg or TinyConfig()
-    if cfg.frame % 28:
-        raise ValueError(f"frame must be a multiple of 28 (patch 14 x merge 2), got {cfg.frame}")
+    if family not in TINY_FAMILIES:
+        raise ValueError(f"--family must be one of {sorted(TINY_FAMILIES)}, got {family!r}")
+    spec = TINY_FAMILIES[family]
+    if cfg.frame % spec.frame_multiple:
+        raise ValueError(f"frame must be a multiple of {spec.frame_multiple} for {family}, got {cfg.frame}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer(corpus if corpus is not None else default_corpus(cfg.frame), cfg.vocab_size)
     torch.manual_seed(cfg.seed)
-    model = Qwen2_5_VLForConditionalGeneration(build_config(cfg, tokenizer))
+    model = spec.model_class(spec.build_config(cfg, tokenizer))
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out)
@@ -147,9 +160,11 @@ def build_tiny(out: str | Path, cfg: TinyConfig | None = None, corpus: Iterable[
     # Normalised around the synthetic world's light background, so that a background patch is
     # near 0 and shapes stand out: with CLIP's statistics every patch shares a large constant
     # part, and a small random vision tower learns to amplify that instead of the content.
+    unit = spec.frame_multiple  # one merged patch: the smallest image the processor keeps
     Qwen2VLImageProcessorPil(
-        min_pixels=min(pixels, 56 * 56),
+        min_pixels=min(pixels, 4 * unit * unit),
         max_pixels=pixels,
+        patch_size=unit // 2,
         image_mean=[0.85, 0.92, 0.85],
         image_std=[0.3, 0.3, 0.3],
     ).save_pretrained(out)
@@ -161,12 +176,15 @@ def build_tiny(out: str | Path, cfg: TinyConfig | None = None, corpus: Iterable[
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output model directory")
+    parser.add_argument("--family", default="qwen2_5_vl", help="model_type: qwen2_5_vl, qwen2_vl, qwen3_vl")
     for name, value in asdict(TinyConfig()).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = vars(parser.parse_args(argv))
-    out = args.pop("out")
-    path = build_tiny(out, TinyConfig(**args))
-    n = sum(p.numel() for p in Qwen2_5_VLForConditionalGeneration.from_pretrained(path).parameters())
+    out, family = args.pop("out"), args.pop("family")
+    path = build_tiny(out, TinyConfig(**args), family=family)
+    from transformers import AutoModelForImageTextToText
+
+    n = sum(p.numel() for p in AutoModelForImageTextToText.from_pretrained(path).parameters())
     print(f"wrote {path} ({n / 1e6:.2f}M parameters)")
 
 
