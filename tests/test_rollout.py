@@ -309,3 +309,11 @@ def test_chunk_size_must_be_positive(setup):
     model, processor, examples = setup
     with pytest.raises(ValueError, match="chunk_size"):
         token_logps(model, batch(processor, examples[:1], ["x"]), chunk_size=0)
+
+
+def test_a_model_whose_forward_bypasses_its_output_head_is_refused(setup, monkeypatch):
+    model, processor, examples = setup
+    stray = torch.nn.Linear(model.lm_head.in_features, model.lm_head.out_features, bias=False)
+    monkeypatch.setattr(model, "get_output_embeddings", lambda: stray)
+    with pytest.raises(RuntimeError, match="get_output_embeddings"), torch.no_grad():
+        token_logps(model, batch(processor, examples[:1], ["x"]))

@@ -1,29 +1,34 @@
 """Sequences of prompt + completion tokens: sampling them, padding them, scoring their tokens.
 
-A row of a `Sequences` batch is one completion of one prompt. The prompt's token ids are
-repeated per row; its image is not: `prompt["pixel_values"]` holds each distinct image once and
-`prompt["image_index"]` says which one a row shows (absent: row i shows image i, as the
-processor returns them). Scoring encodes each image once for all the rows that share it (the
-G rollouts and the label of a prompt). Completions are right-padded; `mask` marks their real
-tokens (up to and including the end-of-turn token).
+A row of a `Sequences` batch is one completion of one prompt. Model inputs are handled by kind,
+whatever the family calls them:
+- token-aligned keys (`TOKEN_KEYS`: input ids, attention mask, token types) hold one value per
+  prompt token; they are left-padded together and extended with the completion when scoring;
+- per-image keys (`IMAGE_KEYS`: pixels, Qwen's grids, SmolVLM's pixel masks, LLaVA's sizes) hold
+  each distinct image once: `prompt["image_index"]` says which image a row shows (absent: row i
+  shows image i, as the processor returns them). Scoring encodes each image once for all the rows
+  that share it (the G rollouts and the label of a prompt);
+- any other tensor is per row, and is selected and stacked with its rows.
+Completions are right-padded; `mask` marks their real tokens (up to and including the
+end-of-turn token).
 """
 
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
-from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from visurf.strategies import is_sharded
 
 
 @dataclass
 class Sequences:
-    # input_ids, attention_mask, mm_token_type_ids, image_grid_thw per row; pixel_values per image
+    # token-aligned and per-row keys per row, per-image keys per distinct image (module docstring)
     prompt: dict
     ids: torch.Tensor  # [N, C] completion token ids
     mask: torch.Tensor  # [N, C] float, 1 on real completion tokens
@@ -37,7 +42,33 @@ class Sequences:
         return self.mask.sum(-1)
 
 
-_ROW_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "image_grid_thw")
+# Token-aligned keys and the value that pads them on the left (input_ids: the pad token).
+TOKEN_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
+# Per-image keys. With `image_grid_thw` (Qwen-VL), an image's pixel_values are prod(grid) patch
+# rows; otherwise every per-image key has one entry per image along its first dimension.
+IMAGE_KEYS = ("pixel_values", "image_grid_thw", "pixel_attention_mask", "image_sizes")
+
+
+def _token_keys(prompt: dict) -> list[str]:
+    return [k for k in TOKEN_KEYS if prompt.get(k) is not None]
+
+
+def _image_keys(prompt: dict) -> list[str]:
+    return [k for k in IMAGE_KEYS if prompt.get(k) is not None]
+
+
+def _row_keys(prompt: dict) -> list[str]:
+    return [
+        k
+        for k, v in prompt.items()
+        if isinstance(v, torch.Tensor) and k not in TOKEN_KEYS and k not in IMAGE_KEYS and k != "image_index"
+    ]
+
+
+def num_images(prompt: dict) -> int:
+    if prompt.get("image_grid_thw") is not None:
+        return prompt["image_grid_thw"].shape[0]
+    return prompt["pixel_values"].shape[0]
 
 
 def image_index(prompt: dict) -> torch.Tensor:
@@ -48,45 +79,48 @@ def image_index(prompt: dict) -> torch.Tensor:
     return index
 
 
-def image_grids(prompt: dict) -> torch.Tensor:
-    """image_grid_thw of each distinct image, [num_images, 3]."""
-    index = image_index(prompt)
-    grid = prompt["image_grid_thw"]
-    grids = torch.zeros(int(index.max()) + 1, 3, dtype=grid.dtype, device=grid.device)
-    grids[index] = grid
-    return grids
+def image_parts(prompt: dict) -> list[dict]:
+    """The per-image inputs of each distinct image, one dict per image."""
+    n = num_images(prompt)
+    grid = prompt.get("image_grid_thw")
+    parts = [{} for _ in range(n)]
+    for key in _image_keys(prompt):
+        sizes = grid.prod(-1).tolist() if key == "pixel_values" and grid is not None else [1] * n
+        for part, chunk in zip(parts, torch.split(prompt[key], sizes)):
+            part[key] = chunk
+    return parts
 
 
-def images(prompt: dict) -> list[torch.Tensor]:
-    """The pixel patches of each distinct image."""
-    return list(torch.split(prompt["pixel_values"], image_grids(prompt).prod(-1).tolist()))
+def join_images(parts: list[dict]) -> dict:
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {}
 
 
-def row_pixels(prompt: dict, rows) -> torch.Tensor:
-    """pixel_values for `rows`, each row with its own copy of its image (as a model's forward takes them)."""
-    chunks = images(prompt)
-    return torch.cat([chunks[i] for i in image_index(prompt)[rows].tolist()])
+def row_images(prompt: dict, rows) -> dict:
+    """The per-image inputs for `rows`, each row with its own copy of its image (as a model's
+    forward and generate take them)."""
+    index = image_index(prompt)[rows].tolist()
+    if prompt.get("image_index") is None and index == list(range(num_images(prompt))):
+        return {k: prompt[k] for k in _image_keys(prompt)}
+    parts = image_parts(prompt)
+    return join_images([parts[i] for i in index])
 
 
 def model_inputs(prompt: dict) -> dict:
-    """The prompt batch as a model's forward / generate takes it: every row with its own pixels."""
-    out = {k: prompt[k] for k in _ROW_KEYS}
-    if prompt.get("image_index") is None:
-        out["pixel_values"] = prompt["pixel_values"]
-    else:
-        out["pixel_values"] = row_pixels(prompt, list(range(prompt["input_ids"].shape[0])))
-    return out
+    """The prompt batch as a model's forward / generate takes it: every row with its own image."""
+    rows = list(range(prompt["input_ids"].shape[0]))
+    out = {k: prompt[k] for k in _token_keys(prompt) + _row_keys(prompt)}
+    return {**out, **row_images(prompt, rows)}
 
 
 def select_prompts(inputs: dict, index: torch.Tensor) -> dict:
     """Rows `index` of a prompt batch (rows may repeat); each image used is kept once."""
     used, new_index = torch.unique(image_index(inputs)[index], return_inverse=True)
-    out = {k: inputs[k][index] for k in _ROW_KEYS}
-    chunks = images(inputs)
-    if used.numel() == len(chunks):
-        out["pixel_values"] = inputs["pixel_values"]  # every image still used: share the tensor
+    out = {k: inputs[k][index] for k in _token_keys(inputs) + _row_keys(inputs)}
+    if used.numel() == num_images(inputs):  # every image still used: share the tensors
+        out.update({k: inputs[k] for k in _image_keys(inputs)})
     else:
-        out["pixel_values"] = torch.cat([chunks[i] for i in used.tolist()])
+        parts = image_parts(inputs)
+        out.update(join_images([parts[i] for i in used.tolist()]))
     out["image_index"] = new_index
     return out
 
@@ -183,20 +217,19 @@ def concat(a: Sequences, b: Sequences, pad_id: int) -> Sequences:
 
     def left_pad(p: dict) -> dict:
         extra = p_width - p["input_ids"].shape[1]
-        q = {k: p[k] for k in _ROW_KEYS}
-        q["input_ids"] = F.pad(p["input_ids"], (extra, 0), value=pad_id)
-        q["attention_mask"] = F.pad(p["attention_mask"], (extra, 0))
-        q["mm_token_type_ids"] = F.pad(p["mm_token_type_ids"], (extra, 0))
-        return q
+        return {k: F.pad(p[k], (extra, 0), value=pad_id if k == "input_ids" else 0) for k in _token_keys(p)}
 
-    pa, pb = left_pad(a.prompt), left_pad(b.prompt)
-    prompt = {k: torch.cat([pa[k], pb[k]]) for k in _ROW_KEYS}
+    prompt = {
+        k: torch.cat([pa, pb]) for (k, pa), pb in zip(left_pad(a.prompt).items(), left_pad(b.prompt).values())
+    }
+    for k in _row_keys(a.prompt):
+        prompt[k] = torch.cat([a.prompt[k], b.prompt[k]])
     index_a, index_b = image_index(a.prompt), image_index(b.prompt)
     if a.prompt["pixel_values"] is b.prompt["pixel_values"]:  # rollouts and labels of one batch
-        prompt["pixel_values"] = a.prompt["pixel_values"]
+        prompt.update({k: a.prompt[k] for k in _image_keys(a.prompt)})
     else:
-        prompt["pixel_values"] = torch.cat([a.prompt["pixel_values"], b.prompt["pixel_values"]])
-        index_b = index_b + image_grids(a.prompt).shape[0]
+        prompt.update({k: torch.cat([a.prompt[k], b.prompt[k]]) for k in _image_keys(a.prompt)})
+        index_b = index_b + num_images(a.prompt)
     prompt["image_index"] = torch.cat([index_a, index_b])
     parts = (a.parts or (a.ids.shape[0],)) + (b.parts or (b.ids.shape[0],))
     return Sequences(
@@ -241,16 +274,66 @@ def token_logps(
     return torch.cat(out)
 
 
-def _image_features(model, prompt: dict) -> list[torch.Tensor] | None:
-    """Vision-encoder output per distinct image, or None where the model must encode pixels itself.
+def _image_features(model, prompt: dict) -> list | None:
+    """The vision encoder's output for each distinct image (see `_split_encoded`), or None where
+    the model must encode pixels itself.
 
-    Under FSDP the vision tower's parameters are only gathered inside the root's forward, so the
-    sharded policy takes the pixels row by row as before.
+    The images go through the model's own `get_image_features` once, with every per-image input
+    it takes. Under FSDP the vision tower's parameters are only gathered inside the root's
+    forward, so the sharded policy takes the pixels row by row instead.
     """
     if is_sharded(model) or not hasattr(model, "get_image_features"):
         return None
-    out = model.get_image_features(prompt["pixel_values"], image_grids(prompt), return_dict=True)
-    return list(out.pooler_output)
+    accepted = inspect.signature(model.get_image_features).parameters
+    kwargs = {k: prompt[k] for k in _image_keys(prompt) if k in accepted}
+    out = model.get_image_features(**kwargs, return_dict=True)
+    return _split_encoded(out, num_images(prompt))
+
+
+def _split_encoded(out, n: int) -> list[dict]:
+    """An encoder output of `n` images as one dict of fields per image.
+
+    `pooler_output` (the image tokens' features) is per image: a list of [tokens_i, hidden], or a
+    tensor [n, tokens, hidden]. Other list fields whose tensors cover every image token in turn
+    (Qwen3-VL's `deepstack_features`, one per decoder layer it feeds) are split per image the
+    same way. The encoder's own hidden states and attentions are not passed back to the forward.
+    """
+    pooler = out.pooler_output
+    per_image = [{"pooler_output": pooler[i]} for i in range(n)]
+    sizes = [p["pooler_output"].shape[0] for p in per_image]
+    stacked = isinstance(pooler, torch.Tensor)
+    for f in fields(out):
+        value = getattr(out, f.name)
+        if f.name == "pooler_output" or not isinstance(value, (list, tuple)) or stacked:
+            continue
+        if all(isinstance(v, torch.Tensor) and v.shape[0] == sum(sizes) for v in value):
+            for layer in value:
+                for part, chunk in zip(per_image, torch.split(layer, sizes)):
+                    part.setdefault(f.name, []).append(chunk)
+    for part in per_image:
+        part["_stacked"] = stacked
+        part["_class"] = type(out)
+    return per_image
+
+
+def _join_encoded(parts: list[dict]):
+    """The encoder output of the images `parts` in this order, as the model's forward takes it."""
+    cls, stacked = parts[0]["_class"], parts[0]["_stacked"]
+    pooler = [p["pooler_output"] for p in parts]
+    out = {"pooler_output": torch.stack(pooler) if stacked else pooler}
+    for name in parts[0]:
+        if name not in ("pooler_output", "_class", "_stacked"):
+            out[name] = [torch.cat(layer) for layer in zip(*(p[name] for p in parts))]
+    return cls(**out)
+
+
+def completion_token_type(model) -> int:
+    """The token type of completion tokens (the family table's; 0 for families without one)."""
+    from visurf.models.families import FAMILIES
+
+    config = getattr(model, "config", None)
+    family = FAMILIES.get(getattr(config, "model_type", None))
+    return family.completion_token_type or 0 if family else 0
 
 
 def _token_logps(model, seqs: Sequences, rows: torch.Tensor, features, chunk_size: int) -> torch.Tensor:
@@ -258,24 +341,25 @@ def _token_logps(model, seqs: Sequences, rows: torch.Tensor, features, chunk_siz
     keep = p["attention_mask"][rows].any(0)  # drop prompt columns that are padding in every row
     c = max(1, int(seqs.mask[rows].sum(-1).max().item()))
     ids, mask = seqs.ids[rows, :c], seqs.mask[rows, :c]
-    prompt_ids = p["input_ids"][rows][:, keep]
-    attention = torch.cat([p["attention_mask"][rows][:, keep], mask.to(p["attention_mask"].dtype)], dim=1)
-    mm_types = torch.cat([p["mm_token_type_ids"][rows][:, keep], torch.zeros_like(ids)], dim=1)
+    completion = {
+        "input_ids": ids,
+        "attention_mask": mask.to(p["attention_mask"].dtype),
+        "mm_token_type_ids": torch.zeros_like(ids),
+        "token_type_ids": torch.full_like(ids, completion_token_type(model)),
+    }
+    inputs = {
+        k: torch.cat([p[k][rows][:, keep], completion[k].to(p[k].dtype)], dim=1) for k in _token_keys(p)
+    }
+    inputs.update({k: p[k][rows] for k in _row_keys(p)})
     if features is not None:
-        row_features = [features[i] for i in image_index(p)[rows].tolist()]
-        vision = {"mm_encoder_outputs": {"image": BaseModelOutputWithPooling(pooler_output=row_features)}}
+        row_features = _join_encoded([features[i] for i in image_index(p)[rows].tolist()])
+        inputs["mm_encoder_outputs"] = {"image": row_features}
+        # Inputs the forward needs besides the features (Qwen's grids place the image tokens).
+        inputs.update({k: v for k, v in row_images(p, rows).items() if k != "pixel_values"})
     else:
-        vision = {"pixel_values": row_pixels(p, rows)}
+        inputs.update(row_images(p, rows))
     with _head_logps(model, ids, mask, chunk_size):
-        out = model(
-            input_ids=torch.cat([prompt_ids, ids], dim=1),
-            attention_mask=attention,
-            image_grid_thw=p["image_grid_thw"][rows],
-            mm_token_type_ids=mm_types,
-            logits_to_keep=c + 1,
-            use_cache=False,
-            **vision,
-        )
+        out = model(**inputs, logits_to_keep=c + 1, use_cache=False)
     return out.logits  # the head's output is the scored tokens' log-probabilities, [rows, c]
 
 
