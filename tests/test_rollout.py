@@ -17,14 +17,24 @@ from visurf.models.loading import load_policy
 from visurf.rollout import (
     Sequences,
     concat,
-    image_grids,
     image_index,
-    images,
+    image_parts,
     pad_completions,
+    row_images,
     sample,
     select_prompts,
     token_logps,
 )
+
+
+def images(prompt: dict) -> list[torch.Tensor]:
+    """The pixel patches of each distinct image."""
+    return [part["pixel_values"] for part in image_parts(prompt)]
+
+
+def row_grids(prompt: dict) -> torch.Tensor:
+    """image_grid_thw of every row's image (the prompt keeps one per distinct image)."""
+    return row_images(prompt, list(range(prompt["input_ids"].shape[0])))["image_grid_thw"]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +64,7 @@ def reference_logps(model, seqs: Sequences) -> torch.Tensor:
         input_ids=torch.cat([p["input_ids"], seqs.ids], 1),
         attention_mask=torch.cat([p["attention_mask"], seqs.mask.long()], 1),
         pixel_values=torch.cat([chunks[i] for i in index]),
-        image_grid_thw=p["image_grid_thw"],
+        image_grid_thw=row_grids(p),
         mm_token_type_ids=torch.cat([p["mm_token_type_ids"], torch.zeros_like(seqs.ids)], 1),
         use_cache=False,
     )
@@ -202,7 +212,7 @@ def full_logits_logps(model, seqs: Sequences, reuse_features: bool = True) -> to
     p, c = seqs.prompt, seqs.ids.shape[1]
     index = image_index(p).tolist()
     if reuse_features:
-        grids = image_grids(p)
+        grids = p["image_grid_thw"]  # one per distinct image
         features = model.get_image_features(p["pixel_values"], grids, return_dict=True).pooler_output
         vision = {
             "mm_encoder_outputs": {
@@ -215,7 +225,7 @@ def full_logits_logps(model, seqs: Sequences, reuse_features: bool = True) -> to
     out = model(
         input_ids=torch.cat([p["input_ids"], seqs.ids], 1),
         attention_mask=torch.cat([p["attention_mask"], seqs.mask.long()], 1),
-        image_grid_thw=p["image_grid_thw"],
+        image_grid_thw=row_grids(p),
         mm_token_type_ids=torch.cat([p["mm_token_type_ids"], torch.zeros_like(seqs.ids)], 1),
         logits_to_keep=c + 1,
         use_cache=False,

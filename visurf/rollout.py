@@ -360,7 +360,13 @@ def _token_logps(model, seqs: Sequences, rows: torch.Tensor, features, chunk_siz
         inputs.update(row_images(p, rows))
     with _head_logps(model, ids, mask, chunk_size):
         out = model(**inputs, logits_to_keep=c + 1, use_cache=False)
-    return out.logits  # the head's output is the scored tokens' log-probabilities, [rows, c]
+    logp = out.logits  # the head's output: the scored tokens' log-probabilities, [rows, c]
+    if logp.shape != ids.shape:
+        raise RuntimeError(
+            f"{type(model).__name__}'s forward did not score through get_output_embeddings() "
+            f"(got logits of shape {tuple(logp.shape)}); token_logps needs the head it returns"
+        )
+    return logp
 
 
 @contextmanager
