@@ -36,7 +36,7 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 from visurf.models.loading import tiny_dir
 from visurf.models.processing import VLProcessor
 from visurf.models.tiny import TinyConfig, build_config
-from visurf.rollout import LOGIT_CHUNK, Sequences, row_pixels, token_logps
+from visurf.rollout import LOGIT_CHUNK, Sequences, model_inputs, token_logps
 
 MiB = 2**20
 
@@ -97,16 +97,11 @@ def make_batch(processor: VLProcessor, rows: int, tokens: int, seed: int = 0) ->
 
 def full_logits_logps(model, seqs: Sequences) -> torch.Tensor:
     """The path before chunking: every position's logits in float32, then a full log-softmax."""
-    p, c = seqs.prompt, seqs.ids.shape[1]
-    out = model(
-        input_ids=torch.cat([p["input_ids"], seqs.ids], 1),
-        attention_mask=torch.cat([p["attention_mask"], seqs.mask.long()], 1),
-        pixel_values=row_pixels(p, list(range(seqs.ids.shape[0]))),
-        image_grid_thw=p["image_grid_thw"],
-        mm_token_type_ids=torch.cat([p["mm_token_type_ids"], torch.zeros_like(seqs.ids)], 1),
-        logits_to_keep=c + 1,
-        use_cache=False,
-    )
+    inputs, c = model_inputs(seqs.prompt), seqs.ids.shape[1]  # every row with its own image
+    extend = {"input_ids": seqs.ids, "attention_mask": seqs.mask.long(), "mm_token_type_ids": 0 * seqs.ids}
+    for key, completion in extend.items():
+        inputs[key] = torch.cat([inputs[key], completion.to(inputs[key].dtype)], 1)
+    out = model(**inputs, logits_to_keep=c + 1, use_cache=False)
     logits = out.logits[:, :-1].float()
     logp = torch.log_softmax(logits, dim=-1).gather(-1, seqs.ids.unsqueeze(-1)).squeeze(-1)
     return logp.masked_fill(seqs.mask == 0, 0.0)

@@ -152,7 +152,7 @@ def make_batch(config, frame: int, prompts: int, generations: int, completion: i
         "input_ids": ids[index],
         "attention_mask": torch.ones_like(ids[index]),
         "mm_token_type_ids": (ids[index] == config.image_token_id).long(),
-        "image_grid_thw": torch.tensor([[1, grid, grid]]).repeat(len(index), 1),
+        "image_grid_thw": torch.tensor([[1, grid, grid]]).repeat(prompts, 1),  # one per distinct image
         "pixel_values": torch.randn(prompts * grid * grid, 3 * TEMPORAL * PATCH * PATCH, generator=g),
         "image_index": index,
     }
