@@ -294,37 +294,43 @@ def _split_encoded(out, n: int) -> list[dict]:
     """An encoder output of `n` images as one dict of fields per image.
 
     `pooler_output` (the image tokens' features) is per image: a list of [tokens_i, hidden], or a
-    tensor [n, tokens, hidden]. Other list fields whose tensors cover every image token in turn
-    (Qwen3-VL's `deepstack_features`, one per decoder layer it feeds) are split per image the
-    same way. The encoder's own hidden states and attentions are not passed back to the forward.
+    tensor [n, tokens, hidden]. List fields with one entry per decoder layer they feed (Qwen3-VL's
+    `deepstack_features`) are split per image too: each entry either already per image (a list of
+    n tensors) or every image's tokens in turn. The encoder's own hidden states and attentions are
+    not passed back to the forward.
     """
     pooler = out.pooler_output
     per_image = [{"pooler_output": pooler[i]} for i in range(n)]
     sizes = [p["pooler_output"].shape[0] for p in per_image]
-    stacked = isinstance(pooler, torch.Tensor)
+    layout = {"_class": type(out), "_stacked": isinstance(pooler, torch.Tensor)}
     for f in fields(out):
         value = getattr(out, f.name)
-        if f.name == "pooler_output" or not isinstance(value, (list, tuple)) or stacked:
+        if f.name == "pooler_output" or not isinstance(value, (list, tuple)) or layout["_stacked"]:
             continue
-        if all(isinstance(v, torch.Tensor) and v.shape[0] == sum(sizes) for v in value):
-            for layer in value:
-                for part, chunk in zip(per_image, torch.split(layer, sizes)):
-                    part.setdefault(f.name, []).append(chunk)
+        if all(isinstance(v, (list, tuple)) and len(v) == n for v in value):
+            chunks, layout[f.name] = [list(v) for v in value], "per_image"
+        elif all(isinstance(v, torch.Tensor) and v.shape[0] == sum(sizes) for v in value):
+            chunks, layout[f.name] = [torch.split(v, sizes) for v in value], "joined"
+        else:
+            continue
+        for i, part in enumerate(per_image):
+            part[f.name] = [layer[i] for layer in chunks]
     for part in per_image:
-        part["_stacked"] = stacked
-        part["_class"] = type(out)
+        part["_layout"] = layout
     return per_image
 
 
 def _join_encoded(parts: list[dict]):
     """The encoder output of the images `parts` in this order, as the model's forward takes it."""
-    cls, stacked = parts[0]["_class"], parts[0]["_stacked"]
+    layout = parts[0]["_layout"]
     pooler = [p["pooler_output"] for p in parts]
-    out = {"pooler_output": torch.stack(pooler) if stacked else pooler}
-    for name in parts[0]:
-        if name not in ("pooler_output", "_class", "_stacked"):
-            out[name] = [torch.cat(layer) for layer in zip(*(p[name] for p in parts))]
-    return cls(**out)
+    out = {"pooler_output": torch.stack(pooler) if layout["_stacked"] else pooler}
+    for name, kind in layout.items():
+        if name.startswith("_"):
+            continue
+        layers = zip(*(p[name] for p in parts))  # per layer: that layer's chunk of each image
+        out[name] = [list(chunks) if kind == "per_image" else torch.cat(chunks) for chunks in layers]
+    return layout["_class"](**out)
 
 
 def completion_token_type(model) -> int:

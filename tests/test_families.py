@@ -1,0 +1,185 @@
+"""Every model family of visurf.models.tiny through the same code paths as the default Qwen2.5-VL:
+processing, sampling and scoring (token_logps against generate's own logits), LoRA with and
+without the vision tower, freezing the tower, a smoke run of each objective and the export round
+trip. Qwen2.5-VL itself is covered by the rest of the suite."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import run
+from visurf.models.tiny import TinyConfig, build_tiny
+
+# family -> the frame its tiny model is built for (a multiple of its patch x merge)
+FAMILIES = {"qwen2_vl": 112, "qwen3_vl": 128}
+# Vision projections per block that peft.vision=true adapts (visurf.models.families).
+VISION_PROJECTIONS = {"qwen2_vl": 4, "qwen3_vl": 4}
+
+
+@pytest.fixture(scope="session")
+def family_dirs(visurf_cache):
+    built = {}
+
+    def get(family: str):
+        if family not in built:
+            built[family] = build_tiny(
+                visurf_cache / "families" / family, TinyConfig(frame=FAMILIES[family]), family=family
+            )
+        return built[family]
+
+    return get
+
+
+@pytest.fixture(params=sorted(FAMILIES))
+def family(request):
+    return request.param
+
+
+def overrides(family_dirs, family: str) -> list[str]:
+    return ["model.source=path", f"model.path={family_dirs(family)}", f"model.frame={FAMILIES[family]}"]
+
+
+def load(family_dirs, family: str, *more: str):
+    from tests.conftest import smoke_config
+    from visurf.models.loading import load_policy
+
+    cfg = smoke_config(*overrides(family_dirs, family), *more)
+    model, processor = load_policy(cfg.model)
+    return model, processor, cfg
+
+
+def prompts(processor, cfg, n: int = 2):
+    from visurf.data.sources import load_examples
+
+    examples = load_examples(cfg.data, int(cfg.model.frame), "train")[:n]
+    return processor([e.prompt for e in examples], [e.image for e in examples])
+
+
+def test_processor_tokens_come_from_the_family(family_dirs, family):
+    model, processor, _ = load(family_dirs, family)
+    assert model.config.model_type == family
+    tok = processor.tokenizer
+    assert tok.convert_ids_to_tokens(processor.eos_token_id) == "<|im_end|>"
+    assert {"<|image_pad|>", "<|vision_start|>"} <= set(tok.convert_ids_to_tokens(processor.vision_token_ids))
+
+
+@pytest.mark.parametrize("reuse_features", [True, False], ids=["image-features-reused", "pixels-re-encoded"])
+def test_token_logps_equal_generates_own_logits(family_dirs, family, reuse_features, monkeypatch):
+    """The log-probabilities scoring gives the sampled tokens are those of the distribution
+    `generate` sampled them from (fp32, within 1e-5), whether each image's encoder output is
+    reused (Qwen3-VL: its deepstack features too) or every row's pixels are encoded again."""
+    import visurf.rollout as rollout
+    from visurf.rollout import Sequences, completion_mask, model_inputs, select_prompts, token_logps
+
+    model, processor, cfg = load(family_dirs, family)
+    model.eval()
+    inputs = prompts(processor, cfg)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = model.generate(
+            **model_inputs(inputs),
+            do_sample=True,
+            temperature=1.0,
+            top_p=1.0,
+            top_k=None,
+            max_new_tokens=8,
+            num_return_sequences=2,
+            eos_token_id=processor.eos_token_id,
+            pad_token_id=processor.pad_token_id,
+            suppress_tokens=processor.vision_token_ids,
+            return_dict_in_generate=True,
+            output_logits=True,
+        )
+    ids = out.sequences[:, inputs["input_ids"].shape[1] :]
+    mask, truncated = completion_mask(ids, processor.eos_token_id)
+    expected = torch.stack(out.logits, 1).float().log_softmax(-1).gather(-1, ids[..., None])[..., 0]
+    rows = torch.arange(2).repeat_interleave(2)
+    seqs = Sequences(
+        select_prompts(inputs, rows), ids.masked_fill(mask == 0, processor.pad_token_id), mask, truncated
+    )
+    if not reuse_features:
+        monkeypatch.setattr(rollout, "_image_features", lambda model, prompt: None)
+    with torch.no_grad():
+        got = token_logps(model, seqs)
+    real = mask > 0
+    assert real.sum() >= 4
+    torch.testing.assert_close(got[real], expected[real], atol=1e-5, rtol=0)
+    assert (got[~real] == 0).all()
+
+
+@pytest.mark.parametrize("vision", [False, True], ids=["text-only", "with-vision-tower"])
+def test_lora_with_and_without_the_vision_tower(family_dirs, family, vision):
+    from visurf.models.adapters import apply_adapters, lora_layers
+
+    model, _, cfg = load(family_dirs, family, "peft=lora", f"peft.vision={str(vision).lower()}")
+    layers = lora_layers(apply_adapters(model, cfg.peft))
+    tiny = TinyConfig()
+    text = [n for n in layers if n.startswith("model.language_model.")]
+    tower = [n for n in layers if n.startswith("model.visual.")]
+    assert len(text) == tiny.num_layers * 7  # q, k, v, o, gate, up, down in every decoder layer
+    assert len(tower) == (tiny.vision_depth * VISION_PROJECTIONS[family] if vision else 0)
+    assert len(layers) == len(text) + len(tower)
+
+
+def test_freezing_the_vision_tower(family_dirs, family):
+    from visurf.models.loading import freeze_vision_tower
+
+    model, _, _ = load(family_dirs, family)
+    freeze_vision_tower(model)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {n for n, _ in model.named_parameters() if n.startswith("model.visual.")}
+    assert frozen
+
+
+OBJECTIVES = ["visurf"] + [
+    pytest.param(o, marks=pytest.mark.slow) for o in ("sft", "rlvr", "grpo", "sft_rlvr")
+]
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_smoke_run_of_every_objective(family_dirs, family, objective, tmp_path):
+    run_dir, summary = run(
+        tmp_path, "experiment=smoke", f"objective={objective}", *overrides(family_dirs, family)
+    )
+    assert summary["steps"] == 2 and summary["objective"] == objective
+    assert (run_dir / "model" / "config.json").is_file()
+    assert 0.0 <= summary["eval_after"]["accuracy"] <= 1.0
+
+
+@pytest.mark.slow
+def test_export_round_trip_of_a_lora_run(family_dirs, family, tmp_path):
+    """A LoRA run exported to a plain model: same family, same scores as the run's adapters."""
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    from visurf.export import export
+    from visurf.objectives import SFTStage
+    from visurf.rollout import Sequences, pad_completions, token_logps
+
+    run_dir, _ = run(
+        tmp_path,
+        "experiment=smoke",
+        "objective=sft",
+        "peft=lora",
+        "peft.vision=true",
+        *overrides(family_dirs, family),
+    )
+    out = export(run_dir, tmp_path / "merged")
+    merged = AutoModelForImageTextToText.from_pretrained(out).eval()
+    assert merged.config.model_type == family
+    base, processor, cfg = load(family_dirs, family)
+    adapted = PeftModel.from_pretrained(base, run_dir / "model").eval()
+    from visurf.data.sources import load_examples
+
+    examples = load_examples(cfg.data, int(cfg.model.frame), "train")[:2]
+    inputs = processor([e.prompt for e in examples], [e.image for e in examples])
+    ids, mask = pad_completions(
+        processor.completion_ids([SFTStage().label_text(e) for e in examples]),
+        processor.pad_token_id,
+        processor.eos_token_id,
+    )
+    seqs = Sequences(inputs, ids, mask, torch.zeros(2, dtype=torch.bool))
+    with torch.no_grad():
+        a, b = token_logps(merged, seqs), token_logps(adapted, seqs)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
