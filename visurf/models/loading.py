@@ -94,6 +94,12 @@ def load_policy(model_cfg, path: Path | None = None, quantization_config=None):
     if model_cfg.get("attn_implementation"):
         kwargs["attn_implementation"] = str(model_cfg.attn_implementation)
     model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    family = model_cfg.get("family")
+    if family and family != model.config.model_type:
+        raise ValueError(
+            f"model.family={family} but {path} holds a {model.config.model_type} model; "
+            f"set model.family={model.config.model_type} or pick its preset"
+        )
     if model_cfg.get("gradient_checkpointing"):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     processor = VLProcessor.from_pretrained(path)
