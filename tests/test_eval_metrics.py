@@ -9,7 +9,16 @@ from visurf.evaluation import GroundingMetrics
 from visurf.rewards import GroundingReward
 
 SIZE = 100
-KEYS = {"accuracy", "mean_reward", "format_rate", "strict_format_rate", "giou", "ciou", "n_acc", "think_words"}
+KEYS = {
+    "accuracy",
+    "mean_reward",
+    "format_rate",
+    "strict_format_rate",
+    "giou",
+    "ciou",
+    "n_acc",
+    "think_words",
+}
 
 
 def obj(x1, y1, x2, y2):
