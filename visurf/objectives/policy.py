@@ -110,7 +110,7 @@ class PolicyStage:
         enters = entering_groups(correct, inj.when)
         members = group_members(enters, g, inj.how)
         groups = enters.nonzero().squeeze(-1).tolist()
-        scored = torch.zeros(b)
+        scored = torch.zeros(b, dtype=torch.float32)  # under bf16-true the default dtype is bf16
         label_seqs = None
         if groups:
             label_seqs, label_scored, spans, label_metrics = self._labels(
