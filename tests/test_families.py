@@ -17,18 +17,17 @@ FAMILIES = {"qwen2_vl": 112, "qwen3_vl": 128}
 VISION_PROJECTIONS = {"qwen2_vl": 4, "qwen3_vl": 4}
 
 
+def tiny_family_dir(cache, family: str):
+    """The tiny model of `family` in the test cache, built once (a cache entry, as model=tiny's)."""
+    from visurf.cache import build_entry
+
+    cfg = TinyConfig(frame=FAMILIES[family])
+    return build_entry(cache / "families" / family, lambda out: build_tiny(out, cfg, family=family))
+
+
 @pytest.fixture(scope="session")
 def family_dirs(visurf_cache):
-    built = {}
-
-    def get(family: str):
-        if family not in built:
-            built[family] = build_tiny(
-                visurf_cache / "families" / family, TinyConfig(frame=FAMILIES[family]), family=family
-            )
-        return built[family]
-
-    return get
+    return lambda family: tiny_family_dir(visurf_cache, family)
 
 
 @pytest.fixture(params=sorted(FAMILIES))
@@ -142,7 +141,7 @@ def test_smoke_run_of_every_objective(family_dirs, family, objective, tmp_path):
     run_dir, summary = run(
         tmp_path, "experiment=smoke", f"objective={objective}", *overrides(family_dirs, family)
     )
-    assert summary["steps"] == 2 and summary["objective"] == objective
+    assert summary["steps"] == 2 and summary["objective"] == {"grpo": "rlvr"}.get(objective, objective)
     assert (run_dir / "model" / "config.json").is_file()
     assert 0.0 <= summary["eval_after"]["accuracy"] <= 1.0
 
@@ -183,3 +182,31 @@ def test_export_round_trip_of_a_lora_run(family_dirs, family, tmp_path):
     with torch.no_grad():
         a, b = token_logps(merged, seqs), token_logps(adapted, seqs)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_fsdp_units_come_from_the_models_no_split_modules(family_dirs, family):
+    """trainer.strategy.wrap_blocks=auto: FSDP wraps (and checkpoints) the blocks the model names
+    in `_no_split_modules`, whatever the family calls them."""
+    from tests.conftest import smoke_config
+    from visurf.strategies import build_strategy
+
+    cfg = smoke_config("trainer=fsdp", "trainer.strategy.wrap_blocks=auto")
+    strategy = build_strategy(cfg.trainer)
+    policy = strategy.kwargs["auto_wrap_policy"]
+    model, _, _ = load(family_dirs, family)
+    units = policy._run_policy(model, set(), {})
+    names = {type(m).__name__ for m in units}
+    prefix = {"qwen2_vl": "Qwen2VL", "qwen3_vl": "Qwen3VL"}[family]
+    assert names == {f"{prefix}{'Text' if family == 'qwen3_vl' else ''}DecoderLayer", f"{prefix}VisionBlock"}
+    tiny = TinyConfig()
+    assert len(units) == tiny.num_layers + tiny.vision_depth
+    assert strategy._activation_checkpointing_kwargs["auto_wrap_policy"] is policy
+
+
+def test_an_unknown_family_is_refused_naming_what_is_missing():
+    from visurf.models.families import family_of
+
+    with pytest.raises(
+        ValueError, match=r"'gemma3' is not supported yet: .*FAMILIES has no entry .*needed: tower"
+    ):
+        family_of("gemma3")

@@ -20,7 +20,7 @@ DDP_KEYS = {"name", "find_unused_parameters", "process_group_backend", "timeout_
 FSDP_KEYS = {
     "name",
     "sharding_strategy",
-    "wrap_blocks",
+    "wrap_blocks",  # import paths of block classes, or auto: the model's _no_split_modules
     "activation_checkpointing",
     "cpu_offload",
     "state_dict_type",
@@ -73,12 +73,52 @@ def import_class(path: str) -> type:
         raise ValueError(f"trainer.strategy.wrap_blocks: cannot import {path!r} ({err})") from err
 
 
+def no_split_policy():
+    """FSDP units read from the model itself: every module whose class the model names in its
+    `_no_split_modules` (its decoder and vision blocks, in any family). The classes are looked up
+    when FSDP first applies the policy to the root model (wrapping or activation checkpointing)."""
+    from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+
+    from visurf.models.families import block_classes
+
+    class NoSplitModulesPolicy(ModuleWrapPolicy):
+        def __init__(self):
+            super().__init__(())
+
+        def _resolve(self, root) -> None:
+            if not self._module_classes:
+                self._module_classes = block_classes(root)
+                self._module_classes_str = str(self._module_classes)
+            if not self._module_classes:
+                raise ValueError(
+                    f"trainer.strategy.wrap_blocks=auto: {type(root).__name__} names no _no_split_modules; "
+                    "list the block classes in trainer.strategy.wrap_blocks"
+                )
+
+        def _run_policy(self, root_module, ignored_modules, root_kwargs):
+            self._resolve(root_module)
+            return super()._run_policy(root_module, ignored_modules, root_kwargs)
+
+        def __call__(self, module, recurse, *args, **kwargs):
+            self._resolve(module)  # the first call is the root's
+            return super().__call__(module, recurse, *args, **kwargs)
+
+    return NoSplitModulesPolicy()
+
+
 def _fsdp(options: dict):
     from lightning.pytorch.strategies import FSDPStrategy
 
-    blocks = {import_class(p) for p in options.get("wrap_blocks", [])}
-    if not blocks:
-        raise ValueError("trainer.strategy.wrap_blocks must name at least one module class for fsdp")
+    spec = options.get("wrap_blocks", [])
+    if spec == "auto":
+        blocks = no_split_policy()
+    else:
+        blocks = {import_class(p) for p in spec}
+        if not blocks:
+            raise ValueError(
+                "trainer.strategy.wrap_blocks must name at least one module class for fsdp, or be auto "
+                "(the model's _no_split_modules)"
+            )
     return FSDPStrategy(
         auto_wrap_policy=blocks,  # Lightning turns a set of classes into a ModuleWrapPolicy
         activation_checkpointing_policy=blocks if options.get("activation_checkpointing") else None,
