@@ -108,10 +108,14 @@ class VLProcessor:
         path = str(path)
         if prefer_stock:
             try:
-                return cls(AutoProcessor.from_pretrained(path), "stock")
+                stock = AutoProcessor.from_pretrained(path)
             except (ImportError, ValueError) as err:  # InternVL raises ValueError without torchvision
                 reason = str(err).strip().split(". ")[0]  # the first sentence says which library is missing
                 log.info("stock processor unavailable (%s); building it for images only", reason)
+            else:
+                # A directory without a processor config gives a tokenizer alone.
+                if hasattr(stock, "image_processor") and hasattr(stock, "tokenizer"):
+                    return cls(stock, "stock")
         return cls(images_only_processor(path), "images_only")
 
     def prompt_text(self, prompt: str) -> str:
@@ -170,11 +174,19 @@ def processor_class(path: str) -> type:
     import transformers
     from transformers.models.auto.auto_mappings import PROCESSOR_MAPPING_NAMES
 
-    model_type = AutoConfig.from_pretrained(path).model_type
+    model_type = _model_type(path)
     name = PROCESSOR_MAPPING_NAMES.get(model_type)
     if name is None:
         raise ValueError(f"transformers has no processor class for model_type {model_type!r} ({path})")
     return getattr(transformers, name)
+
+
+def _model_type(path: str) -> str:
+    """The config's model_type; a LoRA run's model/ holds adapters only: its base model's."""
+    adapter = Path(path) / "adapter_config.json"
+    if not (Path(path) / "config.json").exists() and adapter.exists():
+        path = json.loads(adapter.read_text())["base_model_name_or_path"]
+    return AutoConfig.from_pretrained(path).model_type
 
 
 def images_only_processor(path: str):
