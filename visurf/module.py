@@ -59,7 +59,7 @@ class PostTrainModule(L.LightningModule):
         self._consecutive_skips = 0
         self._stage_index: int | None = None
 
-    # -- pieces the stages use -------------------------------------------------------------
+    # -- the StageHost members (visurf/objectives/stage.py): all a stage may use of the module --
     def to_device(self, inputs: dict) -> dict:
         return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
 

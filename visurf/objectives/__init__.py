@@ -2,7 +2,8 @@
 
 `sft` = one SFT stage; `rlvr`/`grpo` = one policy stage; `visurf` = one policy stage with the
 label injected; `sft_rlvr` = an SFT stage, then a policy stage. The LightningModule asks the
-schedule for the stage of the current step and knows nothing else about the objective.
+schedule for the stage of the current step and knows nothing else about the objective. What a
+stage is, and what it may use of the module, is declared in `visurf.objectives.stage`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from visurf.algorithms import Injection
 from visurf.objectives.experience import Experience
 from visurf.objectives.policy import PolicyStage
 from visurf.objectives.sft import SFTStage
+from visurf.objectives.stage import Stage, StageHost
 from visurf.reward_control import RewardControl
 
 
 class StageSchedule:
     """Stages with their first optimisation step: stage k runs from `starts[k]` on."""
 
-    def __init__(self, stages: list, starts: list[int]):
+    def __init__(self, stages: list[Stage], starts: list[int]):
         self.stages = stages
         self.starts = starts
 
@@ -48,4 +50,4 @@ def build_schedule(cfg) -> StageSchedule:
     return StageSchedule(stages, starts)
 
 
-__all__ = ["Experience", "PolicyStage", "SFTStage", "StageSchedule", "build_schedule"]
+__all__ = ["Experience", "PolicyStage", "SFTStage", "Stage", "StageHost", "StageSchedule", "build_schedule"]
