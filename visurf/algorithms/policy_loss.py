@@ -104,7 +104,8 @@ def aggregate(
       GRPOTrainer does: a batch with many masked (truncated) rows takes a smaller step, not one
       scaled up by ``B / B_kept``;
     - ``bnpo`` / ``dapo``: ``Σ_it m_it·l_it / N_tokens`` — mean over all active tokens of the
-      whole batch across processes (the DAPO definition; identical to each other here);
+      whole batch across processes (the DAPO definition; identical to each other here; TRL's
+      ``bnpo`` keeps each process's own count, only its ``dapo`` is global);
     - ``dr_grpo``: ``Σ_it m_it·l_it / (N_rows · L)``, ``L = max_completion_length`` (default ``T``).
 
     ``N_tokens`` and ``N_rows`` are the counts over every process's batch: ``global_tokens``
