@@ -12,9 +12,33 @@ from tests.conftest import run
 from visurf.models.tiny import TinyConfig, build_tiny
 
 # family -> the frame its tiny model is built for (a multiple of its patch x merge)
-FAMILIES = {"qwen2_vl": 112, "qwen3_vl": 128}
-# Vision projections per block that peft.vision=true adapts (visurf.models.families).
-VISION_PROJECTIONS = {"qwen2_vl": 4, "qwen3_vl": 4}
+FAMILIES = {"qwen2_vl": 112, "qwen3_vl": 128, "gemma3": 112}
+# What each tiny model should show: its end-of-turn token, vision tokens the processor names,
+# the vision tower's and projector's prefixes, the vision projections per block that
+# peft.vision=true adapts (visurf.models.families), and its decoder / vision block classes.
+EXPECTED = {
+    "qwen2_vl": dict(
+        eot="<|im_end|>",
+        vision_tokens={"<|image_pad|>", "<|vision_start|>"},
+        vision=("model.visual.",),
+        projections=4,
+        blocks={"Qwen2VLDecoderLayer", "Qwen2VLVisionBlock"},
+    ),
+    "qwen3_vl": dict(
+        eot="<|im_end|>",
+        vision_tokens={"<|image_pad|>", "<|vision_start|>"},
+        vision=("model.visual.",),
+        projections=4,
+        blocks={"Qwen3VLTextDecoderLayer", "Qwen3VLVisionBlock"},
+    ),
+    "gemma3": dict(
+        eot="<end_of_turn>",
+        vision_tokens={"<start_of_image>", "<end_of_image>", "<image_soft_token>"},
+        vision=("model.vision_tower.", "model.multi_modal_projector."),
+        projections=6,
+        blocks={"Gemma3DecoderLayer", "SiglipEncoderLayer"},
+    ),
+}
 
 
 def tiny_family_dir(cache, family: str):
@@ -58,9 +82,9 @@ def prompts(processor, cfg, n: int = 2):
 def test_processor_tokens_come_from_the_family(family_dirs, family):
     model, processor, _ = load(family_dirs, family)
     assert model.config.model_type == family
-    tok = processor.tokenizer
-    assert tok.convert_ids_to_tokens(processor.eos_token_id) == "<|im_end|>"
-    assert {"<|image_pad|>", "<|vision_start|>"} <= set(tok.convert_ids_to_tokens(processor.vision_token_ids))
+    tok, expected = processor.tokenizer, EXPECTED[family]
+    assert tok.convert_ids_to_tokens(processor.eos_token_id) == expected["eot"]  # from the chat template
+    assert expected["vision_tokens"] <= set(tok.convert_ids_to_tokens(processor.vision_token_ids))
 
 
 @pytest.mark.parametrize("reuse_features", [True, False], ids=["image-features-reused", "pixels-re-encoded"])
@@ -115,9 +139,9 @@ def test_lora_with_and_without_the_vision_tower(family_dirs, family, vision):
     layers = lora_layers(apply_adapters(model, cfg.peft))
     tiny = TinyConfig()
     text = [n for n in layers if n.startswith("model.language_model.")]
-    tower = [n for n in layers if n.startswith("model.visual.")]
+    tower = [n for n in layers if n.startswith(EXPECTED[family]["vision"])]
     assert len(text) == tiny.num_layers * 7  # q, k, v, o, gate, up, down in every decoder layer
-    assert len(tower) == (tiny.vision_depth * VISION_PROJECTIONS[family] if vision else 0)
+    assert len(tower) == (tiny.vision_depth * EXPECTED[family]["projections"] if vision else 0)
     assert len(layers) == len(text) + len(tower)
 
 
@@ -127,7 +151,7 @@ def test_freezing_the_vision_tower(family_dirs, family):
     model, _, _ = load(family_dirs, family)
     freeze_vision_tower(model)
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
-    assert frozen == {n for n, _ in model.named_parameters() if n.startswith("model.visual.")}
+    assert frozen == {n for n, _ in model.named_parameters() if n.startswith(EXPECTED[family]["vision"])}
     assert frozen
 
 
@@ -195,11 +219,10 @@ def test_fsdp_units_come_from_the_models_no_split_modules(family_dirs, family):
     policy = strategy.kwargs["auto_wrap_policy"]
     model, _, _ = load(family_dirs, family)
     units = policy._run_policy(model, set(), {})
-    names = {type(m).__name__ for m in units}
-    prefix = {"qwen2_vl": "Qwen2VL", "qwen3_vl": "Qwen3VL"}[family]
-    assert names == {f"{prefix}{'Text' if family == 'qwen3_vl' else ''}DecoderLayer", f"{prefix}VisionBlock"}
+    blocks = [m for m in units if type(m).__name__ in EXPECTED[family]["blocks"]]
+    assert {type(m).__name__ for m in blocks} == EXPECTED[family]["blocks"]
     tiny = TinyConfig()
-    assert len(units) == tiny.num_layers + tiny.vision_depth
+    assert len(blocks) == tiny.num_layers + tiny.vision_depth
     assert strategy._activation_checkpointing_kwargs["auto_wrap_policy"] is policy
 
 

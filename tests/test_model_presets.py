@@ -61,8 +61,8 @@ def test_the_frame_must_fit_the_family_patches():
     validate(compose_config(["model=qwen3_vl_2b"]))
     with pytest.raises(ConfigError, match=r"model.frame=840 is invalid: it must be a multiple of 32"):
         validate(compose_config(["model=qwen3_vl_2b", "model.frame=840"]))
-    with pytest.raises(ConfigError, match=r"'gemma3' is not supported yet.*needed: tower"):
-        validate(compose_config(["model=qwen3_vl_2b", "model.family=gemma3"]))
+    with pytest.raises(ConfigError, match=r"'paligemma' is not supported yet.*needed: tower"):
+        validate(compose_config(["model=qwen3_vl_2b", "model.family=paligemma"]))
 
 
 def test_a_qwen3_vl_preset_loads_a_local_directory(tmp_path, visurf_cache):

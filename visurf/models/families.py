@@ -52,6 +52,22 @@ FAMILIES: dict[str, Family] = {
         (*_QWEN_ATTN, "mlp.linear_fc1", "mlp.linear_fc2"),
         32,
     ),
+    # Gemma 3 resizes every image to its tower's square size, so any frame keeps the labels right.
+    "gemma3": Family(
+        "model.vision_tower",
+        "model.multi_modal_projector",
+        r"model\.vision_tower\.encoder\.layers\.\d+",
+        (
+            "self_attn.q_proj",
+            "self_attn.k_proj",
+            "self_attn.v_proj",
+            "self_attn.out_proj",
+            "mlp.fc1",
+            "mlp.fc2",
+        ),
+        1,
+        completion_token_type=0,
+    ),
 }
 
 _FIELDS = ", ".join(Family.__dataclass_fields__)

@@ -63,8 +63,9 @@ class VLProcessor:
         self._special_ids = set(tok.all_special_ids) | set(getattr(tok, "added_tokens_decoder", {}))
         named = {
             i
+            for source in (processor, tok)  # Gemma 3's tokenizer names the soft image token
             for attr in _VISION_TOKEN_ATTRS
-            if isinstance(t := getattr(processor, attr, None), str)
+            if isinstance(t := getattr(source, attr, None), str)
             and (i := tok.convert_tokens_to_ids(t)) is not None
             and i != tok.unk_token_id
         }

@@ -60,24 +60,28 @@ class TinyConfig:
     seed: int = 0
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+def train_tokenizer(
+    corpus: Iterable[str],
+    vocab_size: int,
+    special_tokens: list[str] = SPECIAL_TOKENS,
+    chat_template: str = CHAT_TEMPLATE,
+    **named_tokens,
+) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer; `named_tokens` (eos_token, pad_token, ..., extra_special_tokens)
+    default to Qwen's."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=special_tokens,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        model_max_length=4096,
-    )
-    fast.chat_template = CHAT_TEMPLATE
+    named_tokens = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", **named_tokens}
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=4096, **named_tokens)
+    fast.chat_template = chat_template
     return fast
 
 
@@ -148,7 +152,9 @@ def build_tiny(
         raise ValueError(f"frame must be a multiple of {spec.frame_multiple} for {family}, got {cfg.frame}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(corpus if corpus is not None else default_corpus(cfg.frame), cfg.vocab_size)
+    tokenizer = train_tokenizer(
+        corpus if corpus is not None else default_corpus(cfg.frame), cfg.vocab_size, **spec.tokenizer
+    )
     torch.manual_seed(cfg.seed)
     model = spec.model_class(spec.build_config(cfg, tokenizer))
     model.generation_config.eos_token_id = tokenizer.eos_token_id
@@ -160,6 +166,11 @@ def build_tiny(
     # Normalised around the synthetic world's light background, so that a background patch is
     # near 0 and shapes stand out: with CLIP's statistics every patch shares a large constant
     # part, and a small random vision tower learns to amplify that instead of the content.
+    (out / "chat_template.jinja").write_text(tokenizer.chat_template)
+    (out / "visurf_tiny.json").write_text(__import__("json").dumps(asdict(cfg), indent=2))
+    if spec.write_processor is not None:
+        spec.write_processor(out, cfg)
+        return out
     unit = spec.frame_multiple  # one merged patch: the smallest image the processor keeps
     Qwen2VLImageProcessorPil(
         min_pixels=min(pixels, 4 * unit * unit),
@@ -168,8 +179,6 @@ def build_tiny(
         image_mean=[0.85, 0.92, 0.85],
         image_std=[0.3, 0.3, 0.3],
     ).save_pretrained(out)
-    (out / "chat_template.jinja").write_text(CHAT_TEMPLATE)
-    (out / "visurf_tiny.json").write_text(__import__("json").dumps(asdict(cfg), indent=2))
     return out
 
 

@@ -8,10 +8,13 @@ multiple of 32). Sizes come from `TinyConfig`, so every family is about the same
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from transformers import (
+    Gemma3Config,
+    Gemma3ForConditionalGeneration,
     Qwen2_5_VLForConditionalGeneration,
     Qwen2VLConfig,
     Qwen2VLForConditionalGeneration,
@@ -25,6 +28,8 @@ class TinyFamily:
     model_class: type
     build_config: Callable  # (TinyConfig, tokenizer) -> the model's config
     frame_multiple: int  # patch size x spatial merge
+    tokenizer: dict = field(default_factory=dict)  # train_tokenizer's keywords (default: Qwen's tokens)
+    write_processor: Callable | None = None  # (out, TinyConfig): None = the Qwen2-VL image processor
 
 
 def _token_ids(tokenizer) -> dict:
@@ -102,8 +107,97 @@ def _qwen2_5_vl_config(cfg, tokenizer):
     return build_config(cfg, tokenizer)
 
 
+# Gemma 3: its turn markers and image tokens; the image is one <start_of_image> in the chat text,
+# which the processor expands to <start_of_image>, `image_seq_length` soft tokens, <end_of_image>.
+GEMMA3_TOKENS = [
+    "<pad>",
+    "<eos>",
+    "<bos>",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "<start_of_image>",
+    "<end_of_image>",
+    "<image_soft_token>",
+]
+GEMMA3_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "<start_of_turn>{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<start_of_image>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+GEMMA3_IMAGE_TOKENS = 16  # 4 x 4 pooled from the tower's 8 x 8 patches of a 112 px image
+
+
+def gemma3_config(cfg, tokenizer) -> Gemma3Config:
+    ids = tokenizer.convert_tokens_to_ids
+    head_dim = cfg.hidden_size // cfg.num_heads
+    return Gemma3Config(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=cfg.hidden_size,
+            intermediate_size=cfg.intermediate_size,
+            num_hidden_layers=cfg.num_layers,
+            num_attention_heads=cfg.num_heads,
+            num_key_value_heads=cfg.num_kv_heads,
+            head_dim=head_dim,
+            query_pre_attn_scalar=head_dim,
+            max_position_embeddings=4096,
+            sliding_window=512,
+            pad_token_id=ids("<pad>"),
+            eos_token_id=ids("<end_of_turn>"),
+            bos_token_id=ids("<bos>"),
+        ),
+        vision_config=dict(
+            hidden_size=cfg.vision_hidden_size,
+            intermediate_size=2 * cfg.vision_hidden_size,
+            num_hidden_layers=cfg.vision_depth,
+            num_attention_heads=cfg.vision_heads,
+            image_size=112,
+            patch_size=14,
+        ),
+        mm_tokens_per_image=GEMMA3_IMAGE_TOKENS,
+        boi_token_index=ids("<start_of_image>"),
+        eoi_token_index=ids("<end_of_image>"),
+        image_token_index=ids("<image_soft_token>"),
+    )
+
+
+def write_gemma3_processor(out, cfg) -> None:
+    from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
+
+    # The tower's own size: the processor resizes every image to it.
+    Gemma3ImageProcessorPil(
+        size={"height": 112, "width": 112}, image_mean=[0.85, 0.92, 0.85], image_std=[0.3] * 3
+    ).save_pretrained(out)
+    (out / "processor_config.json").write_text(
+        json.dumps({"processor_class": "Gemma3Processor", "image_seq_length": GEMMA3_IMAGE_TOKENS}, indent=2)
+    )
+
+
 TINY_FAMILIES = {
     "qwen2_5_vl": TinyFamily(Qwen2_5_VLForConditionalGeneration, _qwen2_5_vl_config, 28),
     "qwen2_vl": TinyFamily(Qwen2VLForConditionalGeneration, qwen2_vl_config, 28),
     "qwen3_vl": TinyFamily(Qwen3VLForConditionalGeneration, qwen3_vl_config, 32),
+    "gemma3": TinyFamily(
+        Gemma3ForConditionalGeneration,
+        gemma3_config,
+        1,
+        tokenizer=dict(
+            special_tokens=GEMMA3_TOKENS,
+            chat_template=GEMMA3_TEMPLATE,
+            bos_token="<bos>",
+            eos_token="<end_of_turn>",
+            pad_token="<pad>",
+            extra_special_tokens={
+                "boi_token": "<start_of_image>",
+                "eoi_token": "<end_of_image>",
+                "image_token": "<image_soft_token>",
+            },
+        ),
+        write_processor=write_gemma3_processor,
+    ),
 }
