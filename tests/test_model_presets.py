@@ -1,4 +1,4 @@
-"""Qwen2.5-VL and Qwen3-VL presets load from a local path or the local HF cache, never from the network."""
+"""Qwen2.5-VL, Qwen3-VL and Gemma 3 presets load from a local path or the local HF cache, never from the network."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from visurf.models.loading import ModelNotFoundError, load_policy, resolve_model
         ("qwen3_vl_2b", "Qwen/Qwen3-VL-2B-Instruct"),
         ("qwen3_vl_4b", "Qwen/Qwen3-VL-4B-Instruct"),
         ("qwen3_vl_8b", "Qwen/Qwen3-VL-8B-Instruct"),
+        ("gemma3_4b", "google/gemma-3-4b-it"),
     ],
 )
 def test_missing_weights_give_an_error_naming_where_it_looked(preset, hf_id, tmp_path, monkeypatch):
@@ -79,3 +80,14 @@ def test_a_qwen3_vl_preset_loads_a_local_directory(tmp_path, visurf_cache):
     )
     with pytest.raises(ValueError, match="model.family=qwen2_5_vl but .* holds a qwen3_vl model"):
         load_policy(compose_config(["model=qwen2_5_vl_3b", f"model.path={path}"]).model)
+
+
+def test_the_gemma3_preset_loads_a_local_directory(visurf_cache):
+    from tests.test_families import tiny_family_dir
+
+    path = tiny_family_dir(visurf_cache, "gemma3")
+    cfg = compose_config(["model=gemma3_4b", f"model.path={path}", "model.dtype=float32"])
+    validate(cfg)
+    model, processor = load_policy(cfg.model)
+    assert type(model).__name__ == "Gemma3ForConditionalGeneration"
+    assert processor.tokenizer.convert_ids_to_tokens(processor.eos_token_id) == "<end_of_turn>"
