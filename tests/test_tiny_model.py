@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
 
@@ -68,3 +69,11 @@ def test_generate_uses_the_kv_cache_and_matches_a_full_forward(tiny_dir):
     greedy = full.logits[:, p - 1 : -1].argmax(-1)
     assert torch.equal(greedy[:, :1], seq[:, p : p + 1])
     assert torch.allclose(out.scores[0], full.logits[:, p - 1], atol=1e-4)
+
+
+def test_an_unknown_family_is_refused_with_the_choices(tmp_path):
+    from visurf.models.tiny import build_tiny
+
+    with pytest.raises(ValueError, match=r"--family must be one of .*'gemma3'.*'qwen3_vl'.*got 'nope'"):
+        build_tiny(tmp_path / "m", family="nope")
+    assert not (tmp_path / "m").exists()  # refused before anything is written
