@@ -12,7 +12,7 @@ from tests.conftest import run
 from visurf.models.tiny import TinyConfig, build_tiny
 
 # family -> the frame its tiny model is built for (a multiple of its patch x merge)
-FAMILIES = {"qwen2_vl": 112, "qwen3_vl": 128, "gemma3": 112}
+FAMILIES = {"qwen2_vl": 112, "qwen3_vl": 128, "gemma3": 112, "llava_onevision": 112}
 # What each tiny model should show: its end-of-turn token, vision tokens the processor names,
 # the vision tower's and projector's prefixes, the vision projections per block that
 # peft.vision=true adapts (visurf.models.families), and its decoder / vision block classes.
@@ -37,6 +37,13 @@ EXPECTED = {
         vision=("model.vision_tower.", "model.multi_modal_projector."),
         projections=6,
         blocks={"Gemma3DecoderLayer", "SiglipEncoderLayer"},
+    ),
+    "llava_onevision": dict(
+        eot="<|im_end|>",
+        vision_tokens={"<image>", "<video>"},
+        vision=("model.vision_tower.", "model.multi_modal_projector."),
+        projections=6,
+        blocks={"Qwen2DecoderLayer", "SiglipEncoderLayer"},
     ),
 }
 

@@ -68,6 +68,21 @@ FAMILIES: dict[str, Family] = {
         1,
         completion_token_type=0,
     ),
+    # LLaVA-OneVision tiles each image (anyres) for its SigLIP tower; any frame is resized.
+    "llava_onevision": Family(
+        "model.vision_tower",
+        "model.multi_modal_projector",
+        r"model\.vision_tower\.encoder\.layers\.\d+",
+        (
+            "self_attn.q_proj",
+            "self_attn.k_proj",
+            "self_attn.v_proj",
+            "self_attn.out_proj",
+            "mlp.fc1",
+            "mlp.fc2",
+        ),
+        1,
+    ),
 }
 
 _FIELDS = ", ".join(Family.__dataclass_fields__)

@@ -9,6 +9,7 @@ The end-of-turn token comes from the chat template, the vision tokens from the p
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from pathlib import Path
@@ -203,7 +204,12 @@ def images_only_processor(path: str):
     missing = sorted(set(kept) - set(parts))
     if missing:
         raise ValueError(f"cannot build {cls.__name__} for images only: no loader for {missing}")
-    return images_only(**parts, chat_template=_read_chat_template(path, parts["tokenizer"]))
+    # The processor's own settings (LLaVA-OneVision's num_image_tokens, ...) as a saved processor has them.
+    accepted = inspect.signature(cls.__init__).parameters
+    config = Path(path) / "processor_config.json"
+    saved = json.loads(config.read_text()) if config.exists() else {}
+    settings = {k: v for k, v in saved.items() if k in accepted and k not in kept and k != "chat_template"}
+    return images_only(**parts, **settings, chat_template=_read_chat_template(path, parts["tokenizer"]))
 
 
 def _read_chat_template(path: str, tokenizer) -> str | None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from transformers import (
     Gemma3Config,
     Gemma3ForConditionalGeneration,
+    LlavaOnevisionConfig,
+    LlavaOnevisionForConditionalGeneration,
     Qwen2_5_VLForConditionalGeneration,
     Qwen2VLConfig,
     Qwen2VLForConditionalGeneration,
@@ -178,6 +180,65 @@ def write_gemma3_processor(out, cfg) -> None:
     )
 
 
+# LLaVA-OneVision: Qwen2's chat layout with one <image> placeholder, which the processor expands
+# to the base image's and its tiles' tokens (anyres); the tower sees 112 px squares.
+LLAVA_OV_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
+LLAVA_OV_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<image>\n"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+LLAVA_OV_SIZE = 112
+
+
+def llava_onevision_config(cfg, tokenizer) -> LlavaOnevisionConfig:
+    ids = tokenizer.convert_tokens_to_ids
+    return LlavaOnevisionConfig(
+        text_config=dict(model_type="qwen2", **_text(cfg, tokenizer, {})),
+        vision_config=dict(
+            model_type="siglip_vision_model",
+            hidden_size=cfg.vision_hidden_size,
+            intermediate_size=2 * cfg.vision_hidden_size,
+            num_hidden_layers=cfg.vision_depth,
+            num_attention_heads=cfg.vision_heads,
+            image_size=LLAVA_OV_SIZE,
+            patch_size=14,
+        ),
+        image_token_index=ids("<image>"),
+        video_token_index=ids("<video>"),
+        vision_feature_select_strategy="full",
+        image_grid_pinpoints=[[LLAVA_OV_SIZE, LLAVA_OV_SIZE]],
+    )
+
+
+def write_llava_onevision_processor(out, cfg) -> None:
+    from transformers.models.llava_onevision.image_processing_pil_llava_onevision import (
+        LlavaOnevisionImageProcessorPil,
+    )
+
+    LlavaOnevisionImageProcessorPil(
+        size={"height": LLAVA_OV_SIZE, "width": LLAVA_OV_SIZE},
+        image_grid_pinpoints=[[LLAVA_OV_SIZE, LLAVA_OV_SIZE]],
+        image_mean=[0.85, 0.92, 0.85],
+        image_std=[0.3] * 3,
+    ).save_pretrained(out)
+    (out / "processor_config.json").write_text(
+        json.dumps(
+            {
+                "processor_class": "LlavaOnevisionProcessor",
+                "num_image_tokens": (LLAVA_OV_SIZE // 14) ** 2,
+                "vision_feature_select_strategy": "full",
+                "vision_aspect_ratio": "anyres_max_9",
+            },
+            indent=2,
+        )
+    )
+
+
 TINY_FAMILIES = {
     "qwen2_5_vl": TinyFamily(Qwen2_5_VLForConditionalGeneration, _qwen2_5_vl_config, 28),
     "qwen2_vl": TinyFamily(Qwen2VLForConditionalGeneration, qwen2_vl_config, 28),
@@ -199,5 +260,12 @@ TINY_FAMILIES = {
             },
         ),
         write_processor=write_gemma3_processor,
+    ),
+    "llava_onevision": TinyFamily(
+        LlavaOnevisionForConditionalGeneration,
+        llava_onevision_config,
+        1,
+        tokenizer=dict(special_tokens=LLAVA_OV_TOKENS, chat_template=LLAVA_OV_TEMPLATE),
+        write_processor=write_llava_onevision_processor,
     ),
 }
