@@ -49,7 +49,8 @@ def test_on_this_machine_the_path_is_chosen_by_torchvision(tiny_dir):
     importlib.util.find_spec("torchvision") is None,
     reason="the stock Qwen2.5-VL processor needs torchvision (a GPU machine has it)",
 )
-def test_stock_and_images_only_give_identical_inputs(tiny_dir):
+def test_stock_and_fallback_give_identical_inputs(tiny_dir):
+    """The fallback is the same processor class built for images only (tests/test_gpu.py calls this by name)."""
     stock = VLProcessor.from_pretrained(tiny_dir)
     fallback = VLProcessor.from_pretrained(tiny_dir, prefer_stock=False)
     assert stock.backend == "stock"
