@@ -12,7 +12,7 @@ from tests.conftest import run
 from visurf.models.tiny import TinyConfig, build_tiny
 
 # family -> the frame its tiny model is built for (a multiple of its patch x merge)
-FAMILIES = {"qwen2_vl": 112, "qwen3_vl": 128, "gemma3": 112, "llava_onevision": 112}
+FAMILIES = {"qwen2_vl": 112, "qwen3_vl": 128, "gemma3": 112, "llava_onevision": 112, "internvl": 112}
 # What each tiny model should show: its end-of-turn token, vision tokens the processor names,
 # the vision tower's and projector's prefixes, the vision projections per block that
 # peft.vision=true adapts (visurf.models.families), and its decoder / vision block classes.
@@ -44,6 +44,13 @@ EXPECTED = {
         vision=("model.vision_tower.", "model.multi_modal_projector."),
         projections=6,
         blocks={"Qwen2DecoderLayer", "SiglipEncoderLayer"},
+    ),
+    "internvl": dict(
+        eot="<|im_end|>",
+        vision_tokens={"<img>", "</img>", "<IMG_CONTEXT>"},
+        vision=("model.vision_tower.", "model.multi_modal_projector."),
+        projections=6,
+        blocks={"Qwen2DecoderLayer", "InternVLVisionLayer"},
     ),
 }
 
@@ -240,3 +247,12 @@ def test_an_unknown_family_is_refused_naming_what_is_missing():
         ValueError, match=r"'gemma3' is not supported yet: .*FAMILIES has no entry .*needed: tower"
     ):
         family_of("gemma3")
+
+
+def test_images_split_into_tiles_along_pixel_values_are_refused():
+    from visurf.rollout import num_images
+
+    prompt = {"input_ids": torch.zeros(2, 5, dtype=torch.long), "pixel_values": torch.zeros(3, 3, 14, 14)}
+    with pytest.raises(ValueError, match="3 entries for 2 prompts .* crop_to_patches=false"):
+        num_images(prompt)
+    assert num_images({**prompt, "pixel_values": torch.zeros(2, 3, 14, 14)}) == 2

@@ -68,7 +68,15 @@ def _row_keys(prompt: dict) -> list[str]:
 def num_images(prompt: dict) -> int:
     if prompt.get("image_grid_thw") is not None:
         return prompt["image_grid_thw"].shape[0]
-    return prompt["pixel_values"].shape[0]
+    n, rows = prompt["pixel_values"].shape[0], prompt["input_ids"].shape[0]
+    if prompt.get("image_index") is None and n != rows:
+        # Without a grid, an image is one entry of pixel_values; tiles as separate entries
+        # (InternVL's crop_to_patches) would be split wrongly.
+        raise ValueError(
+            f"pixel_values holds {n} entries for {rows} prompts of one image each: images split into "
+            "tiles along the first dimension are not supported (InternVL: crop_to_patches=false)"
+        )
+    return n
 
 
 def image_index(prompt: dict) -> torch.Tensor:

@@ -83,6 +83,22 @@ FAMILIES: dict[str, Family] = {
         ),
         1,
     ),
+    # InternVL: one tile per image (the image processor's crop_to_patches off; tiles per image
+    # are refused by visurf.rollout).
+    "internvl": Family(
+        "model.vision_tower",
+        "model.multi_modal_projector",
+        r"model\.vision_tower\.encoder\.layer\.\d+",
+        (
+            "attention.q_proj",
+            "attention.k_proj",
+            "attention.v_proj",
+            "attention.projection_layer",
+            "mlp.fc1",
+            "mlp.fc2",
+        ),
+        1,
+    ),
 }
 
 _FIELDS = ", ".join(Family.__dataclass_fields__)

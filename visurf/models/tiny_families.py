@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from transformers import (
     Gemma3Config,
     Gemma3ForConditionalGeneration,
+    InternVLConfig,
+    InternVLForConditionalGeneration,
     LlavaOnevisionConfig,
     LlavaOnevisionForConditionalGeneration,
     Qwen2_5_VLForConditionalGeneration,
@@ -239,6 +241,53 @@ def write_llava_onevision_processor(out, cfg) -> None:
     )
 
 
+# InternVL: Qwen2's chat layout with one <IMG_CONTEXT> per image, which the processor expands to
+# <img>, `image_seq_length` context tokens per tile, </img>; one 112 px tile per image here.
+INTERNVL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<img>",
+    "</img>",
+    "<IMG_CONTEXT>",
+    "<video>",
+]
+INTERNVL_TEMPLATE = LLAVA_OV_TEMPLATE.replace("<image>\n", "<IMG_CONTEXT>\n")
+INTERNVL_IMAGE_TOKENS = 16  # 8 x 8 patches of 14 px, pixel-shuffled by 0.5
+
+
+def internvl_config(cfg, tokenizer) -> InternVLConfig:
+    return InternVLConfig(
+        text_config=dict(model_type="qwen2", **_text(cfg, tokenizer, {})),
+        vision_config=dict(
+            hidden_size=cfg.vision_hidden_size,
+            intermediate_size=2 * cfg.vision_hidden_size,
+            num_hidden_layers=cfg.vision_depth,
+            num_attention_heads=cfg.vision_heads,
+            image_size=[112, 112],
+            patch_size=[14, 14],
+        ),
+        image_token_id=tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"),
+        image_seq_length=INTERNVL_IMAGE_TOKENS,
+    )
+
+
+def write_internvl_processor(out, cfg) -> None:
+    from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
+
+    GotOcr2ImageProcessorPil(
+        size={"height": 112, "width": 112},
+        crop_to_patches=False,
+        image_mean=[0.85, 0.92, 0.85],
+        image_std=[0.3] * 3,
+    ).save_pretrained(out)
+    (out / "processor_config.json").write_text(
+        json.dumps(
+            {"processor_class": "InternVLProcessor", "image_seq_length": INTERNVL_IMAGE_TOKENS}, indent=2
+        )
+    )
+
+
 TINY_FAMILIES = {
     "qwen2_5_vl": TinyFamily(Qwen2_5_VLForConditionalGeneration, _qwen2_5_vl_config, 28),
     "qwen2_vl": TinyFamily(Qwen2VLForConditionalGeneration, qwen2_vl_config, 28),
@@ -267,5 +316,21 @@ TINY_FAMILIES = {
         1,
         tokenizer=dict(special_tokens=LLAVA_OV_TOKENS, chat_template=LLAVA_OV_TEMPLATE),
         write_processor=write_llava_onevision_processor,
+    ),
+    "internvl": TinyFamily(
+        InternVLForConditionalGeneration,
+        internvl_config,
+        1,
+        tokenizer=dict(
+            special_tokens=INTERNVL_TOKENS,
+            chat_template=INTERNVL_TEMPLATE,
+            extra_special_tokens={
+                "start_image_token": "<img>",
+                "end_image_token": "</img>",
+                "context_image_token": "<IMG_CONTEXT>",
+                "video_token": "<video>",
+            },
+        ),
+        write_processor=write_internvl_processor,
     ),
 }
