@@ -244,9 +244,9 @@ def test_an_unknown_family_is_refused_naming_what_is_missing():
     from visurf.models.families import family_of
 
     with pytest.raises(
-        ValueError, match=r"'gemma3' is not supported yet: .*FAMILIES has no entry .*needed: tower"
+        ValueError, match=r"'paligemma' is not supported yet: .*FAMILIES has no entry .*needed: tower"
     ):
-        family_of("gemma3")
+        family_of("paligemma")
 
 
 def test_images_split_into_tiles_along_pixel_values_are_refused():
