@@ -19,6 +19,7 @@ from transformers import (
     InternVLForConditionalGeneration,
     LlavaOnevisionConfig,
     LlavaOnevisionForConditionalGeneration,
+    Qwen2_5_VLConfig,
     Qwen2_5_VLForConditionalGeneration,
     Qwen2VLConfig,
     Qwen2VLForConditionalGeneration,
@@ -105,10 +106,40 @@ def qwen3_vl_config(cfg, tokenizer) -> Qwen3VLConfig:
     )
 
 
-def _qwen2_5_vl_config(cfg, tokenizer):
-    from visurf.models.tiny import build_config
-
-    return build_config(cfg, tokenizer)
+def qwen2_5_vl_config(cfg, tokenizer) -> Qwen2_5_VLConfig:
+    ids = tokenizer.convert_tokens_to_ids
+    head_dim = cfg.hidden_size // cfg.num_heads
+    # mrope splits each rotary half (head_dim / 2) into temporal, height and width sections.
+    half = head_dim // 2
+    mrope = [half - 2 * (half // 3), half // 3, half // 3]
+    return Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=cfg.hidden_size,
+            intermediate_size=cfg.intermediate_size,
+            num_hidden_layers=cfg.num_layers,
+            num_attention_heads=cfg.num_heads,
+            num_key_value_heads=cfg.num_kv_heads,
+            max_position_embeddings=4096,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
+            bos_token_id=ids("<|endoftext|>"),
+            eos_token_id=ids("<|im_end|>"),
+            pad_token_id=ids("<|endoftext|>"),
+        ),
+        vision_config=dict(
+            depth=cfg.vision_depth,
+            hidden_size=cfg.vision_hidden_size,
+            intermediate_size=2 * cfg.vision_hidden_size,
+            num_heads=cfg.vision_heads,
+            out_hidden_size=cfg.hidden_size,
+            window_size=112,
+            fullatt_block_indexes=[cfg.vision_depth - 1],
+        ),
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+    )
 
 
 # Gemma 3: its turn markers and image tokens; the image is one <start_of_image> in the chat text,
@@ -289,7 +320,7 @@ def write_internvl_processor(out, cfg) -> None:
 
 
 TINY_FAMILIES = {
-    "qwen2_5_vl": TinyFamily(Qwen2_5_VLForConditionalGeneration, _qwen2_5_vl_config, 28),
+    "qwen2_5_vl": TinyFamily(Qwen2_5_VLForConditionalGeneration, qwen2_5_vl_config, 28),
     "qwen2_vl": TinyFamily(Qwen2VLForConditionalGeneration, qwen2_vl_config, 28),
     "qwen3_vl": TinyFamily(Qwen3VLForConditionalGeneration, qwen3_vl_config, 32),
     "gemma3": TinyFamily(
