@@ -183,9 +183,9 @@ def to_markdown(summary: pd.DataFrame) -> str:
 
 
 # -- curves ----------------------------------------------------------------------------------------
-def curves(runs: pd.DataFrame, column: str) -> dict[tuple[str, str], pd.Series]:
-    """`column` over `step` per (objective, reward_control): mean over seeds, lightly smoothed."""
-    out = {}
+def per_run(runs: pd.DataFrame, column: str, reduce: str):
+    """Yield (objective, reward_control) and a table of `column` over `step`, one column per run
+    that logged it (a step logged twice reduced by `reduce`: "mean" or "last")."""
     for key, group in runs.groupby(KEYS, sort=False, dropna=False):
         series = []
         for run_dir in group.run_dir:
@@ -194,11 +194,18 @@ def curves(runs: pd.DataFrame, column: str) -> dict[tuple[str, str], pd.Series]:
                 continue
             logged = metrics[["step", column]].dropna()
             if not logged.empty:
-                series.append(logged.groupby("step")[column].mean())
+                series.append(logged.groupby("step")[column].agg(reduce))
         if series:
-            mean = pd.concat(series, axis=1).mean(axis=1).sort_index()
-            window = max(1, len(mean) // 20)  # light: ~5% of the run
-            out[key] = mean.rolling(window, min_periods=1).mean()
+            yield key, pd.concat(series, axis=1)
+
+
+def curves(runs: pd.DataFrame, column: str) -> dict[tuple[str, str], pd.Series]:
+    """`column` over `step` per (objective, reward_control): mean over seeds, lightly smoothed."""
+    out = {}
+    for key, table in per_run(runs, column, "mean"):
+        mean = table.mean(axis=1).sort_index()
+        window = max(1, len(mean) // 20)  # light: ~5% of the run
+        out[key] = mean.rolling(window, min_periods=1).mean()
     return out
 
 
@@ -228,24 +235,14 @@ def eval_curves(runs: pd.DataFrame, column: str = "eval/accuracy") -> dict[tuple
     Evaluations are sparse (before, every `eval.every_n_batches`, after), so nothing is smoothed.
     """
     out = {}
-    for key, group in runs.groupby(KEYS, sort=False, dropna=False):
-        series = []
-        for run_dir in group.run_dir:
-            metrics = read_metrics(Path(run_dir))
-            if metrics is None or column not in metrics or "step" not in metrics:
-                continue
-            logged = metrics[["step", column]].dropna()
-            if not logged.empty:
-                series.append(logged.groupby("step")[column].last())
-        if series:
-            table = pd.concat(series, axis=1)
-            out[key] = pd.DataFrame(
-                {
-                    "mean": table.mean(axis=1),
-                    "std": table.std(axis=1, ddof=1).fillna(0.0),
-                    "seeds": table.count(axis=1),
-                }
-            ).sort_index()
+    for key, table in per_run(runs, column, "last"):
+        out[key] = pd.DataFrame(
+            {
+                "mean": table.mean(axis=1),
+                "std": table.std(axis=1, ddof=1).fillna(0.0),
+                "seeds": table.count(axis=1),
+            }
+        ).sort_index()
     return out
 
 
