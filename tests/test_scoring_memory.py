@@ -62,7 +62,13 @@ def test_scoring_memory_grows_with_rows_times_tokens_not_the_vocabulary(wide):
         assert logp.dtype == torch.float32 and torch.isfinite(logp).all()
     # 16 -> 256 scored positions: the full path's logits grow by 139 MiB; the chunked pass keeps
     # one chunk of logits (32 positions: 19 MiB) whatever the number of positions.
-    assert grown["large"] - grown["small"] < 0.1 * (fp32_logits_mib(4, 64) - fp32_logits_mib(1, 16))
+    # The two passes differ by at most that one chunk (the small pass may free its smaller chunk
+    # before the instrument sees it), not by anything vocabulary-sized times the positions.
+    assert (
+        grown["large"] - grown["small"]
+        < fp32_logits_mib(1, 32) + 2
+        < 0.15 * (fp32_logits_mib(4, 64) - fp32_logits_mib(1, 16))
+    )
     assert grown["large"] < 0.5 * fp32_logits_mib(4, 64) < 0.25 * full
 
 
