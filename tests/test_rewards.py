@@ -141,6 +141,21 @@ def test_empty_prediction_scores_below_a_wrong_box_on_an_object_question():
     assert empty["answer_format"] == 0.0 and empty["total"] == 2.0
 
 
+def test_empty_list_format_always_leaves_the_box_or_empty_choice_to_accuracy():
+    far = {"bbox_2d": [300, 300, 400, 400], "point_2d": [350, 350]}
+    empty = score([], [BOX], empty_list_format="always")
+    wrong = score([far], [BOX], empty_list_format="always")
+    assert empty["answer_format"] == wrong["answer_format"] == 2.0
+    assert empty["total"] == wrong["total"] == 4.0  # a wrong box and a wrong [] tie
+    right_empty = score([], [], empty_list_format="always")
+    assert right_empty["total"] == 7.0 and right_empty["correct"] == 1.0
+
+
+def test_empty_list_format_refuses_an_unknown_rule():
+    with pytest.raises(ValueError, match="empty_list_format must be 'when_right' or 'always', got 'sometimes'"):
+        GroundingReward(empty_list_format="sometimes")
+
+
 @pytest.mark.parametrize("objects,labels", [([], [BOX]), ([BOX], [])])
 def test_empty_against_non_empty(objects, labels):
     out = score(objects, labels)

@@ -30,16 +30,20 @@ def read_elements(objects: list) -> list[tuple[list[float] | None, list[float] |
     return out
 
 
-def answer_format_score(objects: list | None, labels: list, elements: list | None = None) -> float:
+def answer_format_score(
+    objects: list | None, labels: list, elements: list | None = None, empty_list: str = "when_right"
+) -> float:
     """Mean over elements of (bbox_2d is 4 numbers) + (point_2d is 2 numbers).
 
-    `[]` has no box or point to score: 0 (as in VisionReasoner's reward), unless the label is
-    empty too, where a right "nothing there" earns in full, as a right box does.
-    Were a wrong `[]` scored 2, it would earn what a wrong box earns, a free guess that RL
-    collapses onto (greedy `[]` on known questions 0.06 -> 0.34 in 60 steps of the main job).
+    `[]` has no box or point to score. `empty_list="when_right"`: 0 (as in VisionReasoner's
+    reward) unless the label is empty too, where a right "nothing there" earns in full, as a
+    right box does. `"always"`: a `[]` is a well-formed list and earns in full, so the format
+    term pays nothing for choosing a box over `[]` and that choice rests on accuracy alone.
     """
     if not objects:
-        return 2.0 if objects == [] and not labels else 0.0
+        if objects != []:
+            return 0.0
+        return 2.0 if empty_list == "always" or not labels else 0.0
     elements = read_elements(objects) if elements is None else elements
     total = sum((box is not None) + (point is not None) for box, point in elements)
     return total / len(objects)
@@ -83,7 +87,11 @@ class GroundingReward:
         point_threshold: float = 30.0,
         iou_threshold: float = 0.5,
         reference_frame: float = 840.0,
+        empty_list_format: str = "when_right",
     ):
+        if empty_list_format not in ("when_right", "always"):
+            raise ValueError(f"empty_list_format must be 'when_right' or 'always', got {empty_list_format!r}")
+        self.empty_list_format = empty_list_format
         self.box_l1_threshold = float(box_l1_threshold)
         self.point_threshold = float(point_threshold)
         self.iou_threshold = float(iou_threshold)
@@ -139,7 +147,7 @@ class GroundingReward:
             parsed = parse_completion(completion)
             elements = read_elements(parsed.objects) if parsed.objects else []
             scores["think_format"] = float(parsed.strict_format)
-            scores["answer_format"] = answer_format_score(parsed.objects, labels, elements)
+            scores["answer_format"] = answer_format_score(parsed.objects, labels, elements, self.empty_list_format)
             scores["non_repeat"] = float(not repeats_sentence(parsed.think))
             scores["accuracy"], correct = self.accuracy(parsed.objects, labels, width, height, elements)
         except Exception:  # last resort: the reward must never stop training
