@@ -66,6 +66,14 @@ def collect(sweep_dirs: dict[str, Path]) -> list[dict]:
     return rows
 
 
+def kept_rows(previous: Path, objectives: list[str]) -> list[dict]:
+    """The rows of an earlier lr_grid.json for objectives this call does not run, so that the
+    grid can be filled in one objective at a time without losing what was measured."""
+    if not previous.exists():
+        return []
+    return [r for r in json.loads(previous.read_text())["rows"] if r["objective"] not in objectives]
+
+
 def choose(rows: list[dict]) -> dict[str, float]:
     """Per objective, the lr with the highest validation accuracy after training (ties: the smaller lr)."""
     best: dict[str, tuple[float, float]] = {}
@@ -133,6 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     rows = collect(sweep_dirs)
     if not rows:
         parser.exit(2, f"choose_lr: no finished run under {args.work}\n")
+    rows = kept_rows(args.out / "lr_grid.json", objectives) + rows
     chosen = choose(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lr_grid.json").write_text(json.dumps({"rows": rows, "chosen": chosen}, indent=2) + "\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-DEFAULT = "reward,accuracy,reward/accuracy,spread_share/accuracy,groups/zero_spread,entropy,completion_length,grad_norm"
+DEFAULT = "reward,accuracy,empty_answer_rate,reward/accuracy,spread_share/accuracy,groups/zero_spread,entropy,completion_length,grad_norm"
 
 
 def windowed(metrics: pd.DataFrame, columns: list[str], window: int) -> pd.DataFrame:

@@ -53,3 +53,13 @@ def test_a_real_grid_runs_on_the_validation_split_and_records_its_choice(tmp_pat
 def test_a_bad_rate_is_refused_before_any_run(tmp_path):
     with pytest.raises(ValueError):
         load().main(["--lrs=fast", f"--work={tmp_path}", f"--out={tmp_path}"])
+
+
+def test_objectives_not_rerun_keep_their_rows_from_the_previous_grid(tmp_path):
+    previous = tmp_path / "lr_grid.json"
+    sft = {"objective": "sft", "lr": 1e-4, "val_after": 0.28}
+    stale_rlvr = {"objective": "rlvr", "lr": 1e-4, "val_after": 0.10}
+    previous.write_text(json.dumps({"rows": [sft, stale_rlvr], "chosen": {}}))
+    kept = load().kept_rows(previous, ["rlvr"])
+    assert kept == [sft]  # rlvr is re-run, so its old row goes; sft's stays
+    assert load().kept_rows(tmp_path / "absent.json", ["rlvr"]) == []

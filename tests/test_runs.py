@@ -59,6 +59,7 @@ POLICY_COLUMNS = [
     "train/accuracy",
     "train/format_rate",
     "train/strict_format_rate",
+    "train/empty_answer_rate",
     "train/completion_length",
     "train/kl",
     "train/clip_fraction",
