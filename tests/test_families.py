@@ -12,10 +12,19 @@ from tests.conftest import run
 from visurf.models.tiny import TinyConfig, build_tiny
 
 # family -> the frame its tiny model is built for (a multiple of its patch x merge)
-FAMILIES = {"qwen2_vl": 112, "qwen3_vl": 128, "gemma3": 112, "llava_onevision": 112, "internvl": 112}
+FAMILIES = {
+    "qwen2_vl": 112,
+    "qwen3_vl": 128,
+    "gemma3": 112,
+    "llava_onevision": 112,
+    "internvl": 112,
+    "smolvlm": 112,
+    "idefics3": 112,
+}
 # What each tiny model should show: its end-of-turn token, vision tokens the processor names,
 # the vision tower's and projector's prefixes, the vision projections per block that
-# peft.vision=true adapts (visurf.models.families), and its decoder / vision block classes.
+# peft.vision=true adapts (visurf.models.families), its decoder / vision block classes, and the
+# text decoder's prefix where it is not `model.language_model.`.
 EXPECTED = {
     "qwen2_vl": dict(
         eot="<|im_end|>",
@@ -51,6 +60,23 @@ EXPECTED = {
         vision=("model.vision_tower.", "model.multi_modal_projector."),
         projections=6,
         blocks={"Qwen2DecoderLayer", "InternVLVisionLayer"},
+    ),
+    "smolvlm": dict(
+        eot="<end_of_utterance>",
+        vision_tokens={"<image>", "<fake_token_around_image>", "<global-img>"},
+        vision=("model.vision_model.", "model.connector."),
+        projections=6,
+        # SmolVLM names its vision attention, not the encoder layer, in _no_split_modules.
+        blocks={"LlamaDecoderLayer", "SmolVLMVisionAttention"},
+        text="model.text_model.",
+    ),
+    "idefics3": dict(
+        eot="<end_of_utterance>",
+        vision_tokens={"<image>", "<fake_token_around_image>", "<global-img>"},
+        vision=("model.vision_model.", "model.connector."),
+        projections=6,
+        blocks={"LlamaDecoderLayer", "Idefics3VisionAttention"},
+        text="model.text_model.",
     ),
 }
 
@@ -145,6 +171,51 @@ def test_token_logps_equal_generates_own_logits(family_dirs, family, reuse_featu
     assert (got[~real] == 0).all()
 
 
+def test_smolvlm_tiles_of_an_image_stay_together(family_dirs):
+    """With SmolVLM's image splitting on, a 224 px image is 2 x 2 tiles of 112 px and a global
+    one along pixel_values' second dimension: rollouts and labels of separate processor calls
+    are joined and scored image by image, as generate scored them."""
+    from visurf.data.sources import load_examples
+    from visurf.rollout import Sequences, completion_mask, concat, model_inputs, select_prompts, token_logps
+
+    model, processor, cfg = load(family_dirs, "smolvlm")
+    model.eval()
+    processor.image_processor.do_image_splitting = True
+    processor.image_processor.size = {"longest_edge": 224}
+    examples = load_examples(cfg.data, 224, "train")[:3]
+    inputs = processor([e.prompt for e in examples[:2]], [e.image for e in examples[:2]])
+    assert inputs["pixel_values"].shape[:2] == (2, 5)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = model.generate(
+            **model_inputs(inputs),
+            do_sample=True,
+            top_k=None,
+            max_new_tokens=6,
+            num_return_sequences=2,
+            eos_token_id=processor.eos_token_id,
+            pad_token_id=processor.pad_token_id,
+            suppress_tokens=processor.vision_token_ids,
+            return_dict_in_generate=True,
+            output_logits=True,
+        )
+    ids = out.sequences[:, inputs["input_ids"].shape[1] :]
+    mask, truncated = completion_mask(ids, processor.eos_token_id)
+    expected = torch.stack(out.logits, 1).float().log_softmax(-1).gather(-1, ids[..., None])[..., 0]
+    ids = ids.masked_fill(mask == 0, processor.pad_token_id)
+    rollouts = Sequences(select_prompts(inputs, torch.arange(2).repeat_interleave(2)), ids, mask, truncated)
+    labels = processor([examples[2].prompt], [examples[2].image])  # a separate processor call
+    both = concat(rollouts, Sequences(labels, ids[:1], mask[:1], truncated[:1]), processor.pad_token_id)
+    with torch.no_grad():
+        got, alone = (
+            token_logps(model, both),
+            token_logps(model, Sequences(labels, ids[:1], mask[:1], truncated[:1])),
+        )
+    real = mask > 0
+    torch.testing.assert_close(got[:4][real], expected[real], atol=1e-5, rtol=0)
+    torch.testing.assert_close(got[4:], alone, atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("vision", [False, True], ids=["text-only", "with-vision-tower"])
 def test_lora_with_and_without_the_vision_tower(family_dirs, family, vision):
     from visurf.models.adapters import apply_adapters, lora_layers
@@ -152,7 +223,7 @@ def test_lora_with_and_without_the_vision_tower(family_dirs, family, vision):
     model, _, cfg = load(family_dirs, family, "peft=lora", f"peft.vision={str(vision).lower()}")
     layers = lora_layers(apply_adapters(model, cfg.peft))
     tiny = TinyConfig()
-    text = [n for n in layers if n.startswith("model.language_model.")]
+    text = [n for n in layers if n.startswith(EXPECTED[family].get("text", "model.language_model."))]
     tower = [n for n in layers if n.startswith(EXPECTED[family]["vision"])]
     assert len(text) == tiny.num_layers * 7  # q, k, v, o, gate, up, down in every decoder layer
     assert len(tower) == (tiny.vision_depth * EXPECTED[family]["projections"] if vision else 0)

@@ -21,8 +21,9 @@ from visurf.models.families import FAMILIES, family_of
 # them too: the default is a regex that leaves the vision tower out.
 TEXT_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 # Vision towers and projectors by the names families give them (Qwen's `visual`, LLaVA's and
-# Gemma 3's `vision_tower`, SmolVLM's `vision_model`): kept out of the text targets and QLoRA.
-VISION_MODULES = r".*(?:visual|vision_tower|vision_model|multi_modal_projector)"
+# Gemma 3's `vision_tower`, SmolVLM's `vision_model` and `connector`): kept out of the text
+# targets and QLoRA.
+VISION_MODULES = r".*(?:visual|vision_tower|vision_model|multi_modal_projector|connector)"
 
 COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

@@ -34,6 +34,14 @@ class Family:
 
 _QWEN_ATTN = ("attn.qkv", "attn.proj")
 
+_SMOLVLM = Family(
+    "model.vision_model",
+    "model.connector",
+    r"model\.vision_model\.encoder\.layers\.\d+",
+    ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "mlp.fc1", "mlp.fc2"),
+    1,
+)
+
 FAMILIES: dict[str, Family] = {
     "qwen2_vl": Family(
         "model.visual", None, r"model\.visual\.blocks\.\d+", (*_QWEN_ATTN, "mlp.fc1", "mlp.fc2"), 28
@@ -99,6 +107,14 @@ FAMILIES: dict[str, Family] = {
         ),
         1,
     ),
+    # SmolVLM and Idefics3: a SigLIP-style tower, a pixel-shuffle connector and a Llama decoder.
+    # An image's tiles (do_image_splitting) lie along pixel_values' second dimension, one entry
+    # per prompt along the first, so visurf.rollout keeps every tile of an image together (every
+    # image of a run has the model frame, so every prompt has as many tiles); the tiny models turn
+    # splitting off (one 112 px tile per image). Every image or tile is resized to the tower's
+    # squares, so any frame keeps the labels right.
+    "smolvlm": _SMOLVLM,
+    "idefics3": _SMOLVLM,
 }
 
 _FIELDS = ", ".join(Family.__dataclass_fields__)

@@ -30,6 +30,7 @@ _VISION_TOKEN_ATTRS = (
     "eoi_token",
     "fake_image_token",
     "global_image_token",
+    "global_image_tag",  # Idefics3's name for <global-img>
     "start_image_token",
     "end_image_token",
 )
@@ -209,7 +210,16 @@ def images_only_processor(path: str):
     config = Path(path) / "processor_config.json"
     saved = json.loads(config.read_text()) if config.exists() else {}
     settings = {k: v for k, v in saved.items() if k in accepted and k not in kept and k != "chat_template"}
-    return images_only(**parts, **settings, chat_template=_read_chat_template(path, parts["tokenizer"]))
+    # A left-out part the class's __init__ requires (SmolVLM's video_processor) is passed as None:
+    # the base class, declaring only the kept parts, never stores it.
+    left_out = {
+        a: None
+        for a in cls.get_attributes()
+        if a not in kept and a in accepted and accepted[a].default is inspect.Parameter.empty
+    }
+    return images_only(
+        **parts, **left_out, **settings, chat_template=_read_chat_template(path, parts["tokenizer"])
+    )
 
 
 def _read_chat_template(path: str, tokenizer) -> str | None:

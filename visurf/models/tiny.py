@@ -1,14 +1,14 @@
 """Build a tiny random vision-language model and save it as an ordinary HF model directory.
 
-    python -m visurf.models.tiny --out DIR [--family qwen2_5_vl|qwen2_vl|qwen3_vl|gemma3|llava_onevision|internvl]
+    python -m visurf.models.tiny --out DIR [--family qwen2_5_vl|qwen2_vl|qwen3_vl|gemma3|llava_onevision|internvl|smolvlm|idefics3]
 
 The directory holds transformers' own model class of the family (`Qwen2_5_VLForConditionalGeneration`
 by default) with a small config, a byte-level BPE tokenizer trained here with `tokenizers` on the
 synthetic corpus (with the special tokens the family's processor needs), the family's image
 processor and a chat template, so it loads through the same Auto classes and code paths as a real
 checkpoint. The default (Qwen2.5-VL) build is the one `model=tiny` caches; other families change
-the model config, the image processor and, for Gemma 3, LLaVA-OneVision and InternVL, the tokens and chat
-template (`visurf.models.tiny_families`).
+the model config, the image processor and, for Gemma 3, LLaVA-OneVision, InternVL, SmolVLM and
+Idefics3, the tokens and chat template (`visurf.models.tiny_families`).
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--family",
         default="qwen2_5_vl",
-        help="model_type: qwen2_5_vl, qwen2_vl, qwen3_vl, gemma3, llava_onevision, internvl",
+        help="model_type: qwen2_5_vl, qwen2_vl, qwen3_vl, gemma3, llava_onevision, internvl, smolvlm, idefics3",
     )
     for name, value in asdict(TinyConfig()).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from transformers import (
     Gemma3Config,
     Gemma3ForConditionalGeneration,
+    Idefics3Config,
+    Idefics3ForConditionalGeneration,
     InternVLConfig,
     InternVLForConditionalGeneration,
     LlavaOnevisionConfig,
@@ -25,7 +27,11 @@ from transformers import (
     Qwen2VLForConditionalGeneration,
     Qwen3VLConfig,
     Qwen3VLForConditionalGeneration,
+    SmolVLMConfig,
+    SmolVLMForConditionalGeneration,
 )
+from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
+from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil
 
 
 @dataclass(frozen=True)
@@ -319,6 +325,98 @@ def write_internvl_processor(out, cfg) -> None:
     )
 
 
+# SmolVLM (and Idefics3, its predecessor with the same model and processor layout): the chat
+# layout "User:<image>...<end_of_utterance>\nAssistant:" with one <image> per image, which the
+# processor expands to <fake_token_around_image><global-img>, `image_seq_len` <image> tokens,
+# <fake_token_around_image>. The image processor resizes every image to one 112 px square without
+# splitting it into tiles (do_image_splitting=False; tests/test_families.py turns it on).
+SMOLVLM_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<end_of_utterance>",
+    "<fake_token_around_image>",
+    "<global-img>",
+    "<image>",
+    "<video>",
+]
+# SmolVLM2's own template (as `transformers.models.smolvlm.processing_smolvlm` ships it);
+# Idefics3's differs only in its first token (<|begin_of_text|>).
+SMOLVLM_TEMPLATE = (
+    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+    "{% if message['content'] is string %}{{': ' + message['content']}}"
+    "{% else %}{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% elif line['type'] == 'video' %}{{ '<video>' }}"
+    "{% endif %}{% endfor %}{% endif %}<end_of_utterance>\n{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+SMOLVLM_SIZE = 112
+SMOLVLM_IMAGE_TOKENS = 16  # 8 x 8 patches of 14 px, pixel-shuffled by a scale factor of 2
+SMOLVLM_TOKENIZER = dict(
+    special_tokens=SMOLVLM_TOKENS,
+    chat_template=SMOLVLM_TEMPLATE,
+    bos_token="<|im_start|>",
+    eos_token="<end_of_utterance>",
+    pad_token="<|endoftext|>",
+    extra_special_tokens={
+        "fake_image_token": "<fake_token_around_image>",
+        "image_token": "<image>",
+        "global_image_token": "<global-img>",
+        "end_of_utterance_token": "<end_of_utterance>",
+        "video_token": "<video>",
+    },
+)
+
+
+def _smolvlm_config(config_class):
+    def build(cfg, tokenizer):
+        ids = tokenizer.convert_tokens_to_ids
+        text = {**_text(cfg, tokenizer, {}), "eos_token_id": ids("<end_of_utterance>")}
+        return config_class(
+            text_config=dict(model_type="llama", **text),
+            vision_config=dict(
+                hidden_size=cfg.vision_hidden_size,
+                intermediate_size=2 * cfg.vision_hidden_size,
+                num_hidden_layers=cfg.vision_depth,
+                num_attention_heads=cfg.vision_heads,
+                image_size=SMOLVLM_SIZE,
+                patch_size=14,
+            ),
+            scale_factor=2,
+            image_token_id=ids("<image>"),
+            pad_token_id=ids("<|endoftext|>"),
+        )
+
+    return build
+
+
+def _write_smolvlm_processor(image_processor_class, processor_class: str):
+    def write(out, cfg) -> None:
+        image_processor_class(
+            size={"longest_edge": SMOLVLM_SIZE},
+            max_image_size={"longest_edge": SMOLVLM_SIZE},
+            do_image_splitting=False,
+            image_mean=[0.85, 0.92, 0.85],
+            image_std=[0.3] * 3,
+        ).save_pretrained(out)
+        (out / "processor_config.json").write_text(
+            json.dumps({"processor_class": processor_class, "image_seq_len": SMOLVLM_IMAGE_TOKENS}, indent=2)
+        )
+
+    return write
+
+
+def _smolvlm_family(model_class, config_class, image_processor_class, processor_class: str) -> TinyFamily:
+    return TinyFamily(
+        model_class,
+        _smolvlm_config(config_class),
+        1,
+        tokenizer=SMOLVLM_TOKENIZER,
+        write_processor=_write_smolvlm_processor(image_processor_class, processor_class),
+    )
+
+
 TINY_FAMILIES = {
     "qwen2_5_vl": TinyFamily(Qwen2_5_VLForConditionalGeneration, qwen2_5_vl_config, 28),
     "qwen2_vl": TinyFamily(Qwen2VLForConditionalGeneration, qwen2_vl_config, 28),
@@ -363,5 +461,11 @@ TINY_FAMILIES = {
             },
         ),
         write_processor=write_internvl_processor,
+    ),
+    "smolvlm": _smolvlm_family(
+        SmolVLMForConditionalGeneration, SmolVLMConfig, SmolVLMImageProcessorPil, "SmolVLMProcessor"
+    ),
+    "idefics3": _smolvlm_family(
+        Idefics3ForConditionalGeneration, Idefics3Config, Idefics3ImageProcessorPil, "Idefics3Processor"
     ),
 }
