@@ -103,6 +103,9 @@ def no_split_policy():
             self._resolve(module)  # the first call is the root's
             return super().__call__(module, recurse, *args, **kwargs)
 
+        def __reduce__(self):  # picklable (spawned processes): a fresh policy, resolved on its root
+            return no_split_policy, ()
+
     return NoSplitModulesPolicy()
 
 
