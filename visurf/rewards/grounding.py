@@ -147,7 +147,9 @@ class GroundingReward:
             parsed = parse_completion(completion)
             elements = read_elements(parsed.objects) if parsed.objects else []
             scores["think_format"] = float(parsed.strict_format)
-            scores["answer_format"] = answer_format_score(parsed.objects, labels, elements, self.empty_list_format)
+            scores["answer_format"] = answer_format_score(
+                parsed.objects, labels, elements, self.empty_list_format
+            )
             scores["non_repeat"] = float(not repeats_sentence(parsed.think))
             scores["accuracy"], correct = self.accuracy(parsed.objects, labels, width, height, elements)
         except Exception:  # last resort: the reward must never stop training
