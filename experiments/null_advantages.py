@@ -1,0 +1,30 @@
+"""A control run for RL: the same run, with each group's advantages shuffled among its members.
+
+    python experiments/null_advantages.py experiment=pocket objective=rlvr optim.lr=1e-4 ...
+
+Everything else is the real run (`python -m visurf.run` with the same overrides): the rollouts,
+the advantages' sizes and the optimiser are unchanged, only which rollout gets which advantage
+is random. What such a run does to accuracy is what the update's size does on its own; a real
+run that loses as much is losing to the size of its steps, not to what its rewards ask for.
+"""
+
+from __future__ import annotations
+
+import torch
+
+import visurf.objectives.policy as policy
+from visurf.algorithms import group_advantages
+
+
+def shuffled_group_advantages(rewards: torch.Tensor, scale_rewards: str = "group", **kwargs) -> torch.Tensor:
+    """`group_advantages` of `rewards` [B, G], each row's advantages permuted at random."""
+    advantages = group_advantages(rewards, scale_rewards, **kwargs)
+    order = torch.argsort(torch.rand(advantages.shape), dim=-1)
+    return advantages.gather(-1, order)
+
+
+if __name__ == "__main__":
+    policy.group_advantages = shuffled_group_advantages  # RLVR's stage looks it up at call time
+    from visurf.run import main
+
+    main()
