@@ -121,19 +121,9 @@ def build_trainer(cfg, run_dir: Path, callbacks: list) -> L.Trainer:
     )
 
 
-def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
-    """Train per `cfg`, write the outputs into `run_dir`, return the summary."""
-    validate(cfg)
-    run_dir = Path(run_dir)
-    # The checkpoint and its step are read before anything is written (the run overwrites last.ckpt).
-    ckpt, resumed_at = (
-        find_checkpoint(cfg.resume, cfg.get("resume_pick", "last")) if cfg.resume else (None, 0)
-    )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    start = time.time()
-
+def build_run(cfg) -> tuple[PostTrainModule, list, list]:
+    """The module (policy, processor, reward, stage schedule) and the train and test examples of
+    a run, as `fit` trains them; also what a probe of one run's steps starts from."""
     frame = int(cfg.model.frame)
     train_examples = load_examples(cfg.data, frame, cfg.data.train_split)
     test_examples = load_examples(
@@ -157,6 +147,24 @@ def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     reward_fn = build_reward(cfg.reward.name, **dict(cfg.reward.kwargs))
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)  # building a base model re-seeds
     module = PostTrainModule(cfg, policy, processor, reward_fn, build_schedule(cfg))
+    return module, train_examples, test_examples
+
+
+def fit(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
+    """Train per `cfg`, write the outputs into `run_dir`, return the summary."""
+    validate(cfg)
+    run_dir = Path(run_dir)
+    # The checkpoint and its step are read before anything is written (the run overwrites last.ckpt).
+    ckpt, resumed_at = (
+        find_checkpoint(cfg.resume, cfg.get("resume_pick", "last")) if cfg.resume else (None, 0)
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    start = time.time()
+
+    module, train_examples, test_examples = build_run(cfg)
+    policy, processor = module.policy, module.processor
     data = RolloutData(train_examples, int(cfg.train.batch_size), int(cfg.seed))
     evaluation = EvalCallback(test_examples, run_dir, cfg.eval)
     if rank_zero_only.rank == 0:  # before the logger exists

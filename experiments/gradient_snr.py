@@ -1,0 +1,123 @@
+"""How much of one RL step's gradient is signal: gradients of independent batches at one policy.
+
+    python experiments/gradient_snr.py [--batches 8] [--null] [Hydra overrides ...]
+    python experiments/gradient_snr.py experiment=pocket objective=rlvr --batches 8
+
+Builds the run the overrides describe (`visurf.train.build_run`: the same module, stage, reward
+and data a run trains), then for K disjoint rollout batches of its training data computes the
+stage's loss gradient at the same weights, without a step. A batch's gradient is g_k = s + n_k:
+s the expected gradient (what the rewards ask for), n_k the sampling noise of that batch. So
+
+- mean over pairs j != k of g_j . g_k estimates |s|^2 (the noise of independent batches cancels),
+- mean over k of |g_k|^2 estimates |s|^2 + E|n|^2,
+
+and `signal_share` = |s|^2 / E|g|^2 is the share of one step's gradient energy that is signal.
+Adam scales each parameter's step to about lr whatever its gradient's size, so what it follows is
+each parameter's own ratio: `adam_signal_share` is the mean over parameters of
+mean_k(g)^2 / mean_k(g^2), bias-corrected for K batches (0 where a parameter's gradient is pure
+noise, 1 where every batch agrees). `--null` shuffles each group's advantages among its members
+(experiments/null_advantages.py), the control whose signal is 0 by construction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def batch_gradients(module, stage, batches: list[list]) -> torch.Tensor:
+    """[K, P]: the flattened loss gradient of each batch at the module's current weights."""
+    params = [p for p in module.policy.parameters() if p.requires_grad]
+    rows = []
+    for i, examples in enumerate(batches):
+        torch.manual_seed(1_000 + i)
+        exp = stage.experience(module, examples)
+        module.policy.zero_grad(set_to_none=True)
+        loss, _ = stage.loss(module, exp)
+        loss.backward()
+        rows.append(
+            torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
+        )
+    module.policy.zero_grad(set_to_none=True)
+    return torch.stack(rows).double()
+
+
+def snr(grads: torch.Tensor) -> dict[str, float]:
+    """Signal estimates from K >= 2 independent batch gradients [K, P] (see the module docstring)."""
+    k = grads.shape[0]
+    if k < 2:
+        raise ValueError(f"need at least 2 batches, got {k}")
+    gram = grads @ grads.T  # [K, K]
+    energy = gram.diagonal().mean()
+    signal = (gram.sum() - gram.diagonal().sum()) / (k * (k - 1))
+    mean, square = grads.mean(0), grads.pow(2).mean(0)
+    # E[mean^2] = s^2 + var/K and E[square] = s^2 + var, so s^2 = (K mean^2 - square) / (K - 1).
+    per_param_signal = ((k * mean.pow(2) - square) / (k - 1)).clamp(min=0)
+    active = square > 0
+    adam_share = (per_param_signal[active] / square[active]).clamp(max=1).mean()
+    return {
+        "batches": k,
+        "grad_energy": energy.item(),
+        "signal_energy": signal.item(),
+        "signal_share": (signal / energy).item(),
+        "adam_signal_share": adam_share.item(),
+        "mean_pairwise_cosine": (
+            (gram / gram.diagonal().sqrt().outer(gram.diagonal().sqrt())).sum() - k
+        ).item()
+        / (k * (k - 1)),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=8)
+    parser.add_argument("--null", action="store_true", help="shuffle each group's advantages (the control)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+
+    from visurf.compose import compose_config
+    from visurf.train import build_run
+
+    cfg = compose_config(args.overrides)
+    module, train_examples, _ = build_run(cfg)
+    stage = module.schedule.stages[0]
+    if stage.kind != "policy":
+        raise ValueError(
+            f"the first stage of objective={cfg.objective.name} is {stage.kind!r}; this probes policy stages"
+        )
+    size = int(cfg.train.batch_size)
+    if len(train_examples) < args.batches * size:
+        raise ValueError(
+            f"{args.batches} batches of {size} need {args.batches * size} examples, have {len(train_examples)}"
+        )
+    generator = torch.Generator().manual_seed(int(cfg.seed))
+    order = torch.randperm(len(train_examples), generator=generator).tolist()
+    batches = [[train_examples[j] for j in order[i * size : (i + 1) * size]] for i in range(args.batches)]
+
+    import visurf.objectives.policy as policy
+
+    real = policy.group_advantages
+    if args.null:
+        from null_advantages import shuffled_group_advantages
+
+        policy.group_advantages = shuffled_group_advantages
+    try:
+        result = snr(batch_gradients(module, stage, batches))
+    finally:
+        policy.group_advantages = real
+    result.update(null=args.null, overrides=args.overrides, prompts_per_batch=size)
+    print(json.dumps(result, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
