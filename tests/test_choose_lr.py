@@ -63,3 +63,16 @@ def test_objectives_not_rerun_keep_their_rows_from_the_previous_grid(tmp_path):
     kept = load().kept_rows(previous, ["rlvr"])
     assert kept == [sft]  # rlvr is re-run, so its old row goes; sft's stays
     assert load().kept_rows(tmp_path / "absent.json", ["rlvr"]) == []
+
+
+def test_the_pocket_preset_records_the_grids_choice():
+    """Each objective's rate in experiment=pocket is the one the committed grid chose."""
+    from visurf.compose import compose_config
+
+    grid = json.loads((SCRIPT.parents[0] / "results" / "lr_grid" / "lr_grid.json").read_text())
+    assert set(grid["chosen"]) == {"sft", "rlvr", "sft_rlvr", "visurf"}
+    for objective, lr in grid["chosen"].items():
+        cfg = compose_config(["experiment=pocket", f"objective={objective}"])
+        assert cfg.optim.lr == pytest.approx(lr), objective
+    # the command line still overrides the preset's rate
+    assert compose_config(["experiment=pocket", "objective=rlvr", "optim.lr=3e-3"]).optim.lr == 3e-3
