@@ -152,7 +152,9 @@ def test_empty_list_format_always_leaves_the_box_or_empty_choice_to_accuracy():
 
 
 def test_empty_list_format_refuses_an_unknown_rule():
-    with pytest.raises(ValueError, match="empty_list_format must be 'when_right' or 'always', got 'sometimes'"):
+    with pytest.raises(
+        ValueError, match="empty_list_format must be 'when_right' or 'always', got 'sometimes'"
+    ):
         GroundingReward(empty_list_format="sometimes")
 
 
