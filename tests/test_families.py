@@ -127,17 +127,11 @@ def test_processor_tokens_come_from_the_family(family_dirs, family):
     assert expected["vision_tokens"] <= set(tok.convert_ids_to_tokens(processor.vision_token_ids))
 
 
-@pytest.mark.parametrize("reuse_features", [True, False], ids=["image-features-reused", "pixels-re-encoded"])
-def test_token_logps_equal_generates_own_logits(family_dirs, family, reuse_features, monkeypatch):
-    """The log-probabilities scoring gives the sampled tokens are those of the distribution
-    `generate` sampled them from (fp32, within 1e-5), whether each image's encoder output is
-    reused (Qwen3-VL: its deepstack features too) or every row's pixels are encoded again."""
-    import visurf.rollout as rollout
-    from visurf.rollout import Sequences, completion_mask, model_inputs, select_prompts, token_logps
+def sampled_with_logps(model, processor, inputs, max_new_tokens: int):
+    """Two samples per prompt from `generate` (seed 0) as padded Sequences, and the log-softmax of
+    generate's own logits at the sampled tokens [N, C]: what scoring must reproduce."""
+    from visurf.rollout import Sequences, completion_mask, model_inputs, select_prompts
 
-    model, processor, cfg = load(family_dirs, family)
-    model.eval()
-    inputs = prompts(processor, cfg)
     torch.manual_seed(0)
     with torch.no_grad():
         out = model.generate(
@@ -146,7 +140,7 @@ def test_token_logps_equal_generates_own_logits(family_dirs, family, reuse_featu
             temperature=1.0,
             top_p=1.0,
             top_k=None,
-            max_new_tokens=8,
+            max_new_tokens=max_new_tokens,
             num_return_sequences=2,
             eos_token_id=processor.eos_token_id,
             pad_token_id=processor.pad_token_id,
@@ -157,15 +151,28 @@ def test_token_logps_equal_generates_own_logits(family_dirs, family, reuse_featu
     ids = out.sequences[:, inputs["input_ids"].shape[1] :]
     mask, truncated = completion_mask(ids, processor.eos_token_id)
     expected = torch.stack(out.logits, 1).float().log_softmax(-1).gather(-1, ids[..., None])[..., 0]
-    rows = torch.arange(2).repeat_interleave(2)
-    seqs = Sequences(
-        select_prompts(inputs, rows), ids.masked_fill(mask == 0, processor.pad_token_id), mask, truncated
-    )
+    rows = torch.arange(inputs["input_ids"].shape[0]).repeat_interleave(2)
+    ids = ids.masked_fill(mask == 0, processor.pad_token_id)
+    return Sequences(select_prompts(inputs, rows), ids, mask, truncated), expected
+
+
+@pytest.mark.parametrize("reuse_features", [True, False], ids=["image-features-reused", "pixels-re-encoded"])
+def test_token_logps_equal_generates_own_logits(family_dirs, family, reuse_features, monkeypatch):
+    """The log-probabilities scoring gives the sampled tokens are those of the distribution
+    `generate` sampled them from (fp32, within 1e-5), whether each image's encoder output is
+    reused (Qwen3-VL: its deepstack features too) or every row's pixels are encoded again."""
+    import visurf.rollout as rollout
+    from visurf.rollout import token_logps
+
+    model, processor, cfg = load(family_dirs, family)
+    model.eval()
+    inputs = prompts(processor, cfg)
+    seqs, expected = sampled_with_logps(model, processor, inputs, max_new_tokens=8)
     if not reuse_features:
         monkeypatch.setattr(rollout, "_image_features", lambda model, prompt: None)
     with torch.no_grad():
         got = token_logps(model, seqs)
-    real = mask > 0
+    real = seqs.mask > 0
     assert real.sum() >= 4
     torch.testing.assert_close(got[real], expected[real], atol=1e-5, rtol=0)
     assert (got[~real] == 0).all()
@@ -176,7 +183,7 @@ def test_smolvlm_tiles_of_an_image_stay_together(family_dirs):
     one along pixel_values' second dimension: rollouts and labels of separate processor calls
     are joined and scored image by image, as generate scored them."""
     from visurf.data.sources import load_examples
-    from visurf.rollout import Sequences, completion_mask, concat, model_inputs, select_prompts, token_logps
+    from visurf.rollout import Sequences, concat, token_logps
 
     model, processor, cfg = load(family_dirs, "smolvlm")
     model.eval()
@@ -185,33 +192,13 @@ def test_smolvlm_tiles_of_an_image_stay_together(family_dirs):
     examples = load_examples(cfg.data, 224, "train")[:3]
     inputs = processor([e.prompt for e in examples[:2]], [e.image for e in examples[:2]])
     assert inputs["pixel_values"].shape[:2] == (2, 5)
-    torch.manual_seed(0)
+    rollouts, expected = sampled_with_logps(model, processor, inputs, max_new_tokens=6)
+    prompt = processor([examples[2].prompt], [examples[2].image])  # a separate processor call
+    label = Sequences(prompt, rollouts.ids[:1], rollouts.mask[:1], rollouts.truncated[:1])
     with torch.no_grad():
-        out = model.generate(
-            **model_inputs(inputs),
-            do_sample=True,
-            top_k=None,
-            max_new_tokens=6,
-            num_return_sequences=2,
-            eos_token_id=processor.eos_token_id,
-            pad_token_id=processor.pad_token_id,
-            suppress_tokens=processor.vision_token_ids,
-            return_dict_in_generate=True,
-            output_logits=True,
-        )
-    ids = out.sequences[:, inputs["input_ids"].shape[1] :]
-    mask, truncated = completion_mask(ids, processor.eos_token_id)
-    expected = torch.stack(out.logits, 1).float().log_softmax(-1).gather(-1, ids[..., None])[..., 0]
-    ids = ids.masked_fill(mask == 0, processor.pad_token_id)
-    rollouts = Sequences(select_prompts(inputs, torch.arange(2).repeat_interleave(2)), ids, mask, truncated)
-    labels = processor([examples[2].prompt], [examples[2].image])  # a separate processor call
-    both = concat(rollouts, Sequences(labels, ids[:1], mask[:1], truncated[:1]), processor.pad_token_id)
-    with torch.no_grad():
-        got, alone = (
-            token_logps(model, both),
-            token_logps(model, Sequences(labels, ids[:1], mask[:1], truncated[:1])),
-        )
-    real = mask > 0
+        got = token_logps(model, concat(rollouts, label, processor.pad_token_id))
+        alone = token_logps(model, label)
+    real = rollouts.mask > 0
     torch.testing.assert_close(got[:4][real], expected[real], atol=1e-5, rtol=0)
     torch.testing.assert_close(got[4:], alone, atol=1e-5, rtol=0)
 
