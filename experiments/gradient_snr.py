@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -83,9 +84,11 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     from visurf.compose import compose_config
+    from visurf.config import validate
     from visurf.train import build_run
 
     cfg = compose_config(args.overrides)
+    validate(cfg)  # as a run does: a bad override is refused before anything is built
     module, train_examples, _ = build_run(cfg)
     stage = module.schedule.stages[0]
     if stage.kind != "policy":
@@ -101,17 +104,10 @@ def main(argv: list[str] | None = None) -> dict:
     order = torch.randperm(len(train_examples), generator=generator).tolist()
     batches = [[train_examples[j] for j in order[i * size : (i + 1) * size]] for i in range(args.batches)]
 
-    import visurf.objectives.policy as policy
+    from null_advantages import shuffled_advantages
 
-    real = policy.group_advantages
-    if args.null:
-        from null_advantages import shuffled_group_advantages
-
-        policy.group_advantages = shuffled_group_advantages
-    try:
+    with shuffled_advantages() if args.null else nullcontext():
         result = snr(batch_gradients(module, stage, batches))
-    finally:
-        policy.group_advantages = real
     result.update(null=args.null, overrides=args.overrides, prompts_per_batch=size)
     print(json.dumps(result, indent=2))
     if args.out:

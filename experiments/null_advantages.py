@@ -10,9 +10,10 @@ run that loses as much is losing to the size of its steps, not to what its rewar
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 
-import visurf.objectives.policy as policy
 from visurf.algorithms import group_advantages
 
 
@@ -23,8 +24,21 @@ def shuffled_group_advantages(rewards: torch.Tensor, scale_rewards: str = "group
     return advantages.gather(-1, order)
 
 
+@contextmanager
+def shuffled_advantages():
+    """Within the block, the policy stage forms its advantages with `shuffled_group_advantages`."""
+    import visurf.objectives.policy as policy
+
+    real = policy.group_advantages
+    policy.group_advantages = shuffled_group_advantages  # the stage looks it up at call time
+    try:
+        yield
+    finally:
+        policy.group_advantages = real
+
+
 if __name__ == "__main__":
-    policy.group_advantages = shuffled_group_advantages  # RLVR's stage looks it up at call time
     from visurf.run import main
 
-    main()
+    with shuffled_advantages():
+        main()

@@ -35,25 +35,23 @@ def test_each_group_keeps_its_advantages_in_a_random_order():
     assert len(orders) > 1
 
 
-def test_a_null_run_trains_with_shuffled_advantages(tmp_path):
+def test_a_null_run_trains_with_shuffled_advantages(tmp_path, monkeypatch):
+    import visurf.objectives.policy as policy
     from visurf.compose import compose_config
     from visurf.train import fit
 
     module = load()
-    import visurf.objectives.policy as policy
-
-    real = policy.group_advantages
-    calls = []
+    real, shuffle, calls = policy.group_advantages, module.shuffled_group_advantages, []
 
     def spy(rewards, scale_rewards="group", **kwargs):
         calls.append(rewards.shape)
-        return module.shuffled_group_advantages(rewards, scale_rewards, **kwargs)
+        return shuffle(rewards, scale_rewards, **kwargs)
 
-    policy.group_advantages = spy  # what the script's __main__ does, observed
-    try:
-        cfg = compose_config(["experiment=smoke", "objective=rlvr", "trainer.max_steps=2"])
-        summary = fit(cfg, tmp_path / "null")
-    finally:
-        policy.group_advantages = real
-    assert calls and all(len(shape) == 2 for shape in calls)
+    monkeypatch.setattr(module, "shuffled_group_advantages", spy)
+    with module.shuffled_advantages():
+        summary = fit(
+            compose_config(["experiment=smoke", "objective=rlvr", "trainer.max_steps=2"]), tmp_path / "null"
+        )
+    assert calls and all(len(shape) == 2 for shape in calls)  # the stage formed its advantages so
     assert summary["eval_after"] is not None
+    assert policy.group_advantages is real  # and gets its own back after the block

@@ -41,9 +41,8 @@ def answer_format_score(
     term pays nothing for choosing a box over `[]` and that choice rests on accuracy alone.
     """
     if not objects:
-        if objects != []:
-            return 0.0
-        return 2.0 if empty_list == "always" or not labels else 0.0
+        earns = objects == [] and (empty_list == "always" or not labels)
+        return 2.0 if earns else 0.0
     elements = read_elements(objects) if elements is None else elements
     total = sum((box is not None) + (point is not None) for box, point in elements)
     return total / len(objects)
