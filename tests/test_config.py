@@ -95,6 +95,8 @@ def test_experiment_smoke_needs_no_plus():
         ("reward.name=nope", "reward.name"),
         ("+reward.kwargs.nope=1", "reward.kwargs"),
         ("optim.schedule=foo", "optim.schedule"),
+        ("optim.name=lion", "optim.name"),
+        ("optim.momentum=1", "optim.momentum"),
         ("optim.betas=[2,3]", "optim.betas[0]"),
         ("optim.betas=[0.9]", "optim.betas"),
         ("trainer.precision=foo", "trainer.precision"),

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from omegaconf import OmegaConf
 
 SCHEDULES = ("constant", "cosine")  # visurf.module.lr_factor
+OPTIMIZERS = ("adamw", "sgd")  # visurf.module.build_optimizer
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 MAX_SEED = 2**32 - 1  # numpy's seed range (Lightning's seed_everything)
 
@@ -118,6 +119,9 @@ def _objective(cfg) -> None:
 
 def _optim(cfg) -> None:
     one_of(cfg, "optim.schedule", SCHEDULES, default="constant")
+    one_of(cfg, "optim.name", OPTIMIZERS, default="adamw")
+    momentum = get(cfg, "optim.momentum", 0.9)
+    check(is_number(momentum) and 0 <= momentum < 1, "optim.momentum", momentum, "a finite number in [0, 1)")
     betas = get(cfg, "optim.betas")
     betas = list(betas) if OmegaConf.is_list(betas) or isinstance(betas, (list, tuple)) else betas
     check(isinstance(betas, list) and len(betas) == 2, "optim.betas", betas, "a list of two numbers")

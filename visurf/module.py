@@ -23,6 +23,20 @@ log = logging.getLogger(__name__)
 PROGRESS_BAR_KEYS = ("reward", "accuracy")
 
 
+def build_optimizer(params, o):
+    """AdamW (the default) or SGD with momentum, from the `optim` config group."""
+    name = str(o.get("name", "adamw"))
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, betas=tuple(o.betas))
+    if name == "sgd":
+        # A step in proportion to each parameter's gradient: parameters whose gradient is small
+        # (and, in a noisy RL step, mostly noise) move little, where Adam moves every one by ~lr.
+        return torch.optim.SGD(
+            params, lr=o.lr, weight_decay=o.weight_decay, momentum=float(o.get("momentum", 0.9))
+        )
+    raise ValueError(f"optim.name must be 'adamw' or 'sgd', got {name!r}")
+
+
 def lr_factor(warmup: int, total: int, kind: str):
     """Linear warmup, then constant or cosine decay to 0 at `total` steps."""
     if kind not in ("constant", "cosine"):
@@ -110,7 +124,7 @@ class PostTrainModule(L.LightningModule):
     def configure_optimizers(self):
         params = [p for p in self.policy.parameters() if p.requires_grad]
         o = self.cfg.optim
-        optimizer = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, betas=tuple(o.betas))
+        optimizer = build_optimizer(params, o)
         factor = lr_factor(
             int(o.warmup_steps), int(self.cfg.trainer.max_steps), str(o.get("schedule", "constant"))
         )
