@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from visurf.compose import compose_config
-from visurf.module import build_optimizer
+from visurf.module import build_optimizer, lr_factor
 
 
 def _params():
@@ -33,3 +33,24 @@ def test_unknown_optimizer_is_refused_by_name():
     o = compose_config(["optim.name=lion"]).optim
     with pytest.raises(ValueError, match="optim.name"):
         build_optimizer(_params(), o)
+
+
+def test_cosine_decays_to_its_floor_after_warmup():
+    factor = lr_factor(warmup=2, total=12, kind="cosine", floor=0.1)
+    assert factor(0) == pytest.approx(1 / 3) and factor(1) == pytest.approx(2 / 3)
+    assert factor(2) == pytest.approx(1.0)  # the peak, where the decay starts
+    assert factor(7) == pytest.approx(0.1 + 0.9 * 0.5)  # half way: half way between peak and floor
+    assert factor(12) == pytest.approx(0.1) and factor(50) == pytest.approx(0.1)
+    assert lr_factor(2, 12, "cosine")(12) == pytest.approx(0.0)  # the default floor is 0
+    assert lr_factor(2, 12, "constant", floor=0.1)(12) == 1.0  # a floor is cosine's alone
+
+
+def test_base_recipe_passes_its_floor_and_keeps_the_default_base_key():
+    from visurf.models.base import base_path
+    from visurf.recipes.base_model import base_config
+
+    model = compose_config(["experiment=pocket"]).model
+    floored = compose_config(["experiment=pocket", "+model.base.min_lr_ratio=0.1"]).model
+    assert base_config(model).optim.min_lr_ratio == 0.0
+    assert base_config(floored).optim.min_lr_ratio == 0.1
+    assert base_path(floored) != base_path(model)

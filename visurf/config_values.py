@@ -119,6 +119,8 @@ def _objective(cfg) -> None:
 
 def _optim(cfg) -> None:
     one_of(cfg, "optim.schedule", SCHEDULES, default="constant")
+    if get(cfg, "optim.min_lr_ratio") is not None:
+        number(cfg, "optim.min_lr_ratio", 0, 1, high_open=False)
     one_of(cfg, "optim.name", OPTIMIZERS, default="adamw")
     momentum = get(cfg, "optim.momentum", 0.9)
     check(is_number(momentum) and 0 <= momentum < 1, "optim.momentum", momentum, "a finite number in [0, 1)")
@@ -175,6 +177,8 @@ def _model(cfg) -> None:
     integer(cfg, "model.base.seed", 0, MAX_SEED)
     integer(cfg, "model.base.warmup_steps", 0, default=20)
     number(cfg, "model.base.lr", 0, low_open=True)
+    if get(cfg, "model.base.min_lr_ratio") is not None:  # optional: absent keeps the default base's key
+        number(cfg, "model.base.min_lr_ratio", 0, 1, high_open=False)
 
 
 def _data(cfg) -> None:

@@ -37,8 +37,8 @@ def build_optimizer(params, o):
     raise ValueError(f"optim.name must be 'adamw' or 'sgd', got {name!r}")
 
 
-def lr_factor(warmup: int, total: int, kind: str):
-    """Linear warmup, then constant or cosine decay to 0 at `total` steps."""
+def lr_factor(warmup: int, total: int, kind: str, floor: float = 0.0):
+    """Linear warmup, then constant or cosine decay to `floor` (a fraction of lr) at `total` steps."""
     if kind not in ("constant", "cosine"):
         raise ValueError(f"optim.schedule must be 'constant' or 'cosine', got {kind!r}")
 
@@ -48,7 +48,7 @@ def lr_factor(warmup: int, total: int, kind: str):
         if kind == "constant":
             return 1.0
         progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
 
@@ -126,7 +126,10 @@ class PostTrainModule(L.LightningModule):
         o = self.cfg.optim
         optimizer = build_optimizer(params, o)
         factor = lr_factor(
-            int(o.warmup_steps), int(self.cfg.trainer.max_steps), str(o.get("schedule", "constant"))
+            int(o.warmup_steps),
+            int(self.cfg.trainer.max_steps),
+            str(o.get("schedule", "constant")),
+            float(o.get("min_lr_ratio", 0.0)),
         )
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
