@@ -40,11 +40,11 @@ def head_dtypes(monkeypatch):
     seen = []
     original = rollout._chunked_logps
 
-    def recording(head, hidden, ids, chunk_size):
+    def recording(head, hidden, ids, chunk_size, *args):
         logits = []
         hook = head.register_forward_hook(lambda module, args, out: logits.append(out.dtype))
         try:
-            out = original(head, hidden, ids, chunk_size)
+            out = original(head, hidden, ids, chunk_size, *args)
         finally:
             hook.remove()
         seen.append((logits[0], out.dtype, torch.is_grad_enabled()))

@@ -89,6 +89,28 @@ def test_identity_2_visurf_without_injection_is_rlvr(examples):
     assert_same_grads(g_a, g_b)
 
 
+def test_a_policy_stage_scores_its_rollouts_at_the_sampling_temperature(examples):
+    """Loss, ratio and KL reference all score log π_T, the distribution the rollouts came from."""
+    _, module = make_module(
+        "objective=visurf", "rollout.num_generations=3", "rollout.temperature=0.5", "objective.beta=0.1"
+    )
+    stage = module.schedule.at(0)
+    stage.passes = 2  # so the stage keeps ℓ_old apart from ℓ_θ
+    torch.manual_seed(3)
+    exp = stage.experience(module, examples)
+    with torch.no_grad():
+        tempered = token_logps(module.policy, exp.seqs, temperature=0.5)
+        plain = token_logps(module.policy, exp.seqs)
+    mask = exp.loss_mask > 0
+    assert (tempered - plain)[mask].abs().max() > 1e-3
+    torch.testing.assert_close(exp.old_logp[mask], tempered[mask], atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        exp.ref_logp[mask], tempered[mask], atol=1e-6, rtol=0
+    )  # the reference is the policy
+    _, stats = stage.loss(module, exp)
+    assert abs(stats["kl"]) < 1e-6  # the loss scores at 0.5 as well: else the KL to the reference is not 0
+
+
 @pytest.fixture
 def constant_reward():
     @register_reward("test_constant")

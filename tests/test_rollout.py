@@ -205,7 +205,9 @@ def test_a_checkpoints_generation_config_does_not_change_rollouts_or_greedy_answ
 # -- chunked scoring: the same values and gradients as full logits ---------------------------------
 
 
-def full_logits_logps(model, seqs: Sequences, reuse_features: bool = True) -> torch.Tensor:
+def full_logits_logps(
+    model, seqs: Sequences, reuse_features: bool = True, temperature: float = 1.0
+) -> torch.Tensor:
     """What scoring computed before it was chunked, written out plainly: the full logits of every
     completion position in float32, then a log-softmax over the vocabulary (one pass; each image
     encoded once and its features reused, or every row's pixels re-encoded in the forward)."""
@@ -231,7 +233,7 @@ def full_logits_logps(model, seqs: Sequences, reuse_features: bool = True) -> to
         use_cache=False,
         **vision,
     )
-    logits = out.logits[:, :-1].float()
+    logits = out.logits[:, :-1].float() / temperature
     logp = torch.log_softmax(logits, -1).gather(-1, seqs.ids[..., None])[..., 0]
     return logp.masked_fill(seqs.mask == 0, 0.0)
 
@@ -282,6 +284,26 @@ def test_chunked_scoring_equals_the_full_log_softmax(setup, monkeypatch, chunk_s
     # Gradients reach the output head, the decoder and the vision tower.
     assert {"lm_head.weight", "model.language_model.norm.weight"} <= got.keys()
     assert any(name.startswith("model.visual.") for name in got)
+
+
+def test_scoring_at_a_sampling_temperature_is_the_tempered_log_softmax(setup):
+    """A policy loss scores its rollouts as they were sampled: log_softmax(logits / T)."""
+    model, processor, examples = setup
+    seqs = batch(processor, examples[:2], ["<think>a</think><answer>[]</answer>", "x"])
+    weights = torch.randn(seqs.ids.shape, generator=torch.Generator().manual_seed(0)) * seqs.mask
+    expected = full_logits_logps(model, seqs, temperature=0.7)
+    expected_grads = grads_of(model, expected, weights)
+    got = token_logps(model, seqs, chunk_size=5, temperature=0.7)
+    got_grads = grads_of(model, got, weights)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    for name, grad in expected_grads.items():
+        torch.testing.assert_close(got_grads[name], grad, atol=1e-6 * grad.abs().max().item(), rtol=0)
+    with torch.no_grad():  # the in-place path without gradients
+        torch.testing.assert_close(token_logps(model, seqs, temperature=0.7), expected, atol=1e-6, rtol=0)
+        at_one = token_logps(model, seqs)
+    assert (got - at_one).abs().max() > 1e-3  # the temperature does change the scores
+    with pytest.raises(ValueError, match="temperature"):
+        token_logps(model, seqs, temperature=0.0)
 
 
 @pytest.mark.parametrize("adapt_head", [False, True], ids=["decoder-adapters", "head-adapted-too"])

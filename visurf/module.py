@@ -108,12 +108,13 @@ class PostTrainModule(L.LightningModule):
     def reference_logps(self, seqs) -> torch.Tensor:
         from visurf.rollout import token_logps
 
+        t = float(self.cfg.rollout.temperature)  # scored as the policy's rollouts are
         if self.uses_adapters():
             with self.policy.disable_adapter():
-                return token_logps(self.policy, seqs, self.micro_batch_size)
+                return token_logps(self.policy, seqs, self.micro_batch_size, temperature=t)
         if self.reference is None:
             self.reset_reference()
-        return token_logps(self.reference.to(self.device), seqs, self.micro_batch_size)
+        return token_logps(self.reference.to(self.device), seqs, self.micro_batch_size, temperature=t)
 
     # -- Lightning hooks ---------------------------------------------------------------------
     def configure_model(self):

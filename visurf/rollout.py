@@ -256,9 +256,18 @@ LOGIT_CHUNK = 512
 
 
 def token_logps(
-    model, seqs: Sequences, micro_batch_size: int = 0, *, chunk_size: int = LOGIT_CHUNK
+    model,
+    seqs: Sequences,
+    micro_batch_size: int = 0,
+    *,
+    chunk_size: int = LOGIT_CHUNK,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
-    """log π(token_t | prompt, prefix) for every completion token, [N, C] float32 (temperature 1).
+    """log π_T(token_t | prompt, prefix) for every completion token, [N, C] float32.
+
+    π_T is softmax(logits / `temperature`): a policy loss scores its rollouts at the temperature
+    they were sampled at, so its gradient is that of the distribution that drew them (as TRL and
+    verl do); 1 scores the model itself (SFT's labels).
 
     Each distinct image goes through the vision encoder once per call. Rows are scored part by
     part (see `Sequences.parts`) and in micro-batches of `micro_batch_size` rows (0: whole parts),
@@ -268,6 +277,8 @@ def token_logps(
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1 position, got {chunk_size}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
     n, width = seqs.ids.shape
     features = _image_features(model, seqs.prompt)
     out = []
@@ -276,7 +287,7 @@ def token_logps(
         step = micro_batch_size if micro_batch_size > 0 else size
         for first in range(start, start + size, step):
             rows = torch.arange(first, min(start + size, first + step), device=seqs.ids.device)
-            logp = _token_logps(model, seqs, rows, features, chunk_size)
+            logp = _token_logps(model, seqs, rows, features, chunk_size, temperature)
             out.append(F.pad(logp, (0, width - logp.shape[1])))
         start += size
     return torch.cat(out)
@@ -350,7 +361,9 @@ def completion_token_type(model) -> int:
     return family.completion_token_type or 0 if family else 0
 
 
-def _token_logps(model, seqs: Sequences, rows: torch.Tensor, features, chunk_size: int) -> torch.Tensor:
+def _token_logps(
+    model, seqs: Sequences, rows: torch.Tensor, features, chunk_size: int, temperature: float
+) -> torch.Tensor:
     p = seqs.prompt
     keep = p["attention_mask"][rows].any(0)  # drop prompt columns that are padding in every row
     c = max(1, int(seqs.mask[rows].sum(-1).max().item()))
@@ -372,7 +385,7 @@ def _token_logps(model, seqs: Sequences, rows: torch.Tensor, features, chunk_siz
         inputs.update({k: v for k, v in row_images(p, rows).items() if k != "pixel_values"})
     else:
         inputs.update(row_images(p, rows))
-    with _head_logps(model, ids, mask, chunk_size):
+    with _head_logps(model, ids, mask, chunk_size, temperature):
         out = model(**inputs, logits_to_keep=c + 1, use_cache=False)
     logp = out.logits  # the head's output: the scored tokens' log-probabilities, [rows, c]
     if logp.shape != ids.shape:
@@ -384,7 +397,7 @@ def _token_logps(model, seqs: Sequences, rows: torch.Tensor, features, chunk_siz
 
 
 @contextmanager
-def _head_logps(model, ids: torch.Tensor, mask: torch.Tensor, chunk_size: int):
+def _head_logps(model, ids: torch.Tensor, mask: torch.Tensor, chunk_size: int, temperature: float = 1.0):
     """While open, the model's output head returns log π of `ids` ([rows, c]) instead of logits.
 
     Hooks on the head itself rather than a call to the decoder and head by hand: the model's own
@@ -420,7 +433,7 @@ def _head_logps(model, ids: torch.Tensor, mask: torch.Tensor, chunk_size: int):
         real = mask > 0
         inside[0] = True
         try:
-            logp = _chunked_logps(module, hidden[real], ids[real], chunk_size)
+            logp = _chunked_logps(module, hidden[real], ids[real], chunk_size, temperature)
         finally:
             inside[0] = False
         return torch.zeros(ids.shape, dtype=logp.dtype, device=logp.device).masked_scatter(real, logp)
@@ -433,8 +446,10 @@ def _head_logps(model, ids: torch.Tensor, mask: torch.Tensor, chunk_size: int):
             h.remove()
 
 
-def _chunked_logps(head, hidden: torch.Tensor, ids: torch.Tensor, chunk_size: int) -> torch.Tensor:
-    """log_softmax(head(hidden))[ids] per position, [P], `chunk_size` positions at a time.
+def _chunked_logps(
+    head, hidden: torch.Tensor, ids: torch.Tensor, chunk_size: int, temperature: float = 1.0
+) -> torch.Tensor:
+    """log_softmax(head(hidden) / temperature)[ids] per position, [P], `chunk_size` positions at a time.
 
     With gradients, each chunk is checkpointed: its logits are recomputed in the backward pass
     instead of being kept, so no more than one chunk's logits exist at a time there either.
@@ -446,17 +461,18 @@ def _chunked_logps(head, hidden: torch.Tensor, ids: torch.Tensor, chunk_size: in
     for start in range(0, hidden.shape[0], chunk_size):
         h, t = hidden[start : start + chunk_size], ids[start : start + chunk_size]
         if grad:
-            out.append(checkpoint(_logps_of, head, h, t, use_reentrant=False))
+            out.append(checkpoint(_logps_of, head, h, t, temperature, use_reentrant=False))
         else:
-            out.append(_logps_in_place(head(h).float(), t))
+            logits = head(h).float()
+            out.append(_logps_in_place(logits if temperature == 1.0 else logits.div_(temperature), t))
     if not out:  # no real completion token in these rows: empty, but still part of the graph
         return hidden[:, 0].float() * 0
     return torch.cat(out)
 
 
-def _logps_of(head, hidden: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+def _logps_of(head, hidden: torch.Tensor, ids: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     logits = head(hidden).float()  # one chunk's copy in float32, whatever the model's dtype
-    return _TokenLogp.apply(logits, ids)
+    return _TokenLogp.apply(logits if temperature == 1.0 else logits / temperature, ids)
 
 
 def _logps_in_place(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,8 @@ def spread_diagnostics(components: Tensor, correct: Tensor, names: list[str]) ->
 
 
 def sampled_entropy(logp: Tensor, mask: Tensor) -> float:
-    """Mean over completion tokens of -log π(token): at temperature 1 an unbiased estimate of the
-    policy's per-token entropy on its own samples (E[-log p(x)] = H when x ~ p). logp, mask: [N, C]."""
+    """Mean over completion tokens of -log π_T(token): with the tokens sampled from π_T (a policy
+    stage scores at its sampling temperature), an unbiased estimate of the sampler's per-token
+    entropy (E[-log p(x)] = H when x ~ p). logp, mask: [N, C]."""
     active = mask.sum()
     return float((-(logp.detach().float() * mask).sum() / active.clamp(min=1)).item())

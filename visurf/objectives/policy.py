@@ -96,7 +96,9 @@ class PolicyStage:
             seqs, loss_mask.to(device), flat_adv.to(device), is_label.to(device), metrics=metrics
         )
         if self.passes > 1:  # ℓ_old is needed apart from ℓ_θ only when a batch is reused
-            exp.old_logp = token_logps(module.policy, seqs, module.micro_batch_size)
+            exp.old_logp = token_logps(
+                module.policy, seqs, module.micro_batch_size, temperature=float(self.rollout.temperature)
+            )
         if self.cfg.beta > 0:
             exp.ref_logp = module.reference_logps(seqs)
         return exp
@@ -202,7 +204,10 @@ class PolicyStage:
         return label_seqs, torch.tensor(label_totals, dtype=torch.float32), spans, metrics
 
     def loss(self, module, exp: Experience) -> tuple[torch.Tensor, dict]:
-        logp = token_logps(module.policy, exp.seqs, module.micro_batch_size)
+        # At the sampling temperature, as the rollouts were drawn (labels injected alike).
+        logp = token_logps(
+            module.policy, exp.seqs, module.micro_batch_size, temperature=float(self.rollout.temperature)
+        )
         old = exp.old_logp if exp.old_logp is not None else logp.detach()
         tokens, rows, world = global_counts(exp.loss_mask)
         loss, stats = policy_loss(
