@@ -105,16 +105,18 @@ class PostTrainModule(L.LightningModule):
         self.set_reference(copy.deepcopy(self.policy).eval().requires_grad_(False))
 
     @torch.no_grad()
-    def reference_logps(self, seqs) -> torch.Tensor:
+    def reference_logps(self, seqs, temperature: float = 1.0) -> torch.Tensor:
+        """ℓ_ref of `seqs` at `temperature` (a policy stage passes its sampling temperature)."""
         from visurf.rollout import token_logps
 
-        t = float(self.cfg.rollout.temperature)  # scored as the policy's rollouts are
         if self.uses_adapters():
             with self.policy.disable_adapter():
-                return token_logps(self.policy, seqs, self.micro_batch_size, temperature=t)
+                return token_logps(self.policy, seqs, self.micro_batch_size, temperature=temperature)
         if self.reference is None:
             self.reset_reference()
-        return token_logps(self.reference.to(self.device), seqs, self.micro_batch_size, temperature=t)
+        return token_logps(
+            self.reference.to(self.device), seqs, self.micro_batch_size, temperature=temperature
+        )
 
     # -- Lightning hooks ---------------------------------------------------------------------
     def configure_model(self):

@@ -397,7 +397,7 @@ def _token_logps(
 
 
 @contextmanager
-def _head_logps(model, ids: torch.Tensor, mask: torch.Tensor, chunk_size: int, temperature: float = 1.0):
+def _head_logps(model, ids: torch.Tensor, mask: torch.Tensor, chunk_size: int, temperature: float):
     """While open, the model's output head returns log π of `ids` ([rows, c]) instead of logits.
 
     Hooks on the head itself rather than a call to the decoder and head by hand: the model's own
@@ -447,7 +447,7 @@ def _head_logps(model, ids: torch.Tensor, mask: torch.Tensor, chunk_size: int, t
 
 
 def _chunked_logps(
-    head, hidden: torch.Tensor, ids: torch.Tensor, chunk_size: int, temperature: float = 1.0
+    head, hidden: torch.Tensor, ids: torch.Tensor, chunk_size: int, temperature: float
 ) -> torch.Tensor:
     """log_softmax(head(hidden) / temperature)[ids] per position, [P], `chunk_size` positions at a time.
 
@@ -470,7 +470,7 @@ def _chunked_logps(
     return torch.cat(out)
 
 
-def _logps_of(head, hidden: torch.Tensor, ids: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def _logps_of(head, hidden: torch.Tensor, ids: torch.Tensor, temperature: float) -> torch.Tensor:
     logits = head(hidden).float()  # one chunk's copy in float32, whatever the model's dtype
     return _TokenLogp.apply(logits if temperature == 1.0 else logits / temperature, ids)
 

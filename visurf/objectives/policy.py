@@ -96,11 +96,9 @@ class PolicyStage:
             seqs, loss_mask.to(device), flat_adv.to(device), is_label.to(device), metrics=metrics
         )
         if self.passes > 1:  # ℓ_old is needed apart from ℓ_θ only when a batch is reused
-            exp.old_logp = token_logps(
-                module.policy, seqs, module.micro_batch_size, temperature=float(self.rollout.temperature)
-            )
+            exp.old_logp = self.scores(module, seqs)
         if self.cfg.beta > 0:
-            exp.ref_logp = module.reference_logps(seqs)
+            exp.ref_logp = module.reference_logps(seqs, float(self.rollout.temperature))
         return exp
 
     def _inject(self, module, examples, inputs, texts, totals, correct, seqs, loss_mask, metrics):
@@ -203,11 +201,14 @@ class PolicyStage:
         metrics["label/accuracy"] = sum(s["correct"] for s in label_scores) / len(label_scores)
         return label_seqs, torch.tensor(label_totals, dtype=torch.float32), spans, metrics
 
-    def loss(self, module, exp: Experience) -> tuple[torch.Tensor, dict]:
-        # At the sampling temperature, as the rollouts were drawn (labels injected alike).
-        logp = token_logps(
-            module.policy, exp.seqs, module.micro_batch_size, temperature=float(self.rollout.temperature)
+    def scores(self, module, seqs) -> torch.Tensor:
+        """The policy's ℓ of `seqs` at the sampling temperature, as the rollouts were drawn (labels alike)."""
+        return token_logps(
+            module.policy, seqs, module.micro_batch_size, temperature=float(self.rollout.temperature)
         )
+
+    def loss(self, module, exp: Experience) -> tuple[torch.Tensor, dict]:
+        logp = self.scores(module, exp.seqs)
         old = exp.old_logp if exp.old_logp is not None else logp.detach()
         tokens, rows, world = global_counts(exp.loss_mask)
         loss, stats = policy_loss(
