@@ -463,8 +463,9 @@ def _chunked_logps(
         if grad:
             out.append(checkpoint(_logps_of, head, h, t, temperature, use_reentrant=False))
         else:
-            logits = head(h).float()
-            out.append(_logps_in_place(logits if temperature == 1.0 else logits.div_(temperature), t))
+            # No name holds the chunk's logits here: a loop variable would keep them alive while
+            # the next chunk's are made (two chunks at the peak).
+            out.append(_logps_in_place(head(h).float(), t, temperature))
     if not out:  # no real completion token in these rows: empty, but still part of the graph
         return hidden[:, 0].float() * 0
     return torch.cat(out)
@@ -475,8 +476,11 @@ def _logps_of(head, hidden: torch.Tensor, ids: torch.Tensor, temperature: float)
     return _TokenLogp.apply(logits if temperature == 1.0 else logits / temperature, ids)
 
 
-def _logps_in_place(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """The same as `_TokenLogp` without gradients, in the logits' own buffer (overwritten)."""
+def _logps_in_place(logits: torch.Tensor, ids: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The same as `_TokenLogp` of logits / temperature without gradients, in the logits' own
+    buffer (overwritten)."""
+    if temperature != 1.0:
+        logits.div_(temperature)
     picked = logits.gather(-1, ids[:, None])[:, 0]
     top = logits.amax(dim=-1)
     total = logits.sub_(top[:, None]).exp_().sum(-1)
