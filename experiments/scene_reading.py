@@ -12,6 +12,12 @@ Then, for the known questions about one object, where the answer's point lands: 
 object, on another object (a palette colour under the point), or on the empty background. A
 model that reads the scene right but answers on empty cells has not learnt to bind a name to
 the place of its object.
+
+Last, binding on the one-object questions named without a relation ("the green shape"), over
+the answers that land on some object: the share on the target against chance (1 / the scene's
+objects), and the share on the object the think text lists first (the leftmost) against the
+share of targets that are leftmost. A model that picks objects by their place in the list, not
+by the name, sits at chance with a first-listed share above the targets'.
 """
 
 from __future__ import annotations
@@ -94,6 +100,61 @@ def landings(rows) -> dict:
     }
 
 
+def scene_objects(image) -> list[set[tuple[int, int]]]:
+    """The pixel sets of the shapes in a synthetic scene (4-connected shape pixels), left to right
+    by centre as the think text lists them."""
+    todo = {(x, y) for x in range(image.width) for y in range(image.height) if shape_at(image, x, y)}
+    parts = []
+    while todo:
+        part, stack = set(), [todo.pop()]
+        while stack:
+            x, y = stack.pop()
+            part.add((x, y))
+            for near in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)):
+                if near in todo:
+                    todo.remove(near)
+                    stack.append(near)
+        parts.append(part)
+
+    def centre(part):
+        xs, ys = zip(*part)
+        return ((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2)
+
+    return sorted(parts, key=centre)
+
+
+def binding(rows) -> dict:
+    """Binding counts over (example, completion) rows of one-object questions without a relation."""
+    n = on_target = first = target_first = 0
+    chance = 0.0
+    for example, completion in rows:
+        objects = parse_completion(completion).objects or []
+        point = as_coords(objects[0].get("point_2d"), 2) if objects and isinstance(objects[0], dict) else None
+        if point is None:
+            continue
+        parts = scene_objects(example.image)
+        where = tuple(int(v) for v in point)
+        target = tuple(int(v) for v in example.objects[0]["point_2d"])
+        landed = next((i for i, part in enumerate(parts) if where in part), None)
+        wanted = next((i for i, part in enumerate(parts) if target in part), None)
+        if landed is None or wanted is None:
+            continue
+        n += 1
+        on_target += landed == wanted
+        first += landed == 0
+        target_first += wanted == 0
+        chance += 1 / len(parts)
+    if not n:
+        return {"rows": 0}
+    return {
+        "rows": n,
+        "target": on_target / n,
+        "chance": chance / n,
+        "first listed": first / n,
+        "target first listed": target_first / n,
+    }
+
+
 def main(overrides: list[str]) -> dict:
     cfg = compose_config(overrides)
     ensure_model(cfg.model)  # the embedded base is trained on first use
@@ -124,6 +185,14 @@ def main(overrides: list[str]) -> dict:
         print(
             f"known {kind} questions ({shares['rows']}): the answer lands "
             + ", ".join(f"{where} {shares[where]:.1%}" for where in LANDINGS)
+        )
+    single = [(e, c) for e, c in one_object if not any(f" {r} " in e.problem for r in RELATIONS)]
+    result["binding"] = b = binding(single)
+    if b["rows"]:
+        print(
+            f"known single questions answered on an object ({b['rows']}): on the target {b['target']:.1%} "
+            f"(chance {b['chance']:.1%}); on the first-listed object {b['first listed']:.1%} "
+            f"(targets first-listed {b['target first listed']:.1%})"
         )
     return result
 

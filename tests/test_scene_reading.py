@@ -61,3 +61,35 @@ def test_landing_tells_target_other_object_and_empty_background():
     shares = landings(rows)
     assert shares["single"] == {"target": 0.5, "other object": 0.0, "empty": 0.5, "no answer": 0.0, "rows": 2}
     assert shares["relation"]["other object"] == 1.0 and shares["relation"]["rows"] == 1
+
+
+def test_binding_compares_landings_with_chance_and_the_first_listed_object():
+    from types import SimpleNamespace
+
+    from experiments.scene_reading import binding, scene_objects
+    from visurf.data.synth_scene import SceneObject, render_scene
+
+    left = SceneObject("red", "circle", (4, 32, 25, 53))
+    right = SceneObject("green", "square", (60, 4, 81, 25))
+    image = render_scene([right, left], 112, background="gradient")
+    parts = scene_objects(image)
+    assert len(parts) == 2 and (14, 42) in parts[0] and (70, 14) in parts[1]  # left to right
+
+    def answer(x, y):
+        return f'<answer>[{{"bbox_2d":[{x - 5},{y - 5},{x + 5},{y + 5}],"point_2d":[{x},{y}]}}]</answer>'
+
+    def row(target, x, y):
+        return SimpleNamespace(image=image, objects=[target.label()]), answer(x, y)
+
+    rows = [
+        row(right, 14, 42),  # the first-listed object, not the target
+        row(right, 70, 14),  # the target
+        row(left, 14, 42),  # the target, first-listed
+        row(left, 100, 100),  # empty background: not counted
+        (SimpleNamespace(image=image, objects=[left.label()]), "<answer>[]</answer>"),  # no answer
+    ]
+    b = binding(rows)
+    assert b["rows"] == 3 and b["chance"] == 0.5
+    assert b["target"] == pytest.approx(2 / 3) and b["first listed"] == pytest.approx(2 / 3)
+    assert b["target first listed"] == pytest.approx(1 / 3)
+    assert binding(rows[3:]) == {"rows": 0}
