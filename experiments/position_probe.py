@@ -8,7 +8,9 @@ features the language model reads) to the token's place in the image (one of (fr
 on three quarters of the tokens; prints its accuracy on the other quarter, for tokens with an
 object under their centre and for empty ones. High accuracy means the place of each object is
 there for the language model to read: if its answers still miss the named object
-(`experiments/scene_reading.py`), what it lacks is binding a name to that place.
+(`experiments/scene_reading.py`), what it lacks is binding a name to that place. A second probe
+names the colour of the tokens with an object (the palette colour under the token's centre):
+a name can only be bound through attention if what it names is readable from the token too.
 """
 
 from __future__ import annotations
@@ -19,11 +21,18 @@ import torch
 
 from visurf.compose import compose_config
 from visurf.data.sources import load_examples
+from visurf.data.synth_config import PALETTE
 from visurf.data.synth_scene import shape_at
 from visurf.models.loading import load_policy
 from visurf.recipes.base_model import ensure_model
 
 MERGED_PATCH = 28  # Qwen2.5-VL: 14-px patches merged 2 x 2 into one language-model token
+
+
+def colour_at(image, x: int, y: int) -> str:
+    """The palette colour nearest to pixel (x, y)."""
+    pixel = image.getpixel((x, y))
+    return min(PALETTE, key=lambda name: sum(abs(a - b) for a, b in zip(PALETTE[name], pixel)))
 
 
 def linear_probe(features: torch.Tensor, labels: torch.Tensor, classes: int, steps: int = 300) -> float:
@@ -60,7 +69,7 @@ def main(overrides: list[str], num_images: int = 400) -> dict:
     frame = int(cfg.model.frame)
     side = frame // MERGED_PATCH
     images = [e.image.convert("RGB") for e in load_examples(cfg.data, frame, "train")[:num_images]]
-    features, places, occupied = [], [], []
+    features, places, occupied, colours = [], [], [], []
     for i in range(0, len(images), 50):
         batch = images[i : i + 50]
         for image, tokens in zip(batch, image_tokens(model, processor, batch)):
@@ -70,14 +79,19 @@ def main(overrides: list[str], num_images: int = 400) -> dict:
                 features.append(token)
                 places.append(k)
                 occupied.append(shape_at(image, *centre))
+                colours.append(colour_at(image, *centre))
     x, y, occ = torch.stack(features), torch.tensor(places), torch.tensor(occupied)
     result = {"tokens": len(x), "places": side * side}
     for name, mask in (("object", occ), ("empty", ~occ)):
         result[name] = linear_probe(x[mask], y[mask], side * side)
+    names = sorted({c for c, o in zip(colours, occupied) if o})
+    colour = torch.tensor([names.index(c) for c, o in zip(colours, occupied) if o])
+    result["colour"] = linear_probe(x[occ], colour, len(names))
     print(
         f"{len(images)} images, {side * side} places per image: a linear probe names the place of a "
         f"token with an object {result['object']:.1%} and of an empty one {result['empty']:.1%} of the "
-        f"time (held-out quarter; chance {1 / (side * side):.1%})"
+        f"time (held-out quarter; chance {1 / (side * side):.1%}); the colour of a token with an "
+        f"object {result['colour']:.1%} ({len(names)} colours)"
     )
     return result
 

@@ -23,3 +23,5 @@ def test_probe_reads_each_token_place_from_the_gradient_background(tmp_path, mon
     # The background tint tells every empty token its place, even through an untrained tower.
     assert result["empty"] > 0.9
     assert 0.0 <= result["object"] <= 1.0
+    # Shapes are filled with saturated palette colours, which the tower's features keep apart.
+    assert result["colour"] > 0.9
