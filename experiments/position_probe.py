@@ -21,18 +21,11 @@ import torch
 
 from visurf.compose import compose_config
 from visurf.data.sources import load_examples
-from visurf.data.synth_config import PALETTE
-from visurf.data.synth_scene import shape_at
+from visurf.data.synth_scene import colour_at
 from visurf.models.loading import load_policy
 from visurf.recipes.base_model import ensure_model
 
 MERGED_PATCH = 28  # Qwen2.5-VL: 14-px patches merged 2 x 2 into one language-model token
-
-
-def colour_at(image, x: int, y: int) -> str:
-    """The palette colour nearest to pixel (x, y)."""
-    pixel = image.getpixel((x, y))
-    return min(PALETTE, key=lambda name: sum(abs(a - b) for a, b in zip(PALETTE[name], pixel)))
 
 
 def linear_probe(features: torch.Tensor, labels: torch.Tensor, classes: int, steps: int = 300) -> float:
@@ -78,14 +71,14 @@ def main(overrides: list[str], num_images: int = 400) -> dict:
                 centre = (col * MERGED_PATCH + MERGED_PATCH // 2, row * MERGED_PATCH + MERGED_PATCH // 2)
                 features.append(token)
                 places.append(k)
-                occupied.append(shape_at(image, *centre))
                 colours.append(colour_at(image, *centre))
+                occupied.append(colours[-1] is not None)
     x, y, occ = torch.stack(features), torch.tensor(places), torch.tensor(occupied)
     result = {"tokens": len(x), "places": side * side}
     for name, mask in (("object", occ), ("empty", ~occ)):
         result[name] = linear_probe(x[mask], y[mask], side * side)
-    names = sorted({c for c, o in zip(colours, occupied) if o})
-    colour = torch.tensor([names.index(c) for c, o in zip(colours, occupied) if o])
+    names = sorted({c for c in colours if c})
+    colour = torch.tensor([names.index(c) for c in colours if c])
     result["colour"] = linear_probe(x[occ], colour, len(names))
     print(
         f"{len(images)} images, {side * side} places per image: a linear probe names the place of a "

@@ -72,11 +72,20 @@ def scene_reading(pairs) -> dict:
     }
 
 
-def landing(image, completion: str, target: dict) -> str:
-    """Where the first answered point lands: "target", "other object", "empty" or "no answer"."""
+def first_point(completion: str) -> list | None:
+    """The point of the first object a completion answers, or None."""
     objects = parse_completion(completion).objects or []
     first = objects[0] if objects else None
-    point = as_coords(first.get("point_2d"), 2) if isinstance(first, dict) else None
+    return as_coords(first.get("point_2d"), 2) if isinstance(first, dict) else None
+
+
+def is_relation(problem: str) -> bool:
+    return any(f" {r} " in problem for r in RELATIONS)
+
+
+def landing(image, completion: str, target: dict) -> str:
+    """Where the first answered point lands: "target", "other object", "empty" or "no answer"."""
+    point = first_point(completion)
     if point is None:
         return "no answer"
     if inside(point, target["bbox_2d"]):
@@ -91,7 +100,7 @@ def landings(rows) -> dict:
     """Shares of LANDINGS per question kind ("single", "relation") over (example, completion) rows."""
     counts: dict[str, dict[str, int]] = {}
     for example, completion in rows:
-        kind = "relation" if any(f" {r} " in example.problem for r in RELATIONS) else "single"
+        kind = "relation" if is_relation(example.problem) else "single"
         where = landing(example.image, completion, example.objects[0])
         counts.setdefault(kind, dict.fromkeys(LANDINGS, 0))[where] += 1
     return {
@@ -128,8 +137,7 @@ def binding(rows) -> dict:
     n = on_target = first = target_first = 0
     chance = 0.0
     for example, completion in rows:
-        objects = parse_completion(completion).objects or []
-        point = as_coords(objects[0].get("point_2d"), 2) if objects and isinstance(objects[0], dict) else None
+        point = first_point(completion)
         if point is None:
             continue
         parts = scene_objects(example.image)
@@ -186,7 +194,7 @@ def main(overrides: list[str]) -> dict:
             f"known {kind} questions ({shares['rows']}): the answer lands "
             + ", ".join(f"{where} {shares[where]:.1%}" for where in LANDINGS)
         )
-    single = [(e, c) for e, c in one_object if not any(f" {r} " in e.problem for r in RELATIONS)]
+    single = [(e, c) for e, c in one_object if not is_relation(e.problem)]
     result["binding"] = b = binding(single)
     if b["rows"]:
         print(

@@ -305,9 +305,15 @@ def test_think_positions_need_a_grid():
 
 
 def test_shape_at_tells_a_shapes_fill_from_the_tinted_background():
-    from visurf.data.synth_scene import SceneObject, render_scene, shape_at
+    from visurf.data.synth_scene import SceneObject, colour_at, render_scene, shape_at
 
-    image = render_scene([SceneObject("yellow", "circle", (4, 4, 25, 25))], 112, background="gradient")
+    image = render_scene(
+        [SceneObject("yellow", "circle", (4, 4, 25, 25)), SceneObject("blue", "square", (60, 60, 81, 81))],
+        112,
+        background="gradient",
+    )
+    assert colour_at(image, 14, 14) == "yellow" and colour_at(image, 70, 70) == "blue"
+    assert colour_at(image, 5, 5) is None  # background
     assert shape_at(image, 14, 14) and not shape_at(image, 5, 5)  # the centre, a corner outside the circle
     assert not shape_at(image, 111, 111) and not shape_at(
         image, 500, -3

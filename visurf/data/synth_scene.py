@@ -109,14 +109,21 @@ def render_scene(objects, size: int, background: str = "plain") -> Image.Image:
     return image
 
 
-def shape_at(image: Image.Image, x: int, y: int) -> bool:
-    """Whether pixel (x, y) (clamped into the image) is a shape's fill rather than background.
+def colour_at(image: Image.Image, x: int, y: int) -> str | None:
+    """The palette colour of the shape at pixel (x, y) (clamped into the image); None on background.
 
     Shapes are filled with saturated palette colours; the light (tinted) background is far from all.
     """
     x, y = min(max(int(x), 0), image.width - 1), min(max(int(y), 0), image.height - 1)
     pixel = image.convert("RGB").getpixel((x, y))
-    return min(sum(abs(a - b) for a, b in zip(rgb, pixel)) for rgb in PALETTE.values()) < 60
+    distance = {name: sum(abs(a - b) for a, b in zip(rgb, pixel)) for name, rgb in PALETTE.items()}
+    nearest = min(distance, key=distance.get)
+    return nearest if distance[nearest] < 60 else None
+
+
+def shape_at(image: Image.Image, x: int, y: int) -> bool:
+    """Whether pixel (x, y) (clamped into the image) is a shape's fill rather than background."""
+    return colour_at(image, x, y) is not None
 
 
 def png_bytes(image: Image.Image) -> bytes:
