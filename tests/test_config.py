@@ -97,6 +97,7 @@ def test_experiment_smoke_needs_no_plus():
         ("optim.schedule=foo", "optim.schedule"),
         ("optim.min_lr_ratio=1.5", "optim.min_lr_ratio"),
         ("+model.base.min_lr_ratio=-0.1", "model.base.min_lr_ratio"),
+        ("+model.base.weight_decay=-1", "model.base.weight_decay"),
         ("optim.name=lion", "optim.name"),
         ("optim.momentum=1", "optim.momentum"),
         ("optim.betas=[2,3]", "optim.betas[0]"),

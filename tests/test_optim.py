@@ -54,3 +54,14 @@ def test_base_recipe_passes_its_floor_and_keeps_the_default_base_key():
     assert base_config(model).optim.min_lr_ratio == 0.0
     assert base_config(floored).optim.min_lr_ratio == 0.1
     assert base_path(floored) != base_path(model)
+
+
+def test_base_recipe_passes_its_weight_decay_and_keeps_the_default_base_key():
+    from visurf.models.base import base_path
+    from visurf.recipes.base_model import base_config
+
+    model = compose_config(["experiment=pocket"]).model
+    decayed = compose_config(["experiment=pocket", "+model.base.weight_decay=0.1"]).model
+    assert base_config(model).optim.weight_decay == 0.0
+    assert base_config(decayed).optim.weight_decay == 0.1
+    assert base_path(decayed) != base_path(model)

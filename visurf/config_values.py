@@ -179,6 +179,8 @@ def _model(cfg) -> None:
     number(cfg, "model.base.lr", 0, low_open=True)
     if get(cfg, "model.base.min_lr_ratio") is not None:  # optional: absent keeps the default base's key
         number(cfg, "model.base.min_lr_ratio", 0, 1, high_open=False)
+    if get(cfg, "model.base.weight_decay") is not None:  # optional, as min_lr_ratio
+        number(cfg, "model.base.weight_decay", 0)
 
 
 def _data(cfg) -> None:

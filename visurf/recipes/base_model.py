@@ -47,6 +47,7 @@ def base_overrides(model_cfg) -> list[str]:
         f"optim.warmup_steps={int(b.get('warmup_steps', 20))}",
         "optim.schedule=cosine",
         f"optim.min_lr_ratio={float(b.get('min_lr_ratio', 0.0))}",
+        f"optim.weight_decay={float(b.get('weight_decay', 0.0))}",
         "eval.num_examples=64",
         f"seed={int(b.seed)}",
     ]
