@@ -45,23 +45,13 @@ def test_cosine_decays_to_its_floor_after_warmup():
     assert lr_factor(2, 12, "constant", floor=0.1)(12) == 1.0  # a floor is cosine's alone
 
 
-def test_base_recipe_passes_its_floor_and_keeps_the_default_base_key():
+@pytest.mark.parametrize("option", ["min_lr_ratio", "weight_decay"])
+def test_base_recipe_passes_its_optional_settings_and_keeps_the_default_base_key(option):
     from visurf.models.base import base_path
     from visurf.recipes.base_model import base_config
 
     model = compose_config(["experiment=pocket"]).model
-    floored = compose_config(["experiment=pocket", "+model.base.min_lr_ratio=0.1"]).model
-    assert base_config(model).optim.min_lr_ratio == 0.0
-    assert base_config(floored).optim.min_lr_ratio == 0.1
-    assert base_path(floored) != base_path(model)
-
-
-def test_base_recipe_passes_its_weight_decay_and_keeps_the_default_base_key():
-    from visurf.models.base import base_path
-    from visurf.recipes.base_model import base_config
-
-    model = compose_config(["experiment=pocket"]).model
-    decayed = compose_config(["experiment=pocket", "+model.base.weight_decay=0.1"]).model
-    assert base_config(model).optim.weight_decay == 0.0
-    assert base_config(decayed).optim.weight_decay == 0.1
-    assert base_path(decayed) != base_path(model)
+    changed = compose_config(["experiment=pocket", f"+model.base.{option}=0.1"]).model
+    assert base_config(model).optim[option] == 0.0
+    assert base_config(changed).optim[option] == 0.1
+    assert base_path(changed) != base_path(model)
