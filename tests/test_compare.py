@@ -46,6 +46,23 @@ def test_runs_on_different_questions_are_refused_naming_them(tmp_path):
         compare_runs(a, tmp_path / "no-run")
 
 
+def test_an_eval_json_compares_like_a_run(tmp_path):
+    outcomes = [[0, "known", 1.0], [1, "known", 0.0], [2, "novel", 0.0]]
+    a = _fake_run(tmp_path / "a", 60, outcomes)
+    evaluated = tmp_path / "eval.json"  # what python -m visurf.eval out=... writes
+    evaluated.write_text(
+        json.dumps({"accuracy": 2 / 3, "outcomes": [[0, "known", 1.0], [1, "known", 1.0], [2, "novel", 0.0]]})
+    )
+    change = compare_runs(a, evaluated)
+    assert (change["gained"], change["lost"], change["unchanged"]) == (1, 0, 2)
+    metrics_only = tmp_path / "old.json"
+    metrics_only.write_text(json.dumps({"accuracy": 0.5}))
+    with pytest.raises(ValueError, match="no 'outcomes'"):
+        compare_runs(a, metrics_only)
+    with pytest.raises(ValueError, match="--step applies to run directories"):
+        compare_runs(a, evaluated, step=60)
+
+
 def test_a_run_writes_every_questions_outcome_and_the_cli_compares_two_runs(tmp_path, capsys):
     overrides = ["experiment=smoke", "eval.num_examples=8", "data.synth.num_test=8"]
     run_a, summary_a = run(tmp_path, *overrides, "objective=rlvr", name="a")

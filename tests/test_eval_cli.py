@@ -10,6 +10,7 @@ import torch
 from omegaconf import OmegaConf
 from test_report import build_smoke_sweep
 
+from visurf.compare import outcomes_file
 from visurf.eval import load_model, main, resolve
 
 RATES = ("accuracy", "format_rate", "strict_format_rate", "giou", "ciou", "n_acc")
@@ -33,13 +34,15 @@ def test_eval_of_a_run_reproduces_its_final_evaluation(run_dir, tmp_path):
     out = tmp_path / "sub" / "eval.json"
     result = main([f"checkpoint={run_dir}", f"limit={eval_limit(run_dir)}", f"out={out}"])
     after = summary_of(run_dir)["eval_after"]
-    assert set(result) == set(after) | {"checkpoint", "split", "versions"}
+    assert set(result) == set(after) | {"checkpoint", "split", "versions", "outcomes"}
     assert result["split"] == "test" and result["checkpoint"] == str(run_dir.resolve())
     assert set(result["versions"]) >= {"torch", "transformers", "lightning"}
     for key in RATES:
         assert result[key] is None or 0.0 <= result[key] <= 1.0, key
     assert json.loads(out.read_text()) == result
     assert {k: result[k] for k in after} == after  # same model, examples and evaluator
+    # Every question's outcome, as the run's own outcome file of its last evaluation has it.
+    assert result["outcomes"] == json.loads(outcomes_file(run_dir).read_text())
 
 
 def test_model_dir_gives_the_completions_the_run_logged(run_dir):

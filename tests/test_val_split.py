@@ -35,3 +35,18 @@ def test_a_run_can_evaluate_on_the_validation_split(smoke_run):
     first = sorted((run_dir / "samples").glob("eval_step*.jsonl"))[0]
     rows = first.read_text().splitlines()
     assert rows and all('"id": "val-' in r for r in rows)
+
+
+def test_another_validation_size_rewrites_the_validation_split_alone(visurf_cache):
+    from visurf.data.sources import synth_dir
+
+    folder = synth_dir(small(num_val=20))
+    val_20 = pd.read_parquet(folder / "val.parquet")
+    test_before = (folder / "test.parquet").stat().st_mtime_ns
+    assert synth_dir(small(num_val=50)) == folder
+    val_50 = pd.read_parquet(folder / "val.parquet")
+    assert len(val_50) == 50  # not the cached 20 rows, silently
+    # Row i depends on (seed, i) only: the larger split starts with the smaller one's rows.
+    pd.testing.assert_frame_equal(val_50.iloc[:20].drop(columns="image"), val_20.drop(columns="image"))
+    assert (folder / "test.parquet").stat().st_mtime_ns == test_before  # train and test untouched
+    assert len(pd.read_parquet(synth_dir(small(num_val=20)) / "val.parquet")) == 20

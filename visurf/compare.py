@@ -4,7 +4,9 @@ Each evaluation writes `samples/outcomes_stepN.json`, whether every test questio
 right. Two runs evaluated on the same test split (same data config, same `eval.num_examples`)
 can then be compared as summary.json's `change` compares one run's evaluations: `gained` (wrong
 in A, right in B), `lost`, `unchanged`, per group, and McNemar's exact p-value (paired.py).
-Each run's last evaluation is used unless `--step` names another.
+Each run's last evaluation is used unless `--step` names another. A or B may also be the `out=`
+file of `python -m visurf.eval` (which records every question's outcome too), e.g. two
+checkpoints evaluated on a larger validation split.
 """
 
 from __future__ import annotations
@@ -33,10 +35,24 @@ def outcomes_file(run_dir: str | Path, step: int | None = None) -> Path:
     return files[-1]
 
 
+def load_outcomes(source: str | Path, step: int | None = None) -> list:
+    """[index, group, correct] per question: of a run's evaluation, or of a visurf.eval JSON file."""
+    source = Path(source)
+    if source.is_file():
+        if step is not None:
+            raise ValueError(f"--step applies to run directories; {source} is one evaluation")
+        result = json.loads(source.read_text())
+        if not isinstance(result, dict) or "outcomes" not in result:
+            raise ValueError(f"{source} has no 'outcomes': it is not the out= file of python -m visurf.eval")
+        return result["outcomes"]
+    return json.loads(outcomes_file(source, step).read_text())
+
+
 def compare_runs(run_a: str | Path, run_b: str | Path, step: int | None = None) -> dict:
-    """summary.json's `change` between two runs: what B answers right or wrong that A did not."""
-    before = json.loads(outcomes_file(run_a, step).read_text())
-    after = json.loads(outcomes_file(run_b, step).read_text())
+    """summary.json's `change` between two runs (or visurf.eval out= files): what B answers right
+    or wrong that A did not."""
+    before = load_outcomes(run_a, step)
+    after = load_outcomes(run_b, step)
     groups_a = {key: group for key, group, _ in before}
     if any(groups_a.get(key, group) != group for key, group, _ in after):
         raise ValueError(f"{run_a} and {run_b} were evaluated on different test questions (groups differ)")
@@ -70,8 +86,10 @@ def against_objective(runs, objective: str = "visurf"):
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m visurf.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("run_a", type=Path, help="the run compared against (e.g. the RLVR run)")
-    parser.add_argument("run_b", type=Path, help="the run whose gains and losses are counted")
+    parser.add_argument(
+        "run_a", type=Path, help="the run (or eval JSON) compared against (e.g. the RLVR run)"
+    )
+    parser.add_argument("run_b", type=Path, help="the run (or eval JSON) whose gains and losses are counted")
     parser.add_argument("--step", type=int, default=None, help="evaluation step (default: each run's last)")
     parser.add_argument("--out", type=Path, default=None, help="also write the comparison as JSON")
     args = parser.parse_args(argv)

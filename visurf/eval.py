@@ -15,7 +15,9 @@ Every other `key=value` overrides the config:
   and `data=<option>`, which swaps in `conf/data/<option>.yaml`. Unknown keys are refused.
 
 The metrics come from the one evaluator (`visurf.evaluation.runner.evaluate`) and have the keys
-of summary.json's `eval_after`, plus `checkpoint`, `split` and `versions`.
+of summary.json's `eval_after`, plus `checkpoint`, `split`, `versions` and `outcomes` (every
+question's [index, group, correct]; in the `out` file, not printed), so two evaluations of the
+same split compare question by question: `python -m visurf.compare A.json B.json`.
 """
 
 from __future__ import annotations
@@ -240,6 +242,7 @@ def run_eval(
     target = pick_device(device)
     model.to(target)
     log.info("evaluating %s on %d %s examples (%s)", checkpoint, len(examples), split, target)
+    outcomes: list = []
     metrics, _ = evaluate(
         model,
         processor,
@@ -248,9 +251,13 @@ def run_eval(
         batch_size=int(cfg.eval.batch_size),
         max_new_tokens=int(cfg.eval.max_new_tokens),
         device=target,
+        outcomes=outcomes,
     )
     described = checkpoint if weights is None else str(Path(checkpoint).expanduser().resolve())
-    return {**metrics, "checkpoint": described, "split": split, "versions": versions()}
+    # [index in the split, group, correct] per question, as a run's outcome files: two evaluations
+    # of the same split compare question by question (python -m visurf.compare A.json B.json).
+    keyed = [[index, group, correct] for index, (group, correct) in enumerate(outcomes)]
+    return {**metrics, "checkpoint": described, "split": split, "versions": versions(), "outcomes": keyed}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -267,13 +274,13 @@ def main(argv: list[str] | None = None) -> dict:
     except (EvalError, ConfigError, FileNotFoundError) as err:
         print(f"visurf.eval: {err}", file=sys.stderr)
         raise SystemExit(2) from err
-    text = json.dumps(result, indent=2)
     if own.get("out"):
         out = Path(own["out"]).expanduser()
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-        log.info("wrote %s", out)
-    print(text)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        log.info("wrote %s (with every question's outcome)", out)
+    # The per-question outcomes go to the file only: on the terminal they would bury the metrics.
+    print(json.dumps({k: v for k, v in result.items() if k != "outcomes"}, indent=2))
     return result
 
 

@@ -10,7 +10,7 @@ from filelock import FileLock
 from visurf.cache import cache_dir, recipe_key
 from visurf.data.dataset import DataError, load_split, prepare_dataset
 from visurf.data.prompt import PROMPT_TEMPLATE
-from visurf.data.synth import SynthConfig, write_splits
+from visurf.data.synth import SynthConfig, write_split, write_splits
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +23,25 @@ def synth_dir(synth_cfg: dict) -> Path:
     num_val = int(synth_cfg.get("num_val", 0) or 0)
     out = cache_dir() / "data" / f"synth-{recipe_key(recipe)}"
     out.parent.mkdir(parents=True, exist_ok=True)
+    extra = {k: v for k, v in recipe.items() if k not in ("num_train", "num_test", "seed")}
     with FileLock(str(out) + ".lock"):
         # test.parquet is written last: it marks a complete entry (val.parquet too when asked for).
-        if not (out / "test.parquet").exists() or (num_val and not (out / "val.parquet").exists()):
-            extra = {k: v for k, v in recipe.items() if k not in ("num_train", "num_test", "seed")}
+        if not (out / "test.parquet").exists():
             write_splits(
                 out, recipe["num_train"], recipe["num_test"], recipe["seed"], SynthConfig(**extra), num_val
             )
+        elif num_val and split_rows(out / "val.parquet") != num_val:
+            # Another size of validation split was asked for: rewrite it alone. Row i depends on
+            # (seed, i) only, so a larger split keeps the smaller one's rows as its first ones.
+            write_split(out, "val", num_val, recipe["seed"], SynthConfig(**extra))
     return out
+
+
+def split_rows(path: Path) -> int | None:
+    """Rows in a parquet split (None when the file is missing), read from its footer."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows if path.exists() else None
 
 
 def data_path(data_cfg) -> tuple[Path, Path | None]:

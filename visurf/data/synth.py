@@ -170,21 +170,24 @@ def write_splits(
     """Write DIR/train.parquet, DIR/val.parquet (when `num_val` > 0), then DIR/test.parquet;
     returns the train and test paths. The validation split is drawn like the test split, from a
     seed of its own: settings are chosen on it, never on the test split."""
+    splits = [("train", num_train), ("val", num_val), ("test", num_test)]
+    paths = [write_split(out_dir, name, n, seed, cfg) for name, n in splits if n > 0 or name != "val"]
+    return paths[0], paths[-1]
+
+
+def write_split(out_dir, split: str, num: int, seed: int, cfg: SynthConfig | None = None) -> Path:
+    """Write DIR/<split>.parquet: `num` rows from the split's own seed (see split_seed)."""
     import datasets
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    splits = [("train", num_train), ("val", num_val), ("test", num_test)]
-    for split, num in [(name, n) for name, n in splits if n > 0 or name != "val"]:
-        rows = generate_rows(num, split_seed(seed, split), split, cfg)
-        path = out / f"{split}.parquet"
-        # Write then rename, so a crash never leaves a half-written split that looks complete.
-        tmp = path.with_name(f".{path.name}.tmp")
-        datasets.Dataset.from_list(rows, features=features()).to_parquet(str(tmp))
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths[0], paths[-1]
+    rows = generate_rows(num, split_seed(seed, split), split, cfg)
+    path = out / f"{split}.parquet"
+    # Write then rename, so a crash never leaves a half-written split that looks complete.
+    tmp = path.with_name(f".{path.name}.tmp")
+    datasets.Dataset.from_list(rows, features=features()).to_parquet(str(tmp))
+    os.replace(tmp, path)
+    return path
 
 
 def corpus_texts(cfg: SynthConfig | None = None, num: int = 2000, seed: int = 0) -> list[str]:
