@@ -63,6 +63,25 @@ def test_an_eval_json_compares_like_a_run(tmp_path):
         compare_runs(a, evaluated, step=60)
 
 
+def test_several_pairs_are_compared_and_summed(tmp_path, capsys):
+    a0 = _fake_run(tmp_path / "a0", 4, [[0, "known", 0.0], [1, "known", 0.0], [2, "novel", 1.0]])
+    b0 = _fake_run(tmp_path / "b0", 4, [[0, "known", 1.0], [1, "known", 1.0], [2, "novel", 1.0]])
+    a1 = _fake_run(tmp_path / "a1", 4, [[0, "known", 0.0], [1, "novel", 1.0], [2, "novel", 0.0]])
+    b1 = _fake_run(tmp_path / "b1", 4, [[0, "known", 1.0], [1, "novel", 0.0], [2, "novel", 0.0]])
+    out = tmp_path / "change.json"
+    result = main([str(a0), str(b0), str(a1), str(b1), "--out", str(out)])
+    assert result["changes"] == [compare_runs(a0, b0), compare_runs(a1, b1)]
+    summed = result["summed"]
+    assert (summed["gained"], summed["lost"], summed["unchanged"]) == (3, 1, 2)
+    assert summed["groups"]["known"] == {"gained": 3, "lost": 0, "unchanged": 0}
+    assert summed["p_value"] == pytest.approx(10 / 16)  # 3 of 4 changes: 2 * (4 + 1) / 16
+    assert json.loads(out.read_text()) == result
+    assert "summed over the 2 pairs" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # an odd number of runs is refused
+        main([str(a0), str(b0), str(a1)])
+    assert "runs come in pairs" in capsys.readouterr().err
+
+
 def test_a_run_writes_every_questions_outcome_and_the_cli_compares_two_runs(tmp_path, capsys):
     overrides = ["experiment=smoke", "eval.num_examples=8", "data.synth.num_test=8"]
     run_a, summary_a = run(tmp_path, *overrides, "objective=rlvr", name="a")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from visurf.evaluation.paired import paired_change
+from visurf.evaluation.paired import paired_change, summed_change
 
 
 def outcomes(rows):
@@ -45,3 +45,24 @@ def test_different_examples_are_refused_with_the_keys_named():
         paired_change(before, before[:1])
     with pytest.raises(ValueError, match="key occurs twice"):
         paired_change(before + before[:1], before)
+
+
+def test_summed_over_seeds_adds_the_counts_and_tests_the_sums():
+    # Seed 0: 5 known gains, 0 losses; seed 1: 4 known gains and 1 novel loss. Neither alone is
+    # significant (2/32 = 0.0625; 2 * 6/32 = 0.375); summed, 9 gains of 10 changes: 22/1024.
+    seed0 = paired_change(outcomes([("known", 0)] * 5), outcomes([("known", 1)] * 5))
+    seed1 = paired_change(
+        outcomes([("known", 0)] * 4 + [("novel", 1), ("novel", 0)]),
+        outcomes([("known", 1)] * 4 + [("novel", 0), ("novel", 0)]),
+    )
+    assert seed0["p_value"] == pytest.approx(2 / 32) and seed1["p_value"] == pytest.approx(12 / 32)
+    summed = summed_change([seed0, seed1])
+    assert (summed["gained"], summed["lost"], summed["unchanged"]) == (9, 1, 1)
+    assert summed["groups"] == {
+        "known": {"gained": 9, "lost": 0, "unchanged": 0},
+        "novel": {"gained": 0, "lost": 1, "unchanged": 1},
+    }
+    assert summed["p_value"] == pytest.approx(22 / 1024)
+    assert summed_change([seed0]) == seed0  # one comparison summed is itself
+    with pytest.raises(ValueError, match="at least one"):
+        summed_change([])

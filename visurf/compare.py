@@ -6,7 +6,8 @@ can then be compared as summary.json's `change` compares one run's evaluations: 
 in A, right in B), `lost`, `unchanged`, per group, and McNemar's exact p-value (paired.py).
 Each run's last evaluation is used unless `--step` names another. A or B may also be the `out=`
 file of `python -m visurf.eval` (which records every question's outcome too), e.g. two
-checkpoints evaluated on a larger validation split.
+checkpoints evaluated on a larger validation split. Several pairs (`A1 B1 A2 B2 ...`, e.g. one
+per seed) are also summed: gains and losses added over the pairs, with one p-value.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from visurf.evaluation.paired import paired_change
+from visurf.evaluation.paired import paired_change, summed_change
 
 
 def outcomes_file(run_dir: str | Path, step: int | None = None) -> Path:
@@ -87,26 +88,49 @@ def against_objective(runs, objective: str = "visurf"):
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m visurf.compare", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "run_a", type=Path, help="the run (or eval JSON) compared against (e.g. the RLVR run)"
+        "runs",
+        type=Path,
+        nargs="+",
+        metavar="RUN_A RUN_B",
+        help="runs (or eval JSON files) in pairs: B's gains and losses against A; "
+        "several pairs (e.g. one per seed) are also summed",
     )
-    parser.add_argument("run_b", type=Path, help="the run (or eval JSON) whose gains and losses are counted")
     parser.add_argument("--step", type=int, default=None, help="evaluation step (default: each run's last)")
     parser.add_argument("--out", type=Path, default=None, help="also write the comparison as JSON")
     args = parser.parse_args(argv)
+    if len(args.runs) % 2:
+        parser.error(
+            f"runs come in pairs (RUN_A RUN_B ...); got {len(args.runs)}: {[str(r) for r in args.runs]}"
+        )
+    pairs = list(zip(args.runs[::2], args.runs[1::2]))
     try:
-        change = compare_runs(args.run_a, args.run_b, args.step)
+        changes = [compare_runs(a, b, args.step) for a, b in pairs]
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
-    print(f"{args.run_b} against {args.run_a}:")
+    for (a, b), change in zip(pairs, changes):
+        print_change(f"{b} against {a}", change)
+    if len(pairs) == 1:
+        result = changes[0]
+    else:
+        result = {
+            "pairs": [[str(a), str(b)] for a, b in pairs],
+            "changes": changes,
+            "summed": summed_change(changes),
+        }
+        print_change(f"summed over the {len(pairs)} pairs", result["summed"])
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def print_change(title: str, change: dict) -> None:
+    print(f"{title}:")
     print(
         f"  gained {change['gained']}, lost {change['lost']}, unchanged {change['unchanged']}, "
         f"p = {change['p_value']:.3g}"
     )
     for group, counts in change["groups"].items():
         print(f"  {group}: gained {counts['gained']}, lost {counts['lost']}, unchanged {counts['unchanged']}")
-    if args.out:
-        args.out.write_text(json.dumps(change, indent=2))
-    return change
 
 
 if __name__ == "__main__":

@@ -33,6 +33,26 @@ def paired_change(before: list[Outcome], after: list[Outcome]) -> dict:
         counts = groups.setdefault(group, {"gained": 0, "lost": 0, "unchanged": 0})
         is_right = new[key]
         counts["unchanged" if was_right == is_right else "gained" if is_right else "lost"] += 1
+    return _with_totals(groups)
+
+
+def summed_change(changes: list[dict]) -> dict:
+    """Several paired_change results (e.g. one per seed) summed: gains, losses and unchanged per
+    group and overall, with McNemar's exact p-value of the sums. Each changed question is one
+    independent coin under "no effect" whichever seed it comes from, so the sums test the same
+    hypothesis with the power of every seed's questions together."""
+    if not changes:
+        raise ValueError("summed_change needs at least one comparison")
+    groups: dict[str, dict[str, int]] = {}
+    for change in changes:
+        for group, counts in change["groups"].items():
+            summed = groups.setdefault(group, {"gained": 0, "lost": 0, "unchanged": 0})
+            for kind in summed:
+                summed[kind] += counts[kind]
+    return _with_totals(groups)
+
+
+def _with_totals(groups: dict[str, dict[str, int]]) -> dict:
     totals = {kind: sum(c[kind] for c in groups.values()) for kind in ("gained", "lost", "unchanged")}
     changed = totals["gained"] + totals["lost"]
     p_value = binomtest(totals["gained"], changed, 0.5).pvalue if changed else 1.0
