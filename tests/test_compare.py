@@ -118,3 +118,46 @@ def test_against_objective_pairs_each_seed_of_a_sweep(tmp_path_factory):
         assert n == 4  # experiment=smoke evaluates 4 questions
         assert mine.accuracy - other.accuracy == pytest.approx((row.gained - row.lost) / n)
     assert against_objective(runs[runs.objective == "visurf"], "visurf").empty
+
+
+def test_summed_over_seeds_adds_each_comparisons_seeds():
+    import pandas as pd
+
+    from visurf.compare import summed_over_seeds
+
+    table = pd.DataFrame(
+        [
+            {
+                "against": "rlvr",
+                "reward_control": None,
+                "seed": 0,
+                "gained": 5,
+                "lost": 0,
+                "unchanged": 3,
+                "p_value": 0.0625,
+            },
+            {
+                "against": "rlvr",
+                "reward_control": None,
+                "seed": 1,
+                "gained": 4,
+                "lost": 1,
+                "unchanged": 2,
+                "p_value": 0.375,
+            },
+            {
+                "against": "sft",
+                "reward_control": None,
+                "seed": 0,
+                "gained": 1,
+                "lost": 1,
+                "unchanged": 6,
+                "p_value": 1.0,
+            },
+        ]
+    )
+    summed = summed_over_seeds(table).set_index("against")
+    assert summed.loc["rlvr", ["seeds", "gained", "lost", "unchanged"]].tolist() == [2, 9, 1, 5]
+    assert summed.loc["rlvr", "p_value"] == pytest.approx(22 / 1024)  # 9 of 10 changes
+    assert summed.loc["sft", ["seeds", "gained", "lost"]].tolist() == [1, 1, 1]
+    assert summed.loc["sft", "p_value"] == pytest.approx(1.0)

@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from visurf.evaluation.paired import paired_change, summed_change
+from visurf.evaluation.paired import mcnemar_p, paired_change, summed_change
 
 
 def outcomes_file(run_dir: str | Path, step: int | None = None) -> Path:
@@ -82,6 +82,30 @@ def against_objective(runs, objective: str = "visurf"):
                 }
             )
     columns = ["against", "reward_control", "seed", "gained", "lost", "unchanged", "p_value"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def summed_over_seeds(table):
+    """`against_objective`'s table summed over seeds: one row per (against, reward_control) with
+    the gains, losses and unchanged added over its seeds, McNemar's p-value of the sums, and the
+    number of seeds summed."""
+    import pandas as pd
+
+    rows = []
+    for (against, control), seeds in table.groupby(["against", "reward_control"], dropna=False, sort=True):
+        gained, lost = int(seeds.gained.sum()), int(seeds.lost.sum())
+        rows.append(
+            {
+                "against": against,
+                "reward_control": control,
+                "seeds": len(seeds),
+                "gained": gained,
+                "lost": lost,
+                "unchanged": int(seeds.unchanged.sum()),
+                "p_value": mcnemar_p(gained, lost),
+            }
+        )
+    columns = ["against", "reward_control", "seeds", "gained", "lost", "unchanged", "p_value"]
     return pd.DataFrame(rows, columns=columns)
 
 

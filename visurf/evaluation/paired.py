@@ -52,8 +52,13 @@ def summed_change(changes: list[dict]) -> dict:
     return _with_totals(groups)
 
 
+def mcnemar_p(gained: int, lost: int) -> float:
+    """McNemar's exact two-sided p-value of `gained` against `lost` changed questions."""
+    changed = int(gained) + int(lost)
+    return float(binomtest(int(gained), changed, 0.5).pvalue) if changed else 1.0
+
+
 def _with_totals(groups: dict[str, dict[str, int]]) -> dict:
     totals = {kind: sum(c[kind] for c in groups.values()) for kind in ("gained", "lost", "unchanged")}
-    changed = totals["gained"] + totals["lost"]
-    p_value = binomtest(totals["gained"], changed, 0.5).pvalue if changed else 1.0
-    return {**totals, "p_value": float(p_value), "groups": dict(sorted(groups.items()))}
+    p_value = mcnemar_p(totals["gained"], totals["lost"])
+    return {**totals, "p_value": p_value, "groups": dict(sorted(groups.items()))}
