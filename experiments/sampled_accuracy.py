@@ -22,14 +22,13 @@ import torch
 
 from visurf.compose import compose_config
 from visurf.data.sources import load_examples
+from visurf.evaluation.runner import completions
 from visurf.models.loading import load_policy
 from visurf.rewards import build_reward
-from visurf.rollout import sample
 
 DEFAULT_OVERRIDES = ["experiment=pocket", "data.synth.num_val=2000"]
 
 
-@torch.no_grad()
 def answers(
     model,
     processor,
@@ -43,27 +42,19 @@ def answers(
 ) -> list[list[dict]]:
     """The rewards (dicts with `correct`, `total`) of `num_samples` answers per example, one list
     per example; `temperature=None` is greedy (one answer each, as the evaluator decodes)."""
-    greedy = temperature is None
-    k = 1 if greedy else num_samples
     out = []
-    for start in range(0, len(examples), batch_size):
-        batch = examples[start : start + batch_size]
-        inputs = processor([e.prompt for e in batch], [e.image for e in batch])
-        seqs = sample(
-            model,
-            inputs,
-            k,
-            max_new_tokens=max_new_tokens,
-            temperature=1.0 if greedy else temperature,
-            top_p=1.0,
-            eos_id=processor.eos_token_id,
-            pad_id=processor.pad_token_id,
-            greedy=greedy,
-            suppress_ids=processor.vision_token_ids,
-        )
-        texts = [processor.decode(ids[m > 0]) for ids, m in zip(seqs.ids, seqs.mask)]
-        for j, e in enumerate(batch):  # rows come grouped by prompt: k per example
-            out.append([reward_fn(t, e.solution, e.width, e.height) for t in texts[j * k : (j + 1) * k]])
+    for batch, _, rewards in completions(
+        model,
+        processor,
+        reward_fn,
+        examples,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        num_samples=num_samples,
+        temperature=temperature,
+    ):
+        k = len(rewards) // len(batch)  # rows come grouped by example
+        out += [rewards[j * k : (j + 1) * k] for j in range(len(batch))]
     return out
 
 

@@ -1,10 +1,12 @@
-"""Greedy evaluation of a policy on test examples: the one evaluator of runs, `visurf.eval` and reports."""
+"""Greedy evaluation of a policy on test examples: the one evaluator of runs, `visurf.eval` and reports
+(`completions` is its generation loop, which can also sample)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import lightning as L
@@ -17,6 +19,66 @@ from visurf.rollout import sample
 from visurf.strategies import generation_context
 
 log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def completions(
+    model,
+    processor,
+    reward_fn,
+    examples: list,
+    *,
+    batch_size: int,
+    max_new_tokens: int,
+    num_samples: int = 1,
+    temperature: float | None = None,
+    device=None,
+    num_batches: int = 0,
+) -> Iterator[tuple[list, list[str], list[dict]]]:
+    """(batch, texts, rewards) per batch of `examples`: `num_samples` completions of each example,
+    grouped by example (k rows per example, in order). `temperature=None` decodes greedily (one
+    completion each, whatever `num_samples`), as `evaluate` does.
+
+    `num_batches`: generate at least this many batches, repeating the first one and yielding
+    nothing for the repeats; under FSDP every rank must call `generate` equally often (each call
+    is collective).
+    """
+    greedy = temperature is None
+    if not greedy and (temperature <= 0 or num_samples < 1):
+        raise ValueError(
+            f"sampling needs temperature > 0 and num_samples >= 1, got {temperature}, {num_samples}"
+        )
+    device = device or next(model.parameters()).device
+    batches = [examples[start : start + batch_size] for start in range(0, len(examples), batch_size)]
+    padding = batches[:1] * max(0, num_batches - len(batches))
+    for index, batch in enumerate(batches + padding):
+        inputs = processor([e.prompt for e in batch], [e.image for e in batch])
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        k = 1 if greedy else num_samples
+        with generation_context(model) as generate_kwargs:
+            seqs = sample(
+                model,
+                inputs,
+                k,
+                max_new_tokens=max_new_tokens,
+                temperature=1.0 if greedy else temperature,
+                top_p=1.0,
+                eos_id=processor.eos_token_id,
+                pad_id=processor.pad_token_id,
+                greedy=greedy,
+                suppress_ids=processor.vision_token_ids,
+                **generate_kwargs,
+            )
+        if index >= len(batches):
+            continue
+        texts = [processor.decode(ids[m > 0]) for ids, m in zip(seqs.ids, seqs.mask)]
+        rewards = [reward_fn(t, e.solution, e.width, e.height) for t, e in zip(texts, repeat_each(batch, k))]
+        yield batch, texts, rewards
+
+
+def repeat_each(items: list, k: int) -> list:
+    """[a, b] -> [a, a, b, b] for k = 2: the examples in the order `sample` returns their rows."""
+    return [item for item in items for _ in range(k)]
 
 
 @torch.no_grad()
@@ -36,36 +98,21 @@ def evaluate(
     """Metrics of greedy completions (see GroundingMetrics) and the first completions as records.
 
     `outcomes`: a list that receives (group, correct) for every example, in order (paired.py).
-
-    `num_batches`: generate at least this many batches, repeating the first one and dropping its
-    results; under FSDP every rank must call `generate` equally often (each call is collective).
+    `num_batches`: as in `completions` (FSDP).
     """
     device = device or next(model.parameters()).device
     metric = GroundingMetrics().to(device)
     samples = []
-    batches = [examples[start : start + batch_size] for start in range(0, len(examples), batch_size)]
-    padding = batches[:1] * max(0, num_batches - len(batches))
-    for index, batch in enumerate(batches + padding):
-        inputs = processor([e.prompt for e in batch], [e.image for e in batch])
-        inputs = {k: v.to(device) for k, v in inputs.items()}
-        with generation_context(model) as generate_kwargs:
-            seqs = sample(
-                model,
-                inputs,
-                1,
-                max_new_tokens=max_new_tokens,
-                temperature=1.0,
-                top_p=1.0,
-                eos_id=processor.eos_token_id,
-                pad_id=processor.pad_token_id,
-                greedy=True,
-                suppress_ids=processor.vision_token_ids,
-                **generate_kwargs,
-            )
-        if index >= len(batches):
-            continue
-        texts = [processor.decode(ids[m > 0]) for ids, m in zip(seqs.ids, seqs.mask)]
-        rewards = [reward_fn(t, e.solution, e.width, e.height) for t, e in zip(texts, batch)]
+    for batch, texts, rewards in completions(
+        model,
+        processor,
+        reward_fn,
+        examples,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        device=device,
+        num_batches=num_batches,
+    ):
         metric.update(
             texts,
             rewards,
