@@ -120,6 +120,26 @@ def test_against_objective_pairs_each_seed_of_a_sweep(tmp_path_factory):
     assert against_objective(runs[runs.objective == "visurf"], "visurf").empty
 
 
+def test_against_control_pairs_each_seed_of_the_committed_ablation():
+    from visurf import report
+    from visurf.compare import against_control, compare_runs, summed_over_seeds
+    from visurf.paths import ROOT
+
+    runs = report.collect_runs(ROOT / "experiments" / "results" / "ablation")
+    table = against_control(runs, "all")
+    assert set(table.reward_control) == {"none", "align", "no_think", "smooth"}
+    assert (table.against == "visurf").all() and len(table) == 4 * 3  # four controls, three seeds
+    mine = runs[runs.reward_control == "all"].set_index("seed").run_dir
+    for _, row in table.iterrows():
+        other = runs[(runs.reward_control == row.reward_control) & (runs.seed == row.seed)].run_dir.item()
+        change = compare_runs(other, mine[row.seed])
+        assert (row.gained, row.lost) == (change["gained"], change["lost"])
+    summed = summed_over_seeds(table).set_index("reward_control")
+    assert summed.loc["none", "gained"] == table[table.reward_control == "none"].gained.sum()
+    # A comparison sweep has one control for ViSurf: nothing to pair.
+    assert against_control(report.collect_runs(ROOT / "experiments" / "results" / "pocket"), "all").empty
+
+
 def test_summed_over_seeds_adds_each_comparisons_seeds():
     import pandas as pd
 

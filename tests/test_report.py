@@ -92,7 +92,21 @@ def test_report_on_a_smoke_sweep(sweep, capsys):
     lines = paths["markdown"].read_text().splitlines()
     sft_line = next(line for line in lines if line.startswith("| sft | — |"))
     assert "—" in sft_line
-    assert sum(line.startswith("| ") for line in lines) == 1 + 3  # header + one row per group
+    assert (
+        sum(
+            line.startswith("| ")
+            for line in lines[: lines.index("## Paired comparisons (test questions gained / lost)")]
+        )
+        == 1 + 3
+    )  # header + one row per group
+
+    # Paired: ViSurf's seed 0 against RLVR's and SFT's (the only seed they share), as visurf.compare counts.
+    from visurf.compare import compare_runs
+
+    for other in ("sft", "rlvr"):
+        change = compare_runs(sweep / f"{other}_s0", sweep / "visurf_s0")
+        row = f"| {other} | — | 1 | {change['gained']} | {change['lost']} | {change['unchanged']} |"
+        assert any(line.startswith(row) for line in lines), row
 
 
 def fake_run(root: Path, name: str, objective: str, seed: int, accuracy: float, metrics: dict, **extra):
@@ -217,3 +231,13 @@ def test_test_accuracy_curves_take_mean_and_band_over_seeds_at_each_evaluation(t
     assert visurf["std"].iloc[1] == 0.0  # one seed at that step: no band
     assert list(curves[("rlvr", "all")]["mean"]) == pytest.approx([0.30, 0.20, 0.25])
     assert write_report(tmp_path)["test_accuracy"].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_runs_without_outcome_files_get_a_note_in_place_of_the_paired_table(tmp_path):
+    rl = {"train/reward": [1.0, 2.0, 3.0], "train/accuracy": [0.1, 0.2, 0.3]}
+    fake_run(tmp_path, "rlvr_s0", "rlvr", 0, 0.2, rl, reward_control=None)
+    fake_run(tmp_path, "visurf_s0", "visurf", 0, 0.3, rl)
+    text = write_report(tmp_path)["markdown"].read_text()
+    assert "ViSurf against each other objective: not available" in text
+    assert "has no samples/outcomes_step*.json" in text
+    assert "| visurf | all | 1 |" in text  # the summary table is still written

@@ -66,11 +66,22 @@ def against_objective(runs, objective: str = "visurf"):
     `runs` is `visurf.report.collect_runs(sweep_dir)`. Columns: against, reward_control (of the
     other run), seed, gained, lost, unchanged, p_value; empty when no seed has both.
     """
+    return _against(runs[runs.objective == objective], runs[runs.objective != objective])
+
+
+def against_control(runs, control: str = "all", objective: str = "visurf"):
+    """The ablation: `objective`'s runs under reward control `control` against its runs under
+    every other control, of the same seed. The same columns as `against_objective` (`against`
+    is then `objective`, `reward_control` the other run's control)."""
+    own = runs[runs.objective == objective]
+    return _against(own[own.reward_control == control], own[own.reward_control != control])
+
+
+def _against(mine, others):
     import pandas as pd
 
-    mine = runs[runs.objective == objective]
     rows = []
-    for _, other in runs[runs.objective != objective].iterrows():
+    for _, other in others.iterrows():
         for _, run in mine[mine.seed == other.seed].iterrows():
             change = compare_runs(other.run_dir, run.run_dir)
             rows.append(

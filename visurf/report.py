@@ -7,6 +7,9 @@ seeds together, the number of seeds and the mean wall time. Written into SWEEP_D
 `report.md`, `report.csv` (the same numbers, unformatted), `reward.png` and `accuracy.png`
 (`train/reward` and `train/accuracy` over steps, mean over seeds, lightly smoothed), and
 `test_accuracy.png` (test accuracy at every evaluation step, mean and ± std band over seeds).
+report.md also compares runs question by question, summed over seeds, with McNemar's p-value
+(visurf.compare): ViSurf against each other objective, and `all` against each other reward
+control where the sweep is an ablation.
 Anything a run did not log (an SFT run has no train/reward) is '—' in the table and left out
 of the plots.
 """
@@ -182,6 +185,48 @@ def to_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paired_markdown(runs: pd.DataFrame) -> str:
+    """Question-by-question comparisons summed over seeds (visurf.compare): ViSurf against each
+    other objective, and ViSurf under `all` against each other reward control (the ablation).
+    Gained: questions ViSurf answers right and the other run wrong. Empty when neither applies."""
+    from visurf.compare import against_control, against_objective, summed_over_seeds
+
+    comparisons = {
+        "ViSurf against each other objective": lambda: against_objective(runs, "visurf"),
+        "ViSurf with reward control `all` against each other control": lambda: against_control(runs, "all"),
+    }
+    header = ["against", "reward_control", "seeds", "gained", "lost", "unchanged", "McNemar p"]
+    parts = []
+    for title, table in comparisons.items():
+        try:
+            summed = summed_over_seeds(table())
+            order = {"against": "objective"}  # the canonical order of rows
+            summed = summed.sort_values(
+                ["against", "reward_control"],
+                key=lambda v: _order(v.rename(order.get(v.name, v.name))),
+                ignore_index=True,
+            )
+        except (FileNotFoundError, ValueError) as err:  # runs without per-question outcomes, other splits
+            parts.append(f"{title}: not available ({err}).\n")
+            continue
+        if summed.empty:
+            continue
+        lines = [
+            f"{title}, summed over seeds:",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        for _, row in summed.iterrows():
+            cells = [row.against, _control(row.reward_control), str(row.seeds)]
+            cells += [str(row.gained), str(row.lost), str(row.unchanged), f"{row.p_value:.3g}"]
+            lines.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines) + "\n")
+    if not parts:
+        return ""
+    return "\n## Paired comparisons (test questions gained / lost)\n\n" + "\n".join(parts)
+
+
 # -- curves ----------------------------------------------------------------------------------------
 def per_run(runs: pd.DataFrame, column: str, reduce: str):
     """Yield (objective, reward_control) and a table of `column` over `step`, one column per run
@@ -280,7 +325,7 @@ def write_report(sweep_dir: str | Path) -> dict[str, Path]:
     summary = summarise(runs)
     paths = {"markdown": sweep_dir / "report.md", "csv": sweep_dir / "report.csv"}
     note = f"{len(runs)} runs under `{sweep_dir}`; mean ± sample std over seeds.\n\n"
-    paths["markdown"].write_text(f"# Sweep report\n\n{note}{to_markdown(summary)}")
+    paths["markdown"].write_text(f"# Sweep report\n\n{note}{to_markdown(summary)}{paired_markdown(runs)}")
     summary.to_csv(paths["csv"], index=False)
     for name, column in CURVES.items():
         paths[name] = sweep_dir / f"{name}.png"
