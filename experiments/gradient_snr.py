@@ -1,6 +1,6 @@
 """How much of one RL step's gradient is signal: gradients of independent batches at one policy.
 
-    python experiments/gradient_snr.py [--batches 8] [--null] [Hydra overrides ...]
+    python experiments/gradient_snr.py [--batches 8] [--null] [--by-kind] [Hydra overrides ...]
     python experiments/gradient_snr.py experiment=pocket objective=rlvr --batches 8
 
 Builds the run the overrides describe (`visurf.train.build_run`: the same module, stage, reward
@@ -17,6 +17,17 @@ each parameter's own ratio: `adam_signal_share` is the mean over parameters of
 mean_k(g)^2 / mean_k(g^2), bias-corrected for K batches (0 where a parameter's gradient is pure
 noise, 1 where every batch agrees). `--null` shuffles each group's advantages among its members
 (experiments/null_advantages.py), the control whose signal is 0 by construction.
+
+`--by-kind` (RLVR) also splits each batch's gradient by the kind of its groups, from the
+policy's greedy answer to the prompt: `turnable` (greedy answer wrong, some rollout right: the
+only groups whose rewards can turn a greedy answer right), `at_risk` (greedy right, some rollout
+wrong) and `other` (every rollout as right or as wrong as the greedy answer). Each kind's part
+is the gradient of the loss with the other groups' advantages set to 0; the parts add up to the
+batch's gradient (exactly where the KL term has no gradient: β = 0, or the policy at its
+reference, as when a run starts). Per kind: the share of prompts, `push_share` (mean over
+batches of part . g / |g|^2: how much of the step it makes; the kinds' shares add up to 1),
+`energy_share` (E|part|^2 / E|g|^2) and `signal_share` (the part's projection on the other
+batches' gradients, over |s|^2: noisy, as |s|^2 itself is).
 """
 
 from __future__ import annotations
@@ -47,6 +58,94 @@ def batch_gradients(module, stage, batches: list[list]) -> torch.Tensor:
         )
     module.policy.zero_grad(set_to_none=True)
     return torch.stack(rows).double()
+
+
+KINDS = ("turnable", "at_risk", "other")
+
+
+def group_kinds(greedy_correct: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
+    """[B] index into KINDS of each group, from its prompt's greedy answer [B] and its rollouts [B, G]
+    (booleans: right or not)."""
+    turnable = ~greedy_correct & correct.any(-1)
+    at_risk = greedy_correct & ~correct.all(-1)
+    return torch.where(turnable, 0, torch.where(at_risk, 1, 2))
+
+
+def kind_gradients(module, stage, batches: list[list]) -> tuple[torch.Tensor, torch.Tensor]:
+    """([K, len(KINDS), P] each batch's gradient split by the kind of its groups, [K, len(KINDS)]
+    the share of each batch's prompts of each kind). The same rollouts as `batch_gradients`."""
+    from dataclasses import replace
+
+    from visurf.evaluation.runner import completions
+
+    if stage.inject_label:
+        raise ValueError("--by-kind splits RLVR groups; an injected label is no rollout of the policy")
+    params = [p for p in module.policy.parameters() if p.requires_grad]
+    g = int(stage.rollout.num_generations)
+    parts, shares = [], []
+    for i, examples in enumerate(batches):
+        torch.manual_seed(1_000 + i)
+        exp = stage.experience(module, examples)
+        proc, reward_fn = module.processor, module.reward_fn
+        texts = [proc.decode(ids[m > 0]) for ids, m in zip(exp.seqs.ids, exp.seqs.mask)]
+        correct = torch.tensor(
+            [
+                bool(
+                    reward_fn(t, examples[j // g].solution, examples[j // g].width, examples[j // g].height)[
+                        "correct"
+                    ]
+                )
+                for j, t in enumerate(texts)
+            ]
+        ).view(len(examples), g)
+        greedy = [
+            bool(r["correct"])
+            for _, _, rewards in completions(
+                module.policy,
+                proc,
+                reward_fn,
+                examples,
+                batch_size=len(examples),
+                max_new_tokens=int(stage.rollout.max_new_tokens),
+            )
+            for r in rewards
+        ]
+        kinds = group_kinds(torch.tensor(greedy), correct)
+        rows = []
+        for k in range(len(KINDS)):
+            keep = (kinds == k).repeat_interleave(g).to(exp.advantages.device)
+            module.policy.zero_grad(set_to_none=True)
+            loss, _ = stage.loss(module, replace(exp, advantages=exp.advantages * keep))
+            loss.backward()
+            rows.append(
+                torch.cat(
+                    [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+                )
+            )
+        parts.append(torch.stack(rows))
+        shares.append(torch.bincount(kinds, minlength=len(KINDS)).double() / len(examples))
+    module.policy.zero_grad(set_to_none=True)
+    return torch.stack(parts).double(), torch.stack(shares)
+
+
+def by_kind(parts: torch.Tensor, prompt_shares: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Per kind, from `kind_gradients`' parts [K, kinds, P]: see the module docstring."""
+    grads = parts.sum(1)  # [K, P]
+    k = grads.shape[0]
+    own = grads.pow(2).sum(-1)  # [K]
+    gram = grads @ grads.T
+    signal = (gram.sum() - gram.diagonal().sum()) / (k * (k - 1))
+    out = {}
+    for j, name in enumerate(KINDS):
+        part = parts[:, j]  # [K, P]
+        cross = part @ grads.T  # [K, K]: part of batch a . gradient of batch b
+        out[name] = {
+            "prompt_share": prompt_shares[:, j].mean().item(),
+            "push_share": (cross.diagonal() / own).mean().item(),
+            "energy_share": (part.pow(2).sum(-1).mean() / own.mean()).item(),
+            "signal_share": ((cross.sum() - cross.diagonal().sum()) / (k * (k - 1)) / signal).item(),
+        }
+    return out
 
 
 def snr(grads: torch.Tensor) -> dict[str, float]:
@@ -80,6 +179,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--null", action="store_true", help="shuffle each group's advantages (the control)")
     parser.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
+    parser.add_argument(
+        "--by-kind", action="store_true", help="split the gradient by the kind of group (RLVR)"
+    )
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
 
@@ -107,7 +209,12 @@ def main(argv: list[str] | None = None) -> dict:
     from null_advantages import shuffled_advantages
 
     with shuffled_advantages() if args.null else nullcontext():
-        result = snr(batch_gradients(module, stage, batches))
+        if args.by_kind:
+            parts, shares = kind_gradients(module, stage, batches)
+            result = snr(parts.sum(1))
+            result["by_kind"] = by_kind(parts, shares)
+        else:
+            result = snr(batch_gradients(module, stage, batches))
     result.update(null=args.null, overrides=args.overrides, prompts_per_batch=size)
     print(json.dumps(result, indent=2))
     if args.out:
