@@ -77,3 +77,24 @@ def test_notebook_reads_the_committed_results(tmp_path, kernel, monkeypatch):
     assert "strict_format_rate" in table and "| sft | — | 3 |" in table and "| visurf | all | 3 |" in table
     row = next(line for line in table.splitlines() if line.startswith("| visurf |")).split(" | ")
     assert row[8] == "0.999 ± 0.001"  # strict_format_rate, read from the summaries' think_rate
+
+
+def test_notebook_pairs_the_reward_controls_of_the_committed_ablation(tmp_path, kernel, monkeypatch):
+    """On an ablation sweep the notebook's control cell sums `all` against each other control."""
+    import shutil
+
+    from visurf import report
+    from visurf.compare import against_control, summed_over_seeds
+
+    sweep = tmp_path / "ablation"
+    shutil.copytree(ROOT / "experiments" / "results" / "ablation", sweep)
+    nb = execute(sweep, kernel, monkeypatch)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "against_control(runs" in c.source)
+    assert not [o for o in cell.outputs if o.output_type == "error"]
+    html = next(o.data["text/html"] for o in cell.outputs if "text/html" in o.get("data", {}))
+    expected = summed_over_seeds(against_control(report.collect_runs(sweep), "all")).set_index(
+        "reward_control"
+    )
+    for control in ("none", "align", "no_think", "smooth"):
+        assert f"<td>{control}</td>" in html
+        assert f"<td>{expected.loc[control, 'gained']}</td>" in html
