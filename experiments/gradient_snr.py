@@ -87,17 +87,6 @@ def kind_gradients(module, stage, batches: list[list]) -> tuple[torch.Tensor, to
         torch.manual_seed(1_000 + i)
         exp = stage.experience(module, examples)
         proc, reward_fn = module.processor, module.reward_fn
-        texts = [proc.decode(ids[m > 0]) for ids, m in zip(exp.seqs.ids, exp.seqs.mask)]
-        correct = torch.tensor(
-            [
-                bool(
-                    reward_fn(t, examples[j // g].solution, examples[j // g].width, examples[j // g].height)[
-                        "correct"
-                    ]
-                )
-                for j, t in enumerate(texts)
-            ]
-        ).view(len(examples), g)
         greedy = [
             bool(r["correct"])
             for _, _, rewards in completions(
@@ -110,7 +99,7 @@ def kind_gradients(module, stage, batches: list[list]) -> tuple[torch.Tensor, to
             )
             for r in rewards
         ]
-        kinds = group_kinds(torch.tensor(greedy), correct)
+        kinds = group_kinds(torch.tensor(greedy), exp.rollout_correct)
         rows = []
         for k in range(len(KINDS)):
             keep = (kinds == k).repeat_interleave(g).to(exp.advantages.device)

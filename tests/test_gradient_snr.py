@@ -122,3 +122,24 @@ def test_by_kind_refuses_an_injected_label():
     module, train_examples, _ = build_run(compose_config(["experiment=smoke", "objective=visurf"]))
     with pytest.raises(ValueError, match="--by-kind splits RLVR groups"):
         load().kind_gradients(module, module.schedule.stages[0], [train_examples[:2]])
+
+
+def test_experience_records_each_rollouts_rightness(hashed_reward):
+    """`Experience.rollout_correct` is the reward's `correct` of each rollout, by group, which
+    `kind_gradients` reads in place of decoding and scoring the rollouts again."""
+    from visurf.compose import compose_config
+    from visurf.train import build_run
+
+    cfg = compose_config(
+        ["experiment=smoke", "objective=rlvr", f"reward.name={hashed_reward}", "rollout.num_generations=4"]
+    )
+    module, train_examples, _ = build_run(cfg)
+    examples = train_examples[:3]
+    torch.manual_seed(0)
+    exp = module.schedule.stages[0].experience(module, examples)
+    proc, reward = module.processor, module.reward_fn
+    texts = [proc.decode(ids[m > 0]) for ids, m in zip(exp.seqs.ids, exp.seqs.mask)]
+    rescored = [bool(reward(t, examples[i // 4].solution, 0, 0)["correct"]) for i, t in enumerate(texts)]
+    assert exp.rollout_correct.dtype == torch.bool and exp.rollout_correct.shape == (3, 4)
+    assert exp.rollout_correct.reshape(-1).tolist() == rescored
+    assert 0 < sum(rescored) < 12  # the hashed reward marks some right and some wrong

@@ -17,4 +17,5 @@ class Experience:
     is_label: torch.Tensor  # [N] bool: injected label rows (on-policy, unclipped)
     old_logp: torch.Tensor | None = None  # [N, C], only when a batch is optimised more than once
     ref_logp: torch.Tensor | None = None  # [N, C], only when the KL term is on
+    rollout_correct: torch.Tensor | None = None  # [B, G] bool: each rollout's answer right, before injection
     metrics: dict[str, float] = field(default_factory=dict)

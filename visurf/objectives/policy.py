@@ -79,13 +79,13 @@ class PolicyStage:
         totals = torch.tensor([s["total"] for s in scores], dtype=torch.float32).view(b, g)
         metrics = rollout_metrics(texts, scores, seqs, g)
 
+        correct = torch.tensor([bool(s["correct"]) for s in scores]).view(b, g)
         loss_mask = seqs.mask.clone()
         if self.cfg.mask_truncated:
             loss_mask[seqs.truncated] = 0
         if self.inject_label:
-            correct = torch.tensor([s["correct"] for s in scores], dtype=torch.float32).view(b, g)
             seqs, loss_mask, flat_adv, is_label = self._inject(
-                module, examples, inputs, texts, totals, correct, seqs, loss_mask, metrics
+                module, examples, inputs, texts, totals, correct.float(), seqs, loss_mask, metrics
             )
         else:
             flat_adv = group_advantages(totals, self.cfg.scale_rewards).reshape(-1)
@@ -93,7 +93,12 @@ class PolicyStage:
         metrics["advantage_abs"] = flat_adv.abs().mean().item()
 
         exp = Experience(
-            seqs, loss_mask.to(device), flat_adv.to(device), is_label.to(device), metrics=metrics
+            seqs,
+            loss_mask.to(device),
+            flat_adv.to(device),
+            is_label.to(device),
+            metrics=metrics,
+            rollout_correct=correct,
         )
         if self.passes > 1:  # ℓ_old is needed apart from ℓ_θ only when a batch is reused
             exp.old_logp = self.scores(module, seqs)
