@@ -181,3 +181,35 @@ def test_summed_over_seeds_adds_each_comparisons_seeds():
     assert summed.loc["rlvr", "p_value"] == pytest.approx(22 / 1024)  # 9 of 10 changes
     assert summed.loc["sft", ["seeds", "gained", "lost"]].tolist() == [1, 1, 1]
     assert summed.loc["sft", "p_value"] == pytest.approx(1.0)
+
+
+def test_show_prints_the_answers_that_changed(tmp_path, capsys):
+    def evaluation(name, correct, completions):
+        path = tmp_path / f"{name}.json"
+        groups = ["known", "known", "novel", "known"]
+        path.write_text(
+            json.dumps(
+                {
+                    "outcomes": [[i, g, c] for i, (g, c) in enumerate(zip(groups, correct))],
+                    "answers": [
+                        {"problem": f"q{i}", "label": f"box{i}", "completion": t}
+                        for i, t in enumerate(completions)
+                    ],
+                }
+            )
+        )
+        return path
+
+    a = evaluation("a", [1.0, 0.0, 1.0, 1.0], ["right0", "wrong1", "right2", "right3"])
+    b = evaluation("b", [0.0, 1.0, 0.0, 1.0], ["off0", "now1", "off2", "right3"])
+    main([str(a), str(b), "--show", "5"])
+    out = capsys.readouterr().out
+    assert "lost #0 (known): q0" in out and "A: right0" in out and "B: off0" in out and "label: box0" in out
+    assert "gained #1 (known): q1" in out and "lost #2 (novel)" in out and "#3" not in out  # #3 unchanged
+    main([str(a), str(b), "--show", "1", "--group", "known"])
+    out = capsys.readouterr().out
+    assert "lost #0" in out and "gained #1" in out and "#2" not in out
+    run_dir = _fake_run(tmp_path / "run", 2, json.loads(a.read_text())["outcomes"])
+    with pytest.raises(SystemExit):
+        main([str(run_dir), str(b), "--show", "2"])
+    assert "--show needs the answers" in capsys.readouterr().err

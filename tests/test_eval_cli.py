@@ -34,7 +34,7 @@ def test_eval_of_a_run_reproduces_its_final_evaluation(run_dir, tmp_path):
     out = tmp_path / "sub" / "eval.json"
     result = main([f"checkpoint={run_dir}", f"limit={eval_limit(run_dir)}", f"out={out}"])
     after = summary_of(run_dir)["eval_after"]
-    assert set(result) == set(after) | {"checkpoint", "split", "versions", "outcomes"}
+    assert set(result) == set(after) | {"checkpoint", "split", "versions", "outcomes", "answers"}
     assert result["split"] == "test" and result["checkpoint"] == str(run_dir.resolve())
     assert set(result["versions"]) >= {"torch", "transformers", "lightning"}
     for key in RATES:
@@ -43,6 +43,12 @@ def test_eval_of_a_run_reproduces_its_final_evaluation(run_dir, tmp_path):
     assert {k: result[k] for k in after} == after  # same model, examples and evaluator
     # Every question's outcome, as the run's own outcome file of its last evaluation has it.
     assert result["outcomes"] == json.loads(outcomes_file(run_dir).read_text())
+    # Every question's answer, as the run logged the first of them at its last evaluation.
+    logged = [json.loads(line) for line in (run_dir / "samples" / "eval_step00002.jsonl").open()]
+    assert len(result["answers"]) == len(result["outcomes"]) > len(logged) > 0
+    assert [
+        {k: a[k] for k in ("problem", "label", "completion")} for a in result["answers"][: len(logged)]
+    ] == [{k: s[k] for k in ("problem", "label", "completion")} for s in logged]
 
 
 def test_model_dir_gives_the_completions_the_run_logged(run_dir):

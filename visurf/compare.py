@@ -6,7 +6,9 @@ can then be compared as summary.json's `change` compares one run's evaluations: 
 in A, right in B), `lost`, `unchanged`, per group, and McNemar's exact p-value (paired.py).
 Each run's last evaluation is used unless `--step` names another. A or B may also be the `out=`
 file of `python -m visurf.eval` (which records every question's outcome too), e.g. two
-checkpoints evaluated on a larger validation split. Several pairs (`A1 B1 A2 B2 ...`, e.g. one
+checkpoints evaluated on a larger validation split; with two such files `--show N` prints N
+questions B lost and N it gained (`--group` picks a data group), each with the label and both
+answers. Several pairs (`A1 B1 A2 B2 ...`, e.g. one
 per seed) are also summed: gains and losses added over the pairs, with one p-value.
 """
 
@@ -47,6 +49,36 @@ def load_outcomes(source: str | Path, step: int | None = None) -> list:
             raise ValueError(f"{source} has no 'outcomes': it is not the out= file of python -m visurf.eval")
         return result["outcomes"]
     return json.loads(outcomes_file(source, step).read_text())
+
+
+def load_answers(source: str | Path) -> list[dict]:
+    """{problem, label, completion} per question, of a visurf.eval out= file."""
+    source = Path(source)
+    result = json.loads(source.read_text()) if source.is_file() else None
+    if not isinstance(result, dict) or "answers" not in result:
+        raise ValueError(
+            f"--show needs the answers that python -m visurf.eval writes to its out= file; {source} has none "
+            "(a run directory keeps only the first answers of each evaluation, in samples/)"
+        )
+    return result["answers"]
+
+
+def changed_answers(run_a, run_b, group: str | None = None, limit: int = 5) -> dict[str, list[dict]]:
+    """Up to `limit` questions B `lost` (right in A, wrong in B) and `gained`, in split order (in
+    data group `group` if given), each {index, group, problem, label, a, b}: the answers of A and B."""
+    a, b = load_answers(run_a), load_answers(run_b)
+    before = {key: (grp, correct) for key, grp, correct in load_outcomes(run_a)}
+    shown = {"lost": [], "gained": []}
+    for key, grp, correct in load_outcomes(run_b):
+        if key not in before or (group is not None and grp != group) or bool(before[key][1]) == bool(correct):
+            continue
+        kind = "gained" if correct else "lost"
+        if len(shown[kind]) < limit:
+            shown[kind].append(
+                {"index": key, "group": grp, **{k: a[key][k] for k in ("problem", "label")}}
+                | {"a": a[key]["completion"], "b": b[key]["completion"]}
+            )
+    return shown
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path, step: int | None = None) -> dict:
@@ -132,6 +164,14 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--step", type=int, default=None, help="evaluation step (default: each run's last)")
     parser.add_argument("--out", type=Path, default=None, help="also write the comparison as JSON")
+    parser.add_argument(
+        "--show",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print N lost and N gained questions with both answers",
+    )
+    parser.add_argument("--group", default=None, help="with --show: only questions of this data group")
     args = parser.parse_args(argv)
     if len(args.runs) % 2:
         parser.error(
@@ -144,6 +184,11 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(str(err))
     for (a, b), change in zip(pairs, changes):
         print_change(f"{b} against {a}", change)
+        if args.show:
+            try:
+                print_answers(changed_answers(a, b, args.group, args.show))
+            except ValueError as err:
+                parser.error(str(err))
     if len(pairs) == 1:
         result = changes[0]
     else:
@@ -166,6 +211,15 @@ def print_change(title: str, change: dict) -> None:
     )
     for group, counts in change["groups"].items():
         print(f"  {group}: gained {counts['gained']}, lost {counts['lost']}, unchanged {counts['unchanged']}")
+
+
+def print_answers(shown: dict[str, list[dict]]) -> None:
+    for kind, questions in shown.items():
+        for q in questions:
+            print(f"  {kind} #{q['index']} ({q['group']}): {q['problem']}")
+            print(f"    label: {q['label']}")
+            print(f"    A: {q['a']}")
+            print(f"    B: {q['b']}")
 
 
 if __name__ == "__main__":

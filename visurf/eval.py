@@ -15,9 +15,11 @@ Every other `key=value` overrides the config:
   and `data=<option>`, which swaps in `conf/data/<option>.yaml`. Unknown keys are refused.
 
 The metrics come from the one evaluator (`visurf.evaluation.runner.evaluate`) and have the keys
-of summary.json's `eval_after`, plus `checkpoint`, `split`, `versions` and `outcomes` (every
-question's [index, group, correct]; in the `out` file, not printed), so two evaluations of the
-same split compare question by question: `python -m visurf.compare A.json B.json`.
+of summary.json's `eval_after`, plus `checkpoint`, `split`, `versions`, `outcomes` (every
+question's [index, group, correct]) and `answers` (every question's problem, label and greedy
+completion); the last two go to the `out` file only. Two evaluations of the same split compare
+question by question, `--show N` printing what changed in words:
+`python -m visurf.compare A.json B.json --show 5`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from visurf.paths import CONF_DIR
 log = logging.getLogger(__name__)
 
 OWN_KEYS = ("checkpoint", "split", "limit", "out", "device")
+PER_QUESTION = ("outcomes", "answers")  # in the out= file only
 # Groups that can be swapped on a run's resolved config: the test data is the one thing an
 # evaluation may change; the model, objective etc. are fixed by the checkpoint.
 RUN_GROUPS = ("data",)
@@ -243,7 +246,7 @@ def run_eval(
     model.to(target)
     log.info("evaluating %s on %d %s examples (%s)", checkpoint, len(examples), split, target)
     outcomes: list = []
-    metrics, _ = evaluate(
+    metrics, records = evaluate(
         model,
         processor,
         build_reward(cfg.reward.name, **dict(cfg.reward.kwargs)),
@@ -251,13 +254,22 @@ def run_eval(
         batch_size=int(cfg.eval.batch_size),
         max_new_tokens=int(cfg.eval.max_new_tokens),
         device=target,
+        num_samples_logged=len(examples),  # every answer, so two files show what changed in words
         outcomes=outcomes,
     )
     described = checkpoint if weights is None else str(Path(checkpoint).expanduser().resolve())
     # [index in the split, group, correct] per question, as a run's outcome files: two evaluations
     # of the same split compare question by question (python -m visurf.compare A.json B.json).
     keyed = [[index, group, correct] for index, (group, correct) in enumerate(outcomes)]
-    return {**metrics, "checkpoint": described, "split": split, "versions": versions(), "outcomes": keyed}
+    answers = [{k: r[k] for k in ("problem", "label", "completion")} for r in records]
+    return {
+        **metrics,
+        "checkpoint": described,
+        "split": split,
+        "versions": versions(),
+        "outcomes": keyed,
+        "answers": answers,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -279,8 +291,8 @@ def main(argv: list[str] | None = None) -> dict:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
         log.info("wrote %s (with every question's outcome)", out)
-    # The per-question outcomes go to the file only: on the terminal they would bury the metrics.
-    print(json.dumps({k: v for k, v in result.items() if k != "outcomes"}, indent=2))
+    # The per-question outcomes and answers go to the file only: they would bury the metrics.
+    print(json.dumps({k: v for k, v in result.items() if k not in PER_QUESTION}, indent=2))
     return result
 
 
