@@ -25,16 +25,22 @@ def shuffled_group_advantages(rewards: torch.Tensor, scale_rewards: str = "group
 
 
 @contextmanager
-def shuffled_advantages():
-    """Within the block, the policy stage forms its advantages with `shuffled_group_advantages`."""
+def replaced_advantages(advantages_fn):
+    """Within the block, the policy stage forms its advantages with `advantages_fn` (the
+    signature of `visurf.algorithms.group_advantages`)."""
     import visurf.objectives.policy as policy
 
     real = policy.group_advantages
-    policy.group_advantages = shuffled_group_advantages  # the stage looks it up at call time
+    policy.group_advantages = advantages_fn  # the stage looks it up at call time
     try:
         yield
     finally:
         policy.group_advantages = real
+
+
+def shuffled_advantages():
+    """Within the block, the policy stage forms its advantages with `shuffled_group_advantages`."""
+    return replaced_advantages(shuffled_group_advantages)
 
 
 if __name__ == "__main__":
