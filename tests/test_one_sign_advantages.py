@@ -35,7 +35,11 @@ def test_one_sign_keeps_that_signs_advantages_and_zeroes_the_rest():
         probe.one_sign_group_advantages(rewards, keep="both")
 
 
-def test_a_one_sign_run_trains_with_that_sign_only(tmp_path, monkeypatch):
+def test_the_shared_patch_puts_a_one_sign_function_in_a_real_run_and_restores_the_real_one(
+    tmp_path, monkeypatch
+):
+    """What the script's main does, with a spy in place of the partial: the stage forms its
+    advantages through the patched function for the whole run, and gets its own back after."""
     import visurf.objectives.policy as policy
     from visurf.compose import compose_config
     from visurf.train import fit

@@ -67,10 +67,10 @@ def changed_answers(run_a, run_b, group: str | None = None, limit: int = 5) -> d
     """Up to `limit` questions B `lost` (right in A, wrong in B) and `gained`, in split order (in
     data group `group` if given), each {index, group, problem, label, a, b}: the answers of A and B."""
     a, b = load_answers(run_a), load_answers(run_b)
-    before = {key: (grp, correct) for key, grp, correct in load_outcomes(run_a)}
+    before = {key: correct for key, _, correct in load_outcomes(run_a)}  # same questions: compare_runs
     shown = {"lost": [], "gained": []}
     for key, grp, correct in load_outcomes(run_b):
-        if key not in before or (group is not None and grp != group) or bool(before[key][1]) == bool(correct):
+        if (group is not None and grp != group) or bool(before[key]) == bool(correct):
             continue
         kind = "gained" if correct else "lost"
         if len(shown[kind]) < limit:
