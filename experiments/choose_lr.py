@@ -53,6 +53,7 @@ def collect(sweep_dirs: dict[str, Path]) -> list[dict]:
             if cfg["data"]["test_split"] != "val":
                 raise ValueError(f"{summary_path.parent} did not evaluate on the validation split")
             after = summary.get("eval_after") or {}
+            change = summary.get("change") or {}  # question by question against the start
             rows.append(
                 {
                     "objective": objective,
@@ -60,6 +61,9 @@ def collect(sweep_dirs: dict[str, Path]) -> list[dict]:
                     "val_before": summary["eval_before"]["accuracy"],
                     "val_after": after.get("accuracy"),
                     "format_rate": after.get("format_rate"),
+                    "gained": change.get("gained"),
+                    "lost": change.get("lost"),
+                    "p_value": change.get("p_value"),
                     "run": summary_path.parent.name,
                 }
             )
@@ -86,6 +90,14 @@ def choose(rows: list[dict]) -> dict[str, float]:
     return {objective: value[2] for objective, value in best.items()}
 
 
+def grid_cell(row: dict) -> str:
+    """`0.406 (141/53, p 2e-10)`: accuracy, then the paired change where the run recorded one."""
+    cell = f"{row['val_after']:.3f}"
+    if row.get("gained") is not None:
+        cell += f" ({row['gained']}/{row['lost']}, p {row['p_value']:.1g})"
+    return cell
+
+
 def to_markdown(rows: list[dict], chosen: dict[str, float]) -> str:
     lrs = sorted({r["lr"] for r in rows})
     lines = [
@@ -96,12 +108,15 @@ def to_markdown(rows: list[dict], chosen: dict[str, float]) -> str:
         cells = []
         for lr in lrs:
             hit = [r for r in rows if r["objective"] == objective and r["lr"] == lr]
-            cells.append(f"{hit[0]['val_after']:.3f}" if hit and hit[0]["val_after"] is not None else "—")
+            cells.append(grid_cell(hit[0]) if hit and hit[0]["val_after"] is not None else "—")
         lines.append(
             f"| {objective} | " + " | ".join(cells) + f" | {chosen.get(objective, float('nan')):g} |"
         )
     before = {r["val_before"] for r in rows}
-    note = f"Validation accuracy after training (before: {', '.join(f'{b:.3f}' for b in sorted(before))})."
+    note = (
+        f"Validation accuracy after training (before: {', '.join(f'{b:.3f}' for b in sorted(before))}); "
+        "in brackets the questions gained / lost against the start and McNemar's p."
+    )
     return note + "\n\n" + "\n".join(lines) + "\n"
 
 

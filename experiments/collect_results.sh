@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Report the two pocket sweeps and copy what the notebook and the report read into experiments/results/.
+# Report the pocket sweeps and copy what the notebook and the report read into experiments/results/:
+#   bash experiments/collect_results.sh [pocket] [ablation]   (no argument: both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -c "import visurf, pandas" 2>/dev/null || {
@@ -7,7 +8,17 @@ python -c "import visurf, pandas" 2>/dev/null || {
     exit 1
 }
 work=multirun/pocket-results
-for sweep in pocket ablation; do
+sweeps=("$@"); [ ${#sweeps[@]} -gt 0 ] || sweeps=(pocket ablation)
+for sweep in "${sweeps[@]}"; do  # every name checked before anything is copied
+    case "$sweep" in
+        pocket | ablation) ;;
+        *) echo "collect_results.sh: no sweep named '$sweep' (pocket or ablation)" >&2; exit 2 ;;
+    esac
+done
+for sweep in "${sweeps[@]}"; do
+    [ -d "$work/$sweep" ] || { echo "collect_results.sh: $work/$sweep does not exist; run the sweep first (experiments/run_pocket.sh)" >&2; exit 2; }
+done
+for sweep in "${sweeps[@]}"; do
     python -m visurf.report $work/$sweep
     dest=experiments/results/$sweep
     rm -rf "$dest"; mkdir -p "$dest"

@@ -46,6 +46,14 @@ def test_a_real_grid_runs_on_the_validation_split_and_records_its_choice(tmp_pat
     assert sorted(r["lr"] for r in grid["rows"]) == [1e-4, 3e-4]
     assert chosen["sft"] in (1e-4, 3e-4) and grid["chosen"] == chosen
     assert "| sft |" in (tmp_path / "out" / "lr_grid.md").read_text()
+    for row in grid["rows"]:  # the paired change against the start, as the run's summary has it
+        change = json.loads((tmp_path / "work" / "sft" / row["run"] / "summary.json").read_text())["change"]
+        assert (row["gained"], row["lost"], row["p_value"]) == (
+            change["gained"],
+            change["lost"],
+            change["p_value"],
+        )
+        assert f"({change['gained']}/{change['lost']}, p " in (tmp_path / "out" / "lr_grid.md").read_text()
     for run in (tmp_path / "work" / "sft").glob("*/samples/eval_step*.jsonl"):
         assert '"id": "val-' in run.read_text().splitlines()[0]
 
@@ -53,6 +61,14 @@ def test_a_real_grid_runs_on_the_validation_split_and_records_its_choice(tmp_pat
 def test_a_bad_rate_is_refused_before_any_run(tmp_path):
     with pytest.raises(ValueError):
         load().main(["--lrs=fast", f"--work={tmp_path}", f"--out={tmp_path}"])
+
+
+def test_a_grid_cell_reads_accuracy_and_the_paired_change():
+    cell = load().grid_cell
+    assert (
+        cell({"val_after": 0.41, "gained": 141, "lost": 53, "p_value": 2.06e-10}) == "0.410 (141/53, p 2e-10)"
+    )
+    assert cell({"val_after": 0.3}) == "0.300"  # a row from before runs recorded their change
 
 
 def test_objectives_not_rerun_keep_their_rows_from_the_previous_grid(tmp_path):
@@ -68,11 +84,14 @@ def test_objectives_not_rerun_keep_their_rows_from_the_previous_grid(tmp_path):
 def test_the_pocket_preset_records_the_grids_choice():
     """Each objective's rate in experiment=pocket is the one the committed grid chose."""
     from visurf.compose import compose_config
+    from visurf.config import validate
 
     grid = json.loads((SCRIPT.parents[0] / "results" / "lr_grid" / "lr_grid.json").read_text())
     assert set(grid["chosen"]) == {"sft", "rlvr", "sft_rlvr", "visurf"}
     for objective, lr in grid["chosen"].items():
         cfg = compose_config(["experiment=pocket", f"objective={objective}"])
         assert cfg.optim.lr == pytest.approx(lr), objective
+        validate(cfg)  # the preset's KL weight is one each objective reads (none for SFT)
+        assert cfg.objective.beta == (0.0 if objective == "sft" else 0.2), objective
     # the command line still overrides the preset's rate
     assert compose_config(["experiment=pocket", "objective=rlvr", "optim.lr=3e-3"]).optim.lr == 3e-3
