@@ -96,7 +96,7 @@ def test_experiment_smoke_needs_no_plus():
         ("+reward.kwargs.nope=1", "reward.kwargs"),
         ("optim.schedule=foo", "optim.schedule"),
         ("optim.min_lr_ratio=1.5", "optim.min_lr_ratio"),
-        ("+model.base.min_lr_ratio=-0.1", "model.base.min_lr_ratio"),
+        ("model.base.min_lr_ratio=-0.1", "model.base.min_lr_ratio"),
         ("+model.base.weight_decay=-1", "model.base.weight_decay"),
         ("optim.name=lion", "optim.name"),
         ("optim.momentum=1", "optim.momentum"),

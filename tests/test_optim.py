@@ -45,13 +45,18 @@ def test_cosine_decays_to_its_floor_after_warmup():
     assert lr_factor(2, 12, "constant", floor=0.1)(12) == 1.0  # a floor is cosine's alone
 
 
-@pytest.mark.parametrize("option", ["min_lr_ratio", "weight_decay"])
-def test_base_recipe_passes_its_optional_settings_and_keeps_the_default_base_key(option):
+def test_base_recipe_passes_its_floor_and_optional_settings_into_the_cache_key():
     from visurf.models.base import base_path
     from visurf.recipes.base_model import base_config
 
     model = compose_config(["experiment=pocket"]).model
-    changed = compose_config(["experiment=pocket", f"+model.base.{option}=0.1"]).model
-    assert base_config(model).optim[option] == 0.0
-    assert base_config(changed).optim[option] == 0.1
-    assert base_path(changed) != base_path(model)
+    # the default base ends its cosine at a floor (conf/model/tiny_base.yaml says why)
+    assert base_config(model).optim.min_lr_ratio == 0.3 and base_config(model).optim.schedule == "cosine"
+    assert base_config(model).optim.weight_decay == 0.0  # absent from the preset: the recipe's default
+    for override, option in (
+        ("model.base.min_lr_ratio=0.1", "min_lr_ratio"),
+        ("+model.base.weight_decay=0.1", "weight_decay"),
+    ):
+        changed = compose_config(["experiment=pocket", override]).model
+        assert base_config(changed).optim[option] == 0.1
+        assert base_path(changed) != base_path(model)
