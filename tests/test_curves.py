@@ -34,7 +34,7 @@ def test_windows_average_logged_steps_and_skip_evaluation_rows():
 
 
 def test_cli_reads_a_committed_run(capsys):
-    run = ROOT / "experiments" / "results" / "pocket" / "3_rlvr_all_s0"
+    run = ROOT / "experiments" / "results" / "pocket" / "6_rlvr_s0"
     load().main([str(run), "--metrics", "reward,accuracy"])
     out = capsys.readouterr().out
     rows = pd.read_csv(run / "metrics.csv").dropna(subset=["train/reward"])

@@ -178,20 +178,33 @@ def test_missing_sweep_is_a_clear_error(tmp_path, capsys):
     assert str(tmp_path / "absent") in capsys.readouterr().err
 
 
-def test_the_committed_results_still_read(tmp_path):
-    """Results written before the renames: think_rate is read as strict_format_rate, and the
-    preset an SFT or RLVR run recorded (though no label was injected) gives way to its config."""
+def test_the_committed_results_read():
     from visurf.paths import ROOT
 
     runs = collect_runs(ROOT / "experiments" / "results" / "pocket")
     assert len(runs) == 12 and not runs.strict_format_rate.isna().any()
-    sft = runs[runs.objective == "sft"].iloc[0]
-    summary = json.loads((Path(sft.run_dir) / "summary.json").read_text())
-    assert summary["reward_control"] == "all" and pd.isna(sft.reward_control)
-    assert sft.strict_format_rate == summary["eval_after"]["think_rate"]
+    assert runs[runs.objective == "sft"].reward_control.isna().all()
     assert set(runs[runs.objective == "visurf"].reward_control) == {"all"}
     text = to_markdown(summarise(runs))
     assert "| sft | — | 3 |" in text and "| visurf | all | 3 |" in text
+
+
+def test_a_run_written_before_the_renames_still_reads(tmp_path):
+    """Older summaries: think_rate for strict_format_rate, and a control named for every run
+    (SFT and RLVR included), which the run's config.yaml overrules."""
+    import shutil
+
+    from visurf.paths import ROOT
+
+    run = tmp_path / "sweep" / "0_sft_s0"
+    shutil.copytree(ROOT / "experiments" / "results" / "pocket" / "0_sft_s0", run)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["reward_control"] = "all"
+    summary["eval_after"]["think_rate"] = summary["eval_after"].pop("strict_format_rate")
+    (run / "summary.json").write_text(json.dumps(summary))
+    row = collect_runs(tmp_path / "sweep").iloc[0]
+    assert pd.isna(row.reward_control)
+    assert row.strict_format_rate == summary["eval_after"]["think_rate"]
 
 
 def test_a_summary_without_a_control_is_its_own_row(tmp_path):
