@@ -34,7 +34,8 @@ def test_windows_average_logged_steps_and_skip_evaluation_rows():
 
 
 def test_cli_reads_a_committed_run(capsys):
-    run = ROOT / "experiments" / "results" / "pocket" / "6_rlvr_s0"
+    pocket = ROOT / "experiments" / "results" / "pocket"
+    (run,) = [p for p in pocket.glob("*_s0") if p.name.split("_", 1)[1] == "rlvr_s0"]  # any job number
     load().main([str(run), "--metrics", "reward,accuracy"])
     out = capsys.readouterr().out
     rows = pd.read_csv(run / "metrics.csv").dropna(subset=["train/reward"])

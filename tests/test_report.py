@@ -196,8 +196,9 @@ def test_a_run_written_before_the_renames_still_reads(tmp_path):
 
     from visurf.paths import ROOT
 
-    run = tmp_path / "sweep" / "0_sft_s0"
-    shutil.copytree(ROOT / "experiments" / "results" / "pocket" / "0_sft_s0", run)
+    (committed,) = (ROOT / "experiments" / "results" / "pocket").glob("*_sft_s0")
+    run = tmp_path / "sweep" / committed.name
+    shutil.copytree(committed, run)
     summary = json.loads((run / "summary.json").read_text())
     summary["reward_control"] = "all"
     summary["eval_after"]["think_rate"] = summary["eval_after"].pop("strict_format_rate")
