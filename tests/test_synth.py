@@ -269,6 +269,16 @@ def test_gradient_background_encodes_position():
     assert top_left[2] > bottom_left[2] and top_left[0] == bottom_left[0]  # blue falls with y
 
 
+def test_each_scene_draws_on_its_own_copy_of_the_background():
+    from visurf.data.synth_scene import SceneObject, gradient_background, render_scene
+
+    blank = gradient_background(112).tobytes()
+    first = render_scene([SceneObject("red", "square", (0, 0, 28, 28))], 112, "gradient")
+    second = render_scene([SceneObject("blue", "circle", (56, 56, 84, 84))], 112, "gradient")
+    assert first.getpixel((10, 10)) == (220, 40, 40) and second.getpixel((10, 10)) != (220, 40, 40)
+    assert gradient_background(112).tobytes() == blank  # the drawn shapes did not reach the shared one
+
+
 def test_think_positions_name_each_objects_grid_cell():
     import re
 

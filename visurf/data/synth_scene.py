@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 from dataclasses import dataclass
@@ -76,6 +77,12 @@ def gradient_background(size: int) -> Image.Image:
     A tiny vision encoder has only relative (rotary) positions; the tint gives every patch its
     absolute place in the image, as a large model learns it from data at scale.
     """
+    return _gradient(size).copy()  # the caller draws on it
+
+
+@functools.lru_cache(maxsize=8)
+def _gradient(size: int) -> Image.Image:
+    # Drawn once per size: pixel by pixel it took most of a world's generation time.
     ramp = [round(255 - 60 * i / max(1, size - 1)) for i in range(size)]
     red = Image.new("L", (size, size))
     red.putdata([ramp[i % size] for i in range(size * size)])
