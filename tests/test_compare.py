@@ -213,3 +213,60 @@ def test_show_prints_the_answers_that_changed(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(run_dir), str(b), "--show", "2"])
     assert "--show needs the answers" in capsys.readouterr().err
+
+
+def test_against_start_sums_each_steps_change_over_seeds_by_group(tmp_path):
+    from test_report import fake_run
+
+    from visurf import report
+    from visurf.compare import against_start
+
+    # Two seeds of rlvr evaluated at steps 0, 40 and 80 on four questions (two known, two novel).
+    start = [[0, "known", 0.0], [1, "known", 1.0], [2, "novel", 0.0], [3, "novel", 0.0]]
+    later = {
+        0: {40: [1.0, 1.0, 0.0, 0.0], 80: [1.0, 0.0, 1.0, 0.0]},
+        1: {40: [1.0, 1.0, 1.0, 0.0], 80: [1.0, 1.0, 1.0, 1.0]},
+    }
+    for seed, steps in later.items():
+        fake_run(tmp_path, f"rlvr_s{seed}", "rlvr", seed, 0.5, {}, reward_control=None)
+        _fake_run(tmp_path / f"rlvr_s{seed}", 0, start)
+        for step, correct in steps.items():
+            _fake_run(tmp_path / f"rlvr_s{seed}", step, [[k, g, c] for (k, g, _), c in zip(start, correct)])
+    table = against_start(report.collect_runs(tmp_path)).set_index("step")
+    assert list(table.index) == [40, 80] and (table.seeds == 2).all()
+    # step 40: seed 0 gained question 0; seed 1 gained 0 and 2.
+    assert table.loc[40, ["gained", "lost", "unchanged"]].tolist() == [3, 0, 5]
+    assert table.loc[40, "groups"]["known"] | {"p_value": 0} == {
+        "gained": 2,
+        "lost": 0,
+        "unchanged": 2,
+        "p_value": 0,
+    }
+    # step 80: seed 0 gained 0 and 2, lost 1; seed 1 gained 0, 2 and 3.
+    assert table.loc[80, ["gained", "lost"]].tolist() == [5, 1]
+    assert table.loc[80, "groups"]["novel"]["gained"] == 3 and table.loc[80, "groups"]["known"]["lost"] == 1
+    assert table.loc[80, "p_value"] == pytest.approx(mcnemar(5, 1))
+    assert table.loc[80, "groups"]["novel"]["p_value"] == pytest.approx(mcnemar(3, 0))
+
+
+def mcnemar(gained, lost):
+    from math import comb
+
+    n = gained + lost
+    tail = sum(comb(n, k) for k in range(min(gained, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def test_summed_over_seeds_adds_the_groups_of_each_seed(tmp_path_factory):
+    from test_report import build_smoke_sweep
+
+    from visurf import report
+    from visurf.compare import against_objective, summed_over_seeds
+
+    runs = report.collect_runs(build_smoke_sweep(tmp_path_factory))
+    table = against_objective(runs, "visurf")
+    summed = summed_over_seeds(table).set_index("against")
+    for against, seeds in table.groupby("against"):
+        groups = summed.loc[against, "groups"]
+        for kind in ("gained", "lost"):
+            assert sum(c[kind] for c in groups.values()) == summed.loc[against, kind] == seeds[kind].sum()

@@ -107,6 +107,16 @@ def test_report_on_a_smoke_sweep(sweep, capsys):
         change = compare_runs(sweep / f"{other}_s0", sweep / "visurf_s0")
         row = f"| {other} | — | 1 | {change['gained']} | {change['lost']} | {change['unchanged']} |"
         assert any(line.startswith(row) for line in lines), row
+        known = change["groups"]["known"]
+        assert any(
+            line.startswith(f"| {other} | — | {known['gained']} / {known['lost']} (") for line in lines
+        )
+
+    # Against the start: each seed's last evaluation against its first, as its summary.json counts.
+    assert "## Against the start, by evaluation step" in lines
+    sft_change = summaries["sft_s0"]["change"]
+    row = f"| sft | — | {summaries['sft_s0']['steps']} | 1 | {sft_change['gained']} / {sft_change['lost']} ("
+    assert any(line.startswith(row) for line in lines), row
 
 
 def fake_run(root: Path, name: str, objective: str, seed: int, accuracy: float, metrics: dict, **extra):

@@ -121,34 +121,80 @@ def _against(mine, others):
                     "against": other.objective,
                     "reward_control": other.reward_control,
                     "seed": other.seed,
-                    **{k: change[k] for k in ("gained", "lost", "unchanged", "p_value")},
+                    **{k: change[k] for k in ("gained", "lost", "unchanged", "p_value", "groups")},
                 }
             )
-    columns = ["against", "reward_control", "seed", "gained", "lost", "unchanged", "p_value"]
+    columns = ["against", "reward_control", "seed", "gained", "lost", "unchanged", "p_value", "groups"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def summed_over_seeds(table):
     """`against_objective`'s table summed over seeds: one row per (against, reward_control) with
     the gains, losses and unchanged added over its seeds, McNemar's p-value of the sums, and the
-    number of seeds summed."""
+    number of seeds summed; where the table has per-group counts (`groups`), those summed too."""
     import pandas as pd
 
     rows = []
     for (against, control), seeds in table.groupby(["against", "reward_control"], dropna=False, sort=True):
         gained, lost = int(seeds.gained.sum()), int(seeds.lost.sum())
-        rows.append(
-            {
-                "against": against,
-                "reward_control": control,
-                "seeds": len(seeds),
-                "gained": gained,
-                "lost": lost,
-                "unchanged": int(seeds.unchanged.sum()),
-                "p_value": mcnemar_p(gained, lost),
-            }
-        )
+        row = {
+            "against": against,
+            "reward_control": control,
+            "seeds": len(seeds),
+            "gained": gained,
+            "lost": lost,
+            "unchanged": int(seeds.unchanged.sum()),
+            "p_value": mcnemar_p(gained, lost),
+        }
+        if "groups" in seeds:
+            row["groups"] = summed_change([{"groups": g} for g in seeds.groups])["groups"]
+        rows.append(row)
     columns = ["against", "reward_control", "seeds", "gained", "lost", "unchanged", "p_value"]
+    return pd.DataFrame(rows, columns=columns + (["groups"] if "groups" in table else []))
+
+
+def against_start(runs):
+    """Each run's later evaluations against its own first one (step 0, before training), summed
+    over the seeds evaluated at that step: the learning curve question by question.
+
+    `runs` is `visurf.report.collect_runs(sweep_dir)`. One row per (objective, reward_control,
+    step): seeds, gained, lost, unchanged, p_value and `groups` (the same counts per data group,
+    each with its own p-value). Runs with fewer than two evaluations are left out.
+    """
+    import pandas as pd
+
+    rows = []
+    for (objective, control), group in runs.groupby(
+        ["objective", "reward_control"], dropna=False, sort=False
+    ):
+        by_step: dict[int, list[dict]] = {}
+        for run_dir in group.run_dir:
+            files = sorted((Path(run_dir) / "samples").glob("outcomes_step*.json"))
+            start = json.loads(files[0].read_text()) if files else None
+            for path in files[1:]:
+                step = int(path.stem.removeprefix("outcomes_step"))
+                by_step.setdefault(step, []).append(paired_change(start, json.loads(path.read_text())))
+        for step, changes in sorted(by_step.items()):
+            summed = summed_change(changes)
+            groups = {
+                g: {**c, "p_value": mcnemar_p(c["gained"], c["lost"])} for g, c in summed["groups"].items()
+            }
+            rows.append(
+                {"objective": objective, "reward_control": control, "step": step, "seeds": len(changes)}
+                | {k: summed[k] for k in ("gained", "lost", "unchanged", "p_value")}
+                | {"groups": groups}
+            )
+    columns = [
+        "objective",
+        "reward_control",
+        "step",
+        "seeds",
+        "gained",
+        "lost",
+        "unchanged",
+        "p_value",
+        "groups",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -8,8 +8,9 @@ seeds together, the number of seeds and the mean wall time. Written into SWEEP_D
 (`train/reward` and `train/accuracy` over steps, mean over seeds, lightly smoothed), and
 `test_accuracy.png` (test accuracy at every evaluation step, mean and ± std band over seeds).
 report.md also compares runs question by question, summed over seeds, with McNemar's p-value
-(visurf.compare): ViSurf against each other objective, and `all` against each other reward
-control where the sweep is an ablation.
+(visurf.compare), overall and per data group: ViSurf against each other objective, `all`
+against each other reward control where the sweep is an ablation, and each run's evaluations
+during training against its own evaluation before it.
 Anything a run did not log (an SFT run has no train/reward) is '—' in the table and left out
 of the plots.
 """
@@ -26,6 +27,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
+from visurf.evaluation.paired import mcnemar_p
 from visurf.naming import reward_control_of
 
 log = logging.getLogger(__name__)
@@ -221,10 +223,61 @@ def paired_markdown(runs: pd.DataFrame) -> str:
             cells = [row.against, _control(row.reward_control), str(row.seeds)]
             cells += [str(row.gained), str(row.lost), str(row.unchanged), f"{row.p_value:.3g}"]
             lines.append("| " + " | ".join(cells) + " |")
+        groups = _group_names(summed.groups)
+        lines += ["", "By data group (gained / lost, McNemar p):", ""]
+        lines += _table(["against", "reward_control", *groups])
+        for _, row in summed.iterrows():
+            cells = [row.against, _control(row.reward_control)]
+            lines.append("| " + " | ".join(cells + [_change(row.groups.get(g)) for g in groups]) + " |")
         parts.append("\n".join(lines) + "\n")
     if not parts:
         return ""
     return "\n## Paired comparisons (test questions gained / lost)\n\n" + "\n".join(parts)
+
+
+def start_markdown(runs: pd.DataFrame) -> str:
+    """Each objective's evaluations against its own start (step 0), summed over seeds, overall and
+    per data group: whether the test curves' rise is significant, and where it comes from."""
+    from visurf.compare import against_start
+
+    try:
+        table = against_start(runs)
+    except (FileNotFoundError, ValueError) as err:
+        return f"\n## Against the start, by evaluation step\n\nNot available ({err}).\n"
+    if table.empty:
+        return ""
+    table = table.sort_values(KEYS, key=_order, kind="stable")
+    groups = _group_names(table.groups)
+    lines = ["", "## Against the start, by evaluation step", ""]
+    lines += [
+        "Each run's test evaluation at that step against its own evaluation before training,",
+        "summed over seeds (gained / lost, McNemar p).",
+        "",
+    ]
+    lines += _table(["objective", "reward_control", "step", "seeds", "all", *groups])
+    for _, row in table.iterrows():
+        cells = [row.objective, _control(row.reward_control), str(row.step), str(row.seeds)]
+        cells += [_change(row)] + [_change(row.groups.get(g)) for g in groups]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _table(header: list[str]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+
+def _group_names(groups) -> list[str]:
+    """The data groups in these per-group counts, the synthetic world's first."""
+    names = {name for counts in groups for name in counts}
+    known = [g for g in ("known", "novel", "non_object", "multi") if g in names]
+    return known + sorted(names - set(known))
+
+
+def _change(counts) -> str:
+    if counts is None:
+        return "—"
+    p = counts["p_value"] if "p_value" in counts else mcnemar_p(counts["gained"], counts["lost"])
+    return f"{counts['gained']} / {counts['lost']} ({p:.2g})"
 
 
 # -- curves ----------------------------------------------------------------------------------------
@@ -325,7 +378,8 @@ def write_report(sweep_dir: str | Path) -> dict[str, Path]:
     summary = summarise(runs)
     paths = {"markdown": sweep_dir / "report.md", "csv": sweep_dir / "report.csv"}
     note = f"{len(runs)} runs under `{sweep_dir}`; mean ± sample std over seeds.\n\n"
-    paths["markdown"].write_text(f"# Sweep report\n\n{note}{to_markdown(summary)}{paired_markdown(runs)}")
+    text = f"# Sweep report\n\n{note}{to_markdown(summary)}{paired_markdown(runs)}{start_markdown(runs)}"
+    paths["markdown"].write_text(text)
     summary.to_csv(paths["csv"], index=False)
     for name, column in CURVES.items():
         paths[name] = sweep_dir / f"{name}.png"
