@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Report the pocket sweeps and copy what the notebook and the report read into experiments/results/:
-#   bash experiments/collect_results.sh [pocket] [ablation]   (no argument: both)
+#   bash experiments/collect_results.sh [pocket] [ablation] [pocket_swapped]   (no argument: all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -c "import visurf, pandas" 2>/dev/null || {
@@ -8,11 +8,11 @@ python -c "import visurf, pandas" 2>/dev/null || {
     exit 1
 }
 work=multirun/pocket-results
-sweeps=("$@"); [ ${#sweeps[@]} -gt 0 ] || sweeps=(pocket ablation)
+sweeps=("$@"); [ ${#sweeps[@]} -gt 0 ] || sweeps=(pocket ablation pocket_swapped)
 for sweep in "${sweeps[@]}"; do  # every name checked before anything is copied
     case "$sweep" in
-        pocket | ablation) ;;
-        *) echo "collect_results.sh: no sweep named '$sweep' (pocket or ablation)" >&2; exit 2 ;;
+        pocket | ablation | pocket_swapped) ;;
+        *) echo "collect_results.sh: no sweep named '$sweep' (pocket, ablation or pocket_swapped)" >&2; exit 2 ;;
     esac
 done
 for sweep in "${sweeps[@]}"; do
