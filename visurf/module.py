@@ -205,6 +205,12 @@ class PostTrainModule(L.LightningModule):
                 sync_dist=self.trainer.world_size > 1,
             )
 
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        # A batch is (number, examples): images and text with no tensor in them, which each stage
+        # turns into tensors on the device itself. Lightning's search of it for tensors to move
+        # cost about 10 ms a step, 9 s of the default base's build.
+        return batch
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.uses_adapters():
             trainable = {f"policy.{n}" for n, p in self.policy.named_parameters() if p.requires_grad}
