@@ -59,3 +59,33 @@ def test_a_base_built_for_a_changed_world_is_trained_on_its_rows():
     visual = [k for k in tiny if ".visual." in k or k.startswith("visual.")]
     assert visual and all(base[k].equal(tiny[k]) for k in visual)
     assert any(not base[k].equal(tiny[k]) for k in tiny if k not in visual)  # the language model trained
+
+
+def test_the_swapped_pocket_preset_trades_the_concept_roles_and_keeps_the_pocket_settings():
+    from visurf.data.synth_config import SynthConfig
+
+    pocket = compose_config(["experiment=pocket", "objective=visurf"])
+    swapped = compose_config(["experiment=pocket_swapped", "objective=visurf"])
+    default = SynthConfig()
+    world = swapped.data.synth
+    # Every default-novel colour, shape and relation is known in the swapped world; red, green,
+    # circles and the default-known relations are novel there.
+    assert set(default.novel_colors + default.novel_shapes + default.novel_relations) <= set(
+        world.known_colors + world.known_shapes + world.known_relations
+    )
+    assert set(world.novel_colors + world.novel_shapes + world.novel_relations) <= set(
+        default.known_colors + default.known_shapes + default.known_relations
+    )
+    SynthConfig(**{k: tuple(v) for k, v in world_changes(swapped.model).items()})  # a valid world
+    for key in (
+        "optim.lr",
+        "objective.beta",
+        "trainer.max_steps",
+        "eval.every_n_batches",
+        "train.batch_size",
+    ):
+        assert OmegaConf.select(swapped, key) == OmegaConf.select(pocket, key), key
+    assert base_path(swapped.model) != base_path(pocket.model)
+    assert list(base_config(swapped.model).data.synth.novel_shapes) == [
+        "circle"
+    ]  # the base learns this world
