@@ -98,10 +98,20 @@ def grid_cell(row: dict) -> str:
     return cell
 
 
+def lr_text(lr: float, yaml: bool = False) -> str:
+    """A learning rate as 1e-4 or 3e-5 (`:g` would print 0.0001); `yaml`: as 1.0e-4, which YAML
+    reads as a number (it reads 1e-4 as a string)."""
+    if lr != lr or lr == 0:  # nan (no choice) or zero
+        return f"{lr:g}"
+    mantissa, exponent = f"{lr:e}".split("e")
+    mantissa = f"{float(mantissa):.1f}" if yaml else f"{float(mantissa):g}"
+    return f"{mantissa}e{int(exponent)}"
+
+
 def to_markdown(rows: list[dict], chosen: dict[str, float]) -> str:
     lrs = sorted({r["lr"] for r in rows})
     lines = [
-        "| objective | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " | chosen |",
+        "| objective | " + " | ".join(f"lr {lr_text(lr)}" for lr in lrs) + " | chosen |",
         "|---" * (len(lrs) + 2) + "|",
     ]
     for objective in dict.fromkeys(r["objective"] for r in rows):
@@ -110,7 +120,7 @@ def to_markdown(rows: list[dict], chosen: dict[str, float]) -> str:
             hit = [r for r in rows if r["objective"] == objective and r["lr"] == lr]
             cells.append(grid_cell(hit[0]) if hit and hit[0]["val_after"] is not None else "—")
         lines.append(
-            f"| {objective} | " + " | ".join(cells) + f" | {chosen.get(objective, float('nan')):g} |"
+            f"| {objective} | " + " | ".join(cells) + f" | {lr_text(chosen.get(objective, float('nan')))} |"
         )
     before = {r["val_before"] for r in rows}
     note = (
@@ -162,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     (args.out / "lr_grid.json").write_text(json.dumps({"rows": rows, "chosen": chosen}, indent=2) + "\n")
     (args.out / "lr_grid.md").write_text(to_markdown(rows, chosen))
     print(to_markdown(rows, chosen))
-    print("pocket_lr:\n" + "".join(f"  {o}: {lr:g}\n" for o, lr in chosen.items()))
+    print("pocket_lr:\n" + "".join(f"  {o}: {lr_text(lr, yaml=True)}\n" for o, lr in chosen.items()))
     return chosen
 
 

@@ -95,3 +95,12 @@ def test_the_pocket_preset_records_the_grids_choice():
         assert cfg.objective.beta == (0.0 if objective == "sft" else 0.2), objective
     # the command line still overrides the preset's rate
     assert compose_config(["experiment=pocket", "objective=rlvr", "optim.lr=3e-3"]).optim.lr == 3e-3
+
+
+def test_rates_are_written_as_in_the_configs_and_the_printed_block_reads_back_as_numbers():
+    import yaml
+
+    text = load().lr_text
+    assert [text(lr) for lr in (1e-4, 3e-5, 2.5e-4, 1e-3)] == ["1e-4", "3e-5", "2.5e-4", "1e-3"]
+    block = "".join(f"{o}: {text(lr, yaml=True)}\n" for o, lr in {"sft": 1e-4, "rlvr": 3e-5}.items())
+    assert yaml.safe_load(block) == {"sft": 1e-4, "rlvr": 3e-5}
