@@ -53,7 +53,7 @@ def test_notebook_runs_on_a_sweep(tmp_path_factory, kernel, monkeypatch):
     assert tables and "| objective | reward_control |" in tables[0]
     # a reward control only where the label is injected
     assert all(f"| {name} | — |" in tables[0] for name in ("sft", "rlvr")) and "| visurf | all |" in tables[0]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # reward, accuracy, test accuracy
     frames = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any("against" in html and "p_value" in html for html in frames)  # visurf.compare's table
     assert (sweep / "report.md").is_file()
@@ -83,6 +83,14 @@ def test_notebook_reads_the_committed_results(tmp_path, kernel, monkeypatch):
         for p in sweep.glob("*_visurf_all_s*/summary.json")
     ]
     assert len(summaries) == 3 and row[8].startswith(f"{sum(summaries) / 3:.3f} ± ")  # strict_format_rate
+    # The by-step cell: each objective against its own start, as visurf.compare sums it.
+    from visurf import report
+    from visurf.compare import against_start
+
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "against_start(runs)" in c.source)
+    html = next(o.data["text/html"] for o in cell.outputs if "text/html" in o.get("data", {}))
+    last = against_start(report.collect_runs(sweep)).query("objective == 'rlvr'").iloc[-1]
+    assert "known.gained" in html and f"<td>{last.gained}</td>" in html and f"<td>{last.lost}</td>" in html
 
 
 def test_notebook_pairs_the_reward_controls_of_the_committed_ablation(tmp_path, kernel, monkeypatch):
