@@ -199,6 +199,18 @@ def test_the_committed_results_read():
     assert "| sft | — | 3 |" in text and "| visurf | all | 3 |" in text
 
 
+def test_the_committed_second_split_reads_and_was_run_on_that_world():
+    from omegaconf import OmegaConf
+
+    from visurf.paths import ROOT
+
+    runs = collect_runs(ROOT / "experiments" / "results" / "pocket_swapped")
+    assert len(runs) == 12 and sorted(runs.objective.unique()) == ["rlvr", "sft", "sft_rlvr", "visurf"]
+    for run_dir in runs.run_dir:
+        world = OmegaConf.load(Path(run_dir) / "config.yaml").data.synth
+        assert list(world.novel_shapes) == ["circle"] and "red" in world.novel_colors, run_dir
+
+
 def test_a_run_written_before_the_renames_still_reads(tmp_path):
     """Older summaries: think_rate for strict_format_rate, and a control named for every run
     (SFT and RLVR included), which the run's config.yaml overrules."""
