@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def grid_cell(row: dict) -> str:
 def lr_text(lr: float, yaml: bool = False) -> str:
     """A learning rate as 1e-4 or 3e-5 (`:g` would print 0.0001); `yaml`: as 1.0e-4, which YAML
     reads as a number (it reads 1e-4 as a string)."""
-    if lr != lr or lr == 0:  # nan (no choice) or zero
+    if math.isnan(lr) or lr == 0:  # no choice, or zero
         return f"{lr:g}"
     mantissa, exponent = f"{lr:e}".split("e")
     mantissa = f"{float(mantissa):.1f}" if yaml else f"{float(mantissa):g}"

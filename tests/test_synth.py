@@ -273,6 +273,9 @@ def test_each_scene_draws_on_its_own_copy_of_the_background():
     from visurf.data.synth_scene import SceneObject, gradient_background, render_scene
 
     blank = gradient_background(112).tobytes()
+    # the tint as defined, pixel by pixel: red falls 255 -> 195 with x, blue with y, green 235
+    ramp = [round(255 - 60 * i / 111) for i in range(112)]
+    assert blank == bytes(v for y in range(112) for x in range(112) for v in (ramp[x], 235, ramp[y]))
     first = render_scene([SceneObject("red", "square", (0, 0, 28, 28))], 112, "gradient")
     second = render_scene([SceneObject("blue", "circle", (56, 56, 84, 84))], 112, "gradient")
     assert first.getpixel((10, 10)) == (220, 40, 40) and second.getpixel((10, 10)) != (220, 40, 40)

@@ -22,20 +22,25 @@ from pathlib import Path
 from visurf.evaluation.paired import mcnemar_p, paired_change, summed_change
 
 
+def evaluations(run_dir: str | Path) -> dict[int, Path]:
+    """The run's outcome files by evaluation step, in step order."""
+    files = (Path(run_dir) / "samples").glob("outcomes_step*.json")
+    return dict(sorted((int(path.stem.removeprefix("outcomes_step")), path) for path in files))
+
+
 def outcomes_file(run_dir: str | Path, step: int | None = None) -> Path:
     """The outcomes of the run's evaluation at `step` (default: its last evaluation)."""
-    samples = Path(run_dir) / "samples"
+    files = evaluations(run_dir)
     if step is not None:
-        path = samples / f"outcomes_step{step:05d}.json"
-        if not path.is_file():
+        if step not in files:
+            path = Path(run_dir) / "samples" / f"outcomes_step{step:05d}.json"
             raise FileNotFoundError(f"{run_dir} has no evaluation at step {step} ({path} is missing)")
-        return path
-    files = sorted(samples.glob("outcomes_step*.json"))
+        return files[step]
     if not files:
         raise FileNotFoundError(
             f"{run_dir} has no samples/outcomes_step*.json (runs before visurf wrote them cannot be compared)"
         )
-    return files[-1]
+    return list(files.values())[-1]
 
 
 def load_outcomes(source: str | Path, step: int | None = None) -> list:
@@ -158,8 +163,8 @@ def against_start(runs):
     over the seeds evaluated at that step: the learning curve question by question.
 
     `runs` is `visurf.report.collect_runs(sweep_dir)`. One row per (objective, reward_control,
-    step): seeds, gained, lost, unchanged, p_value and `groups` (the same counts per data group,
-    each with its own p-value). Runs with fewer than two evaluations are left out.
+    step): seeds, gained, lost, unchanged, p_value and `groups` (the counts per data group). Runs
+    with fewer than two evaluations are left out.
     """
     import pandas as pd
 
@@ -169,20 +174,17 @@ def against_start(runs):
     ):
         by_step: dict[int, list[dict]] = {}
         for run_dir in group.run_dir:
-            files = sorted((Path(run_dir) / "samples").glob("outcomes_step*.json"))
-            start = json.loads(files[0].read_text()) if files else None
-            for path in files[1:]:
-                step = int(path.stem.removeprefix("outcomes_step"))
+            files = list(evaluations(run_dir).items())
+            if len(files) < 2:
+                continue
+            start = json.loads(files[0][1].read_text())
+            for step, path in files[1:]:
                 by_step.setdefault(step, []).append(paired_change(start, json.loads(path.read_text())))
         for step, changes in sorted(by_step.items()):
             summed = summed_change(changes)
-            groups = {
-                g: {**c, "p_value": mcnemar_p(c["gained"], c["lost"])} for g, c in summed["groups"].items()
-            }
             rows.append(
                 {"objective": objective, "reward_control": control, "step": step, "seeds": len(changes)}
-                | {k: summed[k] for k in ("gained", "lost", "unchanged", "p_value")}
-                | {"groups": groups}
+                | {k: summed[k] for k in ("gained", "lost", "unchanged", "p_value", "groups")}
             )
     columns = [
         "objective",

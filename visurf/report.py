@@ -267,17 +267,17 @@ def _table(header: list[str]) -> list[str]:
 
 
 def _group_names(groups) -> list[str]:
-    """The data groups in these per-group counts, the synthetic world's first."""
+    """The data groups in these per-group counts, in the order of the summary's group columns."""
     names = {name for counts in groups for name in counts}
-    known = [g for g in ("known", "novel", "non_object", "multi") if g in names]
-    return known + sorted(names - set(known))
+    ordered = [path[1] for path in EVAL_METRICS.values() if path[0] == "groups" and path[1] in names]
+    return ordered + sorted(names - set(ordered))
 
 
 def _change(counts) -> str:
+    """`gained / lost (McNemar p)` of one paired change."""
     if counts is None:
         return "—"
-    p = counts["p_value"] if "p_value" in counts else mcnemar_p(counts["gained"], counts["lost"])
-    return f"{counts['gained']} / {counts['lost']} ({p:.2g})"
+    return f"{counts['gained']} / {counts['lost']} ({mcnemar_p(counts['gained'], counts['lost']):.2g})"
 
 
 # -- curves ----------------------------------------------------------------------------------------
