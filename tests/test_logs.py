@@ -27,7 +27,7 @@ def test_the_start_block_names_the_run_and_a_reward_control_only_where_one_appli
     assert visurf["objective"] == "visurf: ViSurf" and visurf["reward control"] == "align (align)"
     assert visurf["model"].startswith("tiny_base (112-px frame") and visurf["run dir"] == "outputs/x"
     assert visurf["steps"].startswith("80 optimisation steps (8 prompts x 8 completions per step")
-    assert "2000 train, 500 test rows" in visurf["data"]
+    assert "2000 train, 1000 test rows" in visurf["data"]
     for objective, stages in [
         ("sft", "SFT"),
         ("rlvr", "RLVR"),

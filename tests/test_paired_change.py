@@ -1,8 +1,11 @@
 """paired_change: gains, losses and McNemar's exact p-value, against hand-computed values."""
 
+import itertools
+import math
+
 import pytest
 
-from visurf.evaluation.paired import paired_change, summed_change
+from visurf.evaluation.paired import mcnemar_p, mcnemar_power, paired_change, summed_change
 
 
 def outcomes(rows):
@@ -66,3 +69,26 @@ def test_summed_over_seeds_adds_the_counts_and_tests_the_sums():
     assert summed_change([seed0]) == seed0  # one comparison summed is itself
     with pytest.raises(ValueError, match="at least one"):
         summed_change([])
+
+
+def test_power_is_the_probability_of_a_significant_gain_summed_over_every_outcome():
+    # Brute force over all 3**8 ways 8 questions can go (gained, lost, unchanged).
+    p_gained, p_lost, n, alpha = 0.5, 0.1, 8, 0.05
+    by_hand = 0.0
+    for outcome in itertools.product("glu", repeat=n):
+        gained, lost = outcome.count("g"), outcome.count("l")
+        if gained > lost and mcnemar_p(gained, lost) < alpha:
+            by_hand += p_gained**gained * p_lost**lost * (1 - p_gained - p_lost) ** (n - gained - lost)
+    assert mcnemar_power(p_gained, p_lost, n, alpha) == pytest.approx(by_hand, rel=1e-9)
+    assert mcnemar_power(1.0, 0.0, 8) == pytest.approx(1.0)
+    # Every question gained: certain. Coin flips: 7 gains and 1 loss give p = 2 * 9 / 256 = 0.07, so only 8 / 0 counts.
+    assert mcnemar_power(0.5, 0.5, 8) == pytest.approx(1 / 256)
+
+
+def test_power_grows_with_questions_and_stays_below_alpha_without_an_effect():
+    assert mcnemar_power(0.12, 0.06, 1000) > mcnemar_power(0.12, 0.06, 500) > mcnemar_power(0.12, 0.06, 100)
+    assert mcnemar_power(0.1, 0.1, 500) < 0.025  # a one-sided share of a two-sided 0.05
+    assert mcnemar_power(0.0, 0.0, 500) == 0.0
+    with pytest.raises(ValueError, match="p_gained=0.8, p_lost=0.5"):
+        mcnemar_power(0.8, 0.5, 10)
+    assert math.isfinite(mcnemar_power(0.3, 0.1, 50))

@@ -9,7 +9,7 @@ A run that reshuffles near-tie answers shows many gains and many losses and a la
 
 from __future__ import annotations
 
-from scipy.stats import binomtest
+from scipy.stats import binom, binomtest
 
 # One evaluated example: (key, group, correct in {0, 1}); the key names the example (runs use
 # its index in the test split, since a dataset's ids need not be unique).
@@ -56,6 +56,29 @@ def mcnemar_p(gained: int, lost: int) -> float:
     """McNemar's exact two-sided p-value of `gained` against `lost` changed questions."""
     changed = int(gained) + int(lost)
     return float(binomtest(int(gained), changed, 0.5).pvalue) if changed else 1.0
+
+
+def mcnemar_power(p_gained: float, p_lost: float, num_questions: int, alpha: float = 0.05) -> float:
+    """The probability that an evaluation of `num_questions` shows a significant gain: more
+    gained than lost at McNemar p < `alpha`, when each question is independently gained with
+    probability `p_gained` and lost with `p_lost` (e.g. the rates a validation run measured)."""
+    if not (p_gained >= 0 and p_lost >= 0 and p_gained + p_lost <= 1):
+        raise ValueError(f"mcnemar_power: p_gained={p_gained}, p_lost={p_lost} are not probabilities")
+    changed = p_gained + p_lost
+    if changed == 0:
+        return 0.0
+    power, need = 0.0, 1
+    for num_changed in range(1, int(num_questions) + 1):
+        # The fewest significant gains out of `num_changed`: McNemar's p of k > n/2 gains is
+        # 2 P(X >= k), and it only grows with n, so the count needed never falls.
+        need = max(need, num_changed // 2 + 1)
+        while need <= num_changed and 2 * binom.sf(need - 1, num_changed, 0.5) >= alpha:
+            need += 1
+        if need <= num_changed:
+            power += binom.pmf(num_changed, num_questions, changed) * binom.sf(
+                need - 1, num_changed, p_gained / changed
+            )
+    return float(power)
 
 
 def _with_totals(groups: dict[str, dict[str, int]]) -> dict:
