@@ -1,4 +1,4 @@
-"""experiments/collect_results.sh and run_pocket.sh: the sweeps they are given by name; names they do not know are refused."""
+"""experiments/collect_results.sh, run_pocket.sh and eval_fresh.sh: the sweeps they are given by name; names they do not know are refused."""
 
 from __future__ import annotations
 
@@ -24,3 +24,11 @@ def test_an_unknown_sweep_name_is_refused_before_anything_is_copied():
 def test_run_pocket_refuses_an_unknown_sweep_before_any_run():
     out = script("run_pocket.sh", "pockett", "seed=0")
     assert out.returncode == 2 and "no sweep named 'pockett'" in out.stderr
+
+
+def test_eval_fresh_refuses_an_unknown_sweep_and_a_test_split_no_larger_than_the_sweeps():
+    out = script("eval_fresh.sh", "ablation")
+    assert out.returncode == 2 and "no sweep named 'ablation'" in out.stderr
+    for size in ("500", "2k"):
+        out = script("eval_fresh.sh", "pocket", size)
+        assert out.returncode == 2 and f"got '{size}'" in out.stderr

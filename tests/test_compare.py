@@ -268,3 +268,21 @@ def test_summed_over_seeds_adds_the_groups_of_each_seed(tmp_path_factory):
         groups = summed.loc[against, "groups"]
         for kind in ("gained", "lost"):
             assert sum(c[kind] for c in groups.values()) == summed.loc[against, kind] == seeds[kind].sum()
+
+
+def test_questions_restricts_the_comparison_to_an_index_range(tmp_path, capsys):
+    before = [[i, "known", 0.0] for i in range(6)]
+    after = [[i, "known", float(i < 3)] for i in range(5)] + [[5, "known", 0.0]]
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"outcomes": before}))
+    b.write_text(json.dumps({"outcomes": after}))
+    assert main([str(a), str(b)])["gained"] == 3
+    only_late = main([str(a), str(b), "--questions", "2:6"])
+    assert (only_late["gained"], only_late["lost"], only_late["unchanged"]) == (1, 0, 3)
+    assert compare_runs(a, b, questions=range(3, 6))["gained"] == 0
+    with pytest.raises(ValueError, match="no question in 10:20"):
+        compare_runs(a, b, questions=range(10, 20))
+    for bad in ("5", "6:2", "a:b"):
+        with pytest.raises(SystemExit):
+            main([str(a), str(b), "--questions", bad])
+    assert "START:END" in capsys.readouterr().err

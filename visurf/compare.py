@@ -10,6 +10,8 @@ checkpoints evaluated on a larger validation split; with two such files `--show 
 questions B lost and N it gained (`--group` picks a data group), each with the label and both
 answers. Several pairs (`A1 B1 A2 B2 ...`, e.g. one
 per seed) are also summed: gains and losses added over the pairs, with one p-value.
+`--questions 500:2500` compares only the questions of those indices, e.g. the ones a larger
+evaluation added to those the runs were evaluated on while they trained.
 """
 
 from __future__ import annotations
@@ -68,13 +70,16 @@ def load_answers(source: str | Path) -> list[dict]:
     return result["answers"]
 
 
-def changed_answers(run_a, run_b, group: str | None = None, limit: int = 5) -> dict[str, list[dict]]:
+def changed_answers(
+    run_a, run_b, group: str | None = None, limit: int = 5, questions: range | None = None
+) -> dict[str, list[dict]]:
     """Up to `limit` questions B `lost` (right in A, wrong in B) and `gained`, in split order (in
-    data group `group` if given), each {index, group, problem, label, a, b}: the answers of A and B."""
+    data group `group` and index range `questions` if given), each {index, group, problem, label,
+    a, b}: the answers of A and B."""
     a, b = load_answers(run_a), load_answers(run_b)
     before = {key: correct for key, _, correct in load_outcomes(run_a)}  # same questions: compare_runs
     shown = {"lost": [], "gained": []}
-    for key, grp, correct in load_outcomes(run_b):
+    for key, grp, correct in within(load_outcomes(run_b), questions, run_b):
         if (group is not None and grp != group) or bool(before[key]) == bool(correct):
             continue
         kind = "gained" if correct else "lost"
@@ -86,15 +91,44 @@ def changed_answers(run_a, run_b, group: str | None = None, limit: int = 5) -> d
     return shown
 
 
-def compare_runs(run_a: str | Path, run_b: str | Path, step: int | None = None) -> dict:
+def compare_runs(
+    run_a: str | Path, run_b: str | Path, step: int | None = None, questions: range | None = None
+) -> dict:
     """summary.json's `change` between two runs (or visurf.eval out= files): what B answers right
-    or wrong that A did not."""
-    before = load_outcomes(run_a, step)
-    after = load_outcomes(run_b, step)
+    or wrong that A did not; on the questions whose index is in `questions` (default: all)."""
+    before = within(load_outcomes(run_a, step), questions, run_a)
+    after = within(load_outcomes(run_b, step), questions, run_b)
     groups_a = {key: group for key, group, _ in before}
     if any(groups_a.get(key, group) != group for key, group, _ in after):
         raise ValueError(f"{run_a} and {run_b} were evaluated on different test questions (groups differ)")
     return paired_change(before, after)
+
+
+def within(outcomes: list, questions: range | None, source) -> list:
+    """The outcomes of the questions whose index is in `questions` (all of them for None)."""
+    if questions is None:
+        return outcomes
+    kept = [outcome for outcome in outcomes if outcome[0] in questions]
+    if not kept:
+        raise ValueError(
+            f"{source} has no question in {questions.start}:{questions.stop} "
+            f"(its {len(outcomes)} questions are numbered from 0)"
+        )
+    return kept
+
+
+def question_range(text: str) -> range:
+    """'START:END' as the range of question indices it names (END excluded)."""
+    start, sep, end = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        first, stop = int(start or 0), int(end)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes START:END (e.g. 500:2500), got {text!r}") from None
+    if not 0 <= first < stop:
+        raise argparse.ArgumentTypeError(f"START:END needs 0 <= START < END, got {text!r}")
+    return range(first, stop)
 
 
 def against_objective(runs, objective: str = "visurf"):
@@ -220,6 +254,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="print N lost and N gained questions with both answers",
     )
     parser.add_argument("--group", default=None, help="with --show: only questions of this data group")
+    parser.add_argument(
+        "--questions",
+        type=question_range,
+        default=None,
+        metavar="START:END",
+        help="compare only the questions with these indices (END excluded)",
+    )
     args = parser.parse_args(argv)
     if len(args.runs) % 2:
         parser.error(
@@ -227,14 +268,14 @@ def main(argv: list[str] | None = None) -> dict:
         )
     pairs = list(zip(args.runs[::2], args.runs[1::2]))
     try:
-        changes = [compare_runs(a, b, args.step) for a, b in pairs]
+        changes = [compare_runs(a, b, args.step, args.questions) for a, b in pairs]
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     for (a, b), change in zip(pairs, changes):
         print_change(f"{b} against {a}", change)
         if args.show:
             try:
-                print_answers(changed_answers(a, b, args.group, args.show))
+                print_answers(changed_answers(a, b, args.group, args.show, args.questions))
             except ValueError as err:
                 parser.error(str(err))
     if len(pairs) == 1:
