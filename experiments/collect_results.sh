@@ -3,18 +3,14 @@
 #   bash experiments/collect_results.sh [pocket] [ablation] [pocket_swapped]   (no argument: all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source experiments/sweeps.sh
 python -c "import visurf, pandas" 2>/dev/null || {
     echo "collect_results.sh: the 'python' on PATH cannot import visurf and pandas; activate the project's venv first (README, Quickstart)" >&2
     exit 1
 }
-work=multirun/pocket-results
-sweeps=("$@"); [ ${#sweeps[@]} -gt 0 ] || sweeps=(pocket ablation pocket_swapped)
-for sweep in "${sweeps[@]}"; do  # every name checked before anything is copied
-    case "$sweep" in
-        pocket | ablation | pocket_swapped) ;;
-        *) echo "collect_results.sh: no sweep named '$sweep' (pocket, ablation or pocket_swapped)" >&2; exit 2 ;;
-    esac
-done
+work=$POCKET_WORK
+sweeps=("$@"); [ ${#sweeps[@]} -gt 0 ] || sweeps=("${POCKET_SWEEPS[@]}")
+check_sweeps collect_results.sh "${sweeps[@]}"  # every name checked before anything is copied
 for sweep in "${sweeps[@]}"; do
     [ -d "$work/$sweep" ] || { echo "collect_results.sh: $work/$sweep does not exist; run the sweep first (experiments/run_pocket.sh)" >&2; exit 2; }
 done

@@ -8,26 +8,25 @@
 # experiments/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source experiments/sweeps.sh
 python -c "import visurf, pandas" 2>/dev/null || {
     echo "run_pocket.sh: the 'python' on PATH cannot import visurf and pandas; activate the project's venv first (README, Quickstart)" >&2
     exit 1
 }
 sweeps=()
 while [ $# -gt 0 ] && [[ "$1" != *=* ]]; do  # sweep names come first; Hydra overrides have a '='
-    case "$1" in
-        pocket | ablation | pocket_swapped) sweeps+=("$1"); shift ;;
-        *) echo "run_pocket.sh: no sweep named '$1' (pocket, ablation or pocket_swapped; Hydra overrides are key=value)" >&2; exit 2 ;;
-    esac
+    [ -n "$(sweep_experiment "$1")" ] || {
+        echo "run_pocket.sh: no sweep named '$1' (${POCKET_SWEEPS[*]}; Hydra overrides are key=value)" >&2; exit 2; }
+    sweeps+=("$1"); shift
 done
-[ ${#sweeps[@]} -gt 0 ] || sweeps=(pocket ablation pocket_swapped)
-work=multirun/pocket-results
+[ ${#sweeps[@]} -gt 0 ] || sweeps=("${POCKET_SWEEPS[@]}")
 for sweep in "${sweeps[@]}"; do
-    if [ "$sweep" = pocket ] || [ "$sweep" = pocket_swapped ]; then
-        python -m visurf.run -m experiment=$sweep objective=sft,rlvr,sft_rlvr,visurf seed=0,1,2 \
-            hydra.sweep.dir=$work/$sweep "$@"
-    else
+    if [ "$sweep" = ablation ]; then
         python -m visurf.run -m experiment=pocket objective=visurf reward_control=none,align,no_think,smooth,all seed=0,1,2 \
-            hydra.sweep.dir=$work/ablation "$@"
+            hydra.sweep.dir=$POCKET_WORK/ablation "$@"
+    else
+        python -m visurf.run -m experiment="$(sweep_experiment "$sweep")" objective=sft,rlvr,sft_rlvr,visurf seed=0,1,2 \
+            hydra.sweep.dir=$POCKET_WORK/$sweep "$@"
     fi
 done
 bash experiments/collect_results.sh "${sweeps[@]}"

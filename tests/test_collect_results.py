@@ -27,8 +27,8 @@ def test_run_pocket_refuses_an_unknown_sweep_before_any_run():
 
 
 def test_eval_fresh_refuses_an_unknown_sweep_and_a_test_split_no_larger_than_the_sweeps():
-    out = script("eval_fresh.sh", "ablation")
-    assert out.returncode == 2 and "no sweep named 'ablation'" in out.stderr
+    out = script("eval_fresh.sh", "ablations")
+    assert out.returncode == 2 and "no sweep named 'ablations'" in out.stderr
     for size in ("500", "2k"):
         out = script("eval_fresh.sh", "pocket", size)
         assert out.returncode == 2 and f"got '{size}'" in out.stderr
