@@ -111,6 +111,7 @@ def test_a_run_prints_each_line_once_and_no_library_chatter(tmp_path):
         "exists and is not empty",
         "INFO: ",
         "Epoch",
+        "transfer_batch_to_device",
     ):
         assert chatter not in text, chatter
     assert "reward control  all (align, no_think, smooth)" in text

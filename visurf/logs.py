@@ -25,6 +25,8 @@ HARMLESS_WARNINGS = (
     r".*does not have many workers",
     # transformers renamed the attribute; nothing visurf calls
     r"`is_gradient_checkpointing` is deprecated",
+    # the module's transfer_batch_to_device (batches of examples are not moved) is the one meant
+    r"You have overridden `transfer_batch_to_device` in `LightningModule`",
 )
 # Lightning info lines that are tips or repeat the start block (message prefixes).
 DROPPED_INFO = (
