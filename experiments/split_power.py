@@ -32,14 +32,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--sizes", default="500,1000", help="test split sizes to give the power of")
     parser.add_argument("--slice", type=int, default=500, help="questions per slice (0: no slices)")
     args = parser.parse_args(argv)
-    sizes = [int(size) for size in args.sizes.split(",")]
-    base = load_outcomes(args.base)
+    try:
+        sizes = [int(size) for size in args.sizes.split(",")]
+    except ValueError:
+        parser.error(f"--sizes takes whole numbers separated by commas (e.g. 500,1000), got {args.sizes!r}")
+    try:
+        return report(load_outcomes(args.base), args.runs, sizes, args.slice)
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
+
+
+def report(base: list, runs: list[str], sizes: list[int], width: int) -> list[dict]:
+    """Print and return, per run, its gains and losses against `base`, by slice of `width`
+    questions, and its power at each of `sizes` questions."""
     rows = []
-    for run in args.runs:
+    for run in runs:
         after = load_outcomes(run)
         gained, lost = counts(base, after)
         n = len(base)
-        width = args.slice
         slices = (
             [counts(base[lo : lo + width], after[lo : lo + width]) for lo in range(0, n - width + 1, width)]
             if width > 0
@@ -52,7 +62,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"{run}: {gained} / {lost} of {n} (p {mcnemar_p(gained, lost):.2g})")
         if slices:
             print(
-                f"  slices of {args.slice}: "
+                f"  slices of {width}: "
                 + ", ".join(f"{up} / {down} (p {mcnemar_p(up, down):.2g})" for up, down in slices)
             )
         print("  power: " + ", ".join(f"{size} questions {p:.3f}" for size, p in power.items()))

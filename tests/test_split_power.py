@@ -49,8 +49,12 @@ def test_two_runs_give_the_chance_that_both_show_the_gain(tmp_path, capsys):
     assert f"every run significant: 20 questions {both:.3f}" in capsys.readouterr().out
 
 
-def test_evaluations_of_different_questions_are_refused(tmp_path):
+def test_evaluations_of_different_questions_and_bad_sizes_are_refused(tmp_path, capsys):
     base = eval_file(tmp_path / "base.json", [0] * 6)
     run = eval_file(tmp_path / "run.json", [1] * 8)
-    with pytest.raises(ValueError, match="same examples"):
+    with pytest.raises(SystemExit):
         load().main([base, run, "--slice", "0"])
+    assert "same examples" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        load().main([base, base, "--sizes", "500,1k"])
+    assert "--sizes takes whole numbers" in capsys.readouterr().err
