@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 from visurf.compare import question_range
 from visurf.evaluation.paired import mcnemar_p
-
-THINK = re.compile(r"<think>(.*?)</think>", re.S)
+from visurf.rewards.parsing import parse_completion
 
 
 def load(path: Path) -> list[tuple[str, bool, str]]:
@@ -30,20 +28,20 @@ def load(path: Path) -> list[tuple[str, bool, str]]:
         raise ValueError(f"{path} has no answers: it must be the out= file of python -m visurf.eval")
     rows = []
     for (_, _, correct), answer in zip(result["outcomes"], result["answers"]):
-        think = THINK.search(answer["completion"])
-        rows.append((answer["problem"], bool(correct), think.group(1) if think else ""))
+        rows.append((answer["problem"], bool(correct), parse_completion(answer["completion"]).think or ""))
     return rows
 
 
 def by_concept(pairs: list[tuple[list, list]], concepts: list[str], questions: range | None = None) -> dict:
     """Per concept: gained / lost of B against A summed over pairs, p, and each side's accuracy and
     naming rate, on the questions (in `questions`, if given) whose text names the concept."""
+    for a, b in pairs:
+        if [q for q, _, _ in a] != [q for q, _, _ in b]:
+            raise ValueError("by_concept: the two evaluations of a pair are not of the same questions")
     out = {}
     for concept in concepts:
         c = dict.fromkeys(("gained", "lost", "questions", "a_right", "b_right", "a_names", "b_names"), 0)
         for a, b in pairs:
-            if [q for q, _, _ in a] != [q for q, _, _ in b]:
-                raise ValueError("by_concept: the two evaluations of a pair are not of the same questions")
             for index, ((text, a_right, a_think), (_, b_right, b_think)) in enumerate(zip(a, b)):
                 if (questions is not None and index not in questions) or concept not in text:
                     continue

@@ -22,11 +22,12 @@ import itertools
 import sys
 
 import torch
+from omegaconf import OmegaConf
 
 from visurf.compose import compose_config
 from visurf.data.sources import load_examples
 from visurf.data.synth import generate_items
-from visurf.data.synth_config import SynthConfig
+from visurf.data.synth_config import world_config
 from visurf.data.synth_scene import colour_at
 from visurf.models.loading import load_policy
 from visurf.recipes.base_model import ensure_model
@@ -74,10 +75,8 @@ def main(overrides: list[str], num_images: int = 400) -> dict:
     frame = int(cfg.model.frame)
     side = frame // MERGED_PATCH
     images = [e.image.convert("RGB") for e in load_examples(cfg.data, frame, "train")[:num_images]]
-    world = {k: v for k, v in cfg.data.synth.items() if k not in ("num_train", "num_test", "num_val", "seed")}
-    scenes = [
-        item.objects for item in generate_items(len(images), int(cfg.data.synth.seed), SynthConfig(**world))
-    ]
+    world = world_config(OmegaConf.to_container(cfg.data.synth, resolve=True))
+    scenes = [item.objects for item in generate_items(len(images), int(cfg.data.synth.seed), world)]
     scale = int(cfg.data.synth.image_size) / frame  # scene boxes are in the dataset's frame
     features, places, occupied, colours, shapes = [], [], [], [], []
     for i in range(0, len(images), 50):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from visurf.compare import load_outcomes
+from visurf.compare import load_outcomes, within
 from visurf.evaluation.paired import mcnemar_p, mcnemar_power, paired_change
 
 
@@ -50,11 +50,8 @@ def report(base: list, runs: list[str], sizes: list[int], width: int) -> list[di
         after = load_outcomes(run)
         gained, lost = counts(base, after)
         n = len(base)
-        slices = (
-            [counts(base[lo : lo + width], after[lo : lo + width]) for lo in range(0, n - width + 1, width)]
-            if width > 0
-            else []
-        )
+        ranges = [range(lo, lo + width) for lo in range(0, n - width + 1, width)] if width > 0 else []
+        slices = [counts(within(base, r, "the base"), within(after, r, run)) for r in ranges]
         power = {size: mcnemar_power(gained / n, lost / n, size) for size in sizes}
         rows.append(
             {"run": run, "gained": gained, "lost": lost, "questions": n, "slices": slices, "power": power}

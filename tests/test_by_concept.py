@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("by_concept", ROOT / "experiments" / "by_concept.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from experiments.by_concept import main
 
 
 def eval_file(path: Path, rows: list[tuple[str, int, str]]) -> str:
@@ -48,7 +40,7 @@ def test_counts_per_concept_over_pairs_and_the_rate_each_side_names_it(tmp_path,
             for q, c, t in zip(QUESTIONS, [1, 0, 1, 1], ["I see a yellow circle.", "", "", "a triangle"])
         ],
     )
-    result = load().main(["--concepts", "yellow,triangle", a, b, a, b])
+    result = main(["--concepts", "yellow,triangle", a, b, a, b])
     yellow, triangle = result["yellow"], result["triangle"]
     # yellow: questions 0 and 2, twice (two pairs); B gains question 0, both have question 2 right
     assert (yellow["questions"], yellow["gained"], yellow["lost"]) == (4, 2, 0)
@@ -57,7 +49,7 @@ def test_counts_per_concept_over_pairs_and_the_rate_each_side_names_it(tmp_path,
     assert (triangle["gained"], triangle["lost"], triangle["b_names"]) == (2, 2, 2)
     assert triangle["p_value"] == pytest.approx(1.0)
     assert "think names it A 0.00, B 0.50" in capsys.readouterr().out
-    only_late = load().main(["--concepts", "yellow", a, b, "--questions", "1:4"])["yellow"]
+    only_late = main(["--concepts", "yellow", a, b, "--questions", "1:4"])["yellow"]
     assert (only_late["questions"], only_late["gained"]) == (1, 0)
 
 
@@ -68,7 +60,7 @@ def test_files_without_answers_or_of_other_questions_are_refused(tmp_path, capsy
     metrics_only.write_text(json.dumps({"accuracy": 0.5, "outcomes": []}))
     for files, message in (([a, other], "not of the same questions"), ([a, str(metrics_only)], "no answers")):
         with pytest.raises(SystemExit):
-            load().main(["--concepts", "yellow", *files])
+            main(["--concepts", "yellow", *files])
         assert message in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        load().main(["--concepts", "yellow", a])  # not a pair
+        main(["--concepts", "yellow", a])  # not a pair

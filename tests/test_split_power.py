@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from experiments.split_power import main
 from visurf.evaluation.paired import mcnemar_power
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("split_power", ROOT / "experiments" / "split_power.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def eval_file(path: Path, correct: list[int]) -> str:
@@ -30,7 +21,7 @@ def test_counts_each_slice_and_gives_the_power_of_the_measured_rates(tmp_path, c
     base = eval_file(tmp_path / "base.json", [0] * 8 + [1] * 4)
     # slice 1 (questions 0-5): 4 gained, 0 lost; slice 2 (6-11): 1 gained, 2 lost
     run = eval_file(tmp_path / "run.json", [1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1])
-    [row] = load().main([base, run, "--sizes", "6,12", "--slice", "6"])
+    [row] = main([base, run, "--sizes", "6,12", "--slice", "6"])
     assert (row["gained"], row["lost"], row["questions"]) == (5, 2, 12)
     assert row["slices"] == [(4, 0), (1, 2)]
     assert row["power"] == {
@@ -43,7 +34,7 @@ def test_counts_each_slice_and_gives_the_power_of_the_measured_rates(tmp_path, c
 def test_two_runs_give_the_chance_that_both_show_the_gain(tmp_path, capsys):
     base = eval_file(tmp_path / "base.json", [0] * 20)
     runs = [eval_file(tmp_path / f"r{i}.json", [1] * (10 + i) + [0] * (10 - i)) for i in range(2)]
-    rows = load().main([base, *runs, "--sizes", "20", "--slice", "0"])
+    rows = main([base, *runs, "--sizes", "20", "--slice", "0"])
     assert [row["slices"] for row in rows] == [[], []]
     both = rows[0]["power"][20] * rows[1]["power"][20]
     assert f"every run significant: 20 questions {both:.3f}" in capsys.readouterr().out
@@ -53,8 +44,8 @@ def test_evaluations_of_different_questions_and_bad_sizes_are_refused(tmp_path, 
     base = eval_file(tmp_path / "base.json", [0] * 6)
     run = eval_file(tmp_path / "run.json", [1] * 8)
     with pytest.raises(SystemExit):
-        load().main([base, run, "--slice", "0"])
+        main([base, run, "--slice", "0"])
     assert "same examples" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        load().main([base, base, "--sizes", "500,1k"])
+        main([base, base, "--sizes", "500,1k"])
     assert "--sizes takes whole numbers" in capsys.readouterr().err

@@ -196,12 +196,9 @@ def _data(cfg) -> None:
         integer(cfg, f"data.synth.{field}", 1)
     integer(cfg, "data.synth.num_val", 0, default=0)
     integer(cfg, "data.synth.seed", 0, MAX_SEED)
-    from visurf.data.synth_config import SynthConfig
+    from visurf.data.synth_config import world_config
 
-    world = {k: v for k, v in OmegaConf.to_container(synth, resolve=True).items()}
-    for key in ("num_train", "num_test", "num_val", "seed"):
-        world.pop(key, None)
     try:
-        SynthConfig(**world)
+        world_config(OmegaConf.to_container(synth, resolve=True))
     except (TypeError, ValueError) as err:
         raise ConfigError(f"data.synth is invalid: {err}") from None

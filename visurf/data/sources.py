@@ -10,7 +10,8 @@ from filelock import FileLock
 from visurf.cache import cache_dir, recipe_key
 from visurf.data.dataset import DataError, load_split, prepare_dataset
 from visurf.data.prompt import PROMPT_TEMPLATE
-from visurf.data.synth import SynthConfig, write_split, write_splits
+from visurf.data.synth import write_split, write_splits
+from visurf.data.synth_config import world_config
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +24,15 @@ def synth_dir(synth_cfg: dict) -> Path:
     num_val = int(synth_cfg.get("num_val", 0) or 0)
     out = cache_dir() / "data" / f"synth-{recipe_key(recipe)}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    extra = {k: v for k, v in recipe.items() if k not in ("num_train", "num_test", "seed")}
+    world = world_config(recipe)
     with FileLock(str(out) + ".lock"):
         # test.parquet is written last: it marks a complete entry (val.parquet too when asked for).
         if not (out / "test.parquet").exists():
-            write_splits(
-                out, recipe["num_train"], recipe["num_test"], recipe["seed"], SynthConfig(**extra), num_val
-            )
+            write_splits(out, recipe["num_train"], recipe["num_test"], recipe["seed"], world, num_val)
         elif num_val and split_rows(out / "val.parquet") != num_val:
             # Another size of validation split was asked for: rewrite it alone. Row i depends on
             # (seed, i) only, so a larger split keeps the smaller one's rows as its first ones.
-            write_split(out, "val", num_val, recipe["seed"], SynthConfig(**extra))
+            write_split(out, "val", num_val, recipe["seed"], world)
     return out
 
 

@@ -71,6 +71,15 @@ _CONCEPT_FIELDS = (
 _FRACTION_FIELDS = ("novel_fraction", "non_object_fraction", "multi_fraction", "relation_fraction")
 
 
+# data.synth fields that size and seed the splits; every other field describes the world.
+SPLIT_FIELDS = ("num_train", "num_test", "num_val", "seed")
+
+
+def world_config(synth: dict) -> SynthConfig:
+    """The world a `data.synth` config (a plain dict) describes: all but its SPLIT_FIELDS."""
+    return SynthConfig(**{k: v for k, v in synth.items() if k not in SPLIT_FIELDS})
+
+
 def validate(cfg: SynthConfig) -> None:
     """Raise ValueError naming the offending field when the config cannot generate data."""
     if not isinstance(cfg.image_size, int) or cfg.image_size < 28 or cfg.image_size % 28:
