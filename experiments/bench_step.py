@@ -23,8 +23,8 @@ import time
 
 import lightning as L
 
-from visurf.compose import compose_config
-from visurf.recipes.run import fit
+from visurf.config.compose import compose_config
+from visurf.recipes.train import train
 
 
 class StepTimer(L.Callback):
@@ -57,7 +57,7 @@ def time_steps(objective: str, args, out_dir: str) -> tuple[list[float], list[fl
         ]
     )
     timer = StepTimer()
-    fit(cfg, f"{out_dir}/{objective}-{time.time_ns()}", callbacks=[timer])
+    train(cfg, f"{out_dir}/{objective}-{time.time_ns()}", callbacks=[timer])
     return timer.times[args.warmup :], timer.lengths[args.warmup :]
 
 

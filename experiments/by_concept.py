@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from visurf.compare import question_range
+from visurf.analysis.compare import question_range
 from visurf.evaluation.paired import mcnemar_p
 from visurf.rewards.parsing import parse_completion
 

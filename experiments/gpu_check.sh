@@ -68,7 +68,7 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "| transformers", 
 assert torch.cuda.is_available(), "torch sees no CUDA device"' | tee -a "$out/gpu.txt" || return 1
 
     local start=$SECONDS tests step
-    timeout "$TEST_TIMEOUT" "$PY" -m pytest -q -rs -m gpu -p no:cacheprovider --durations=0 tests/test_gpu.py \
+    timeout "$TEST_TIMEOUT" "$PY" -m pytest -q -rs -m gpu -p no:cacheprovider --durations=0 tests/integration/test_gpu.py \
         2>&1 | tee "$out/gpu_tests.log"
     tests=${PIPESTATUS[0]}
     echo "gpu tests: exit $tests after $((SECONDS - start)) s" | tee -a "$out/gpu.txt"

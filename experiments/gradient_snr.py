@@ -3,7 +3,7 @@
     python experiments/gradient_snr.py [--batches 8] [--null] [--by-kind] [Hydra overrides ...]
     python experiments/gradient_snr.py experiment=pocket objective=rlvr --batches 8
 
-Builds the run the overrides describe (`visurf.train.build_run`: the same module, stage, reward
+Builds the run the overrides describe (`visurf.recipes.train.build_run`: the same module, stage, reward
 and data a run trains), then for K disjoint rollout batches of its training data computes the
 stage's loss gradient at the same weights, without a step. A batch's gradient is g_k = s + n_k:
 s the expected gradient (what the rewards ask for), n_k the sampling noise of that batch. So
@@ -174,9 +174,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
 
-    from visurf.compose import compose_config
-    from visurf.config import validate
-    from visurf.train import build_run
+    from visurf.config.compose import compose_config
+    from visurf.config.validate import validate
+    from visurf.recipes.train import build_run
 
     cfg = compose_config(args.overrides)
     validate(cfg)  # as a run does: a bad override is refused before anything is built

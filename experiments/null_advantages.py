@@ -44,7 +44,7 @@ def shuffled_advantages():
 
 
 if __name__ == "__main__":
-    from visurf.run import main
+    from visurf.cli.run import main
 
     with shuffled_advantages():
         main()

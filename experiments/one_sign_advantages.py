@@ -36,7 +36,7 @@ def one_sign_group_advantages(
 if __name__ == "__main__":
     from null_advantages import replaced_advantages  # beside this file
 
-    from visurf.run import main
+    from visurf.cli.run import main
 
     if len(sys.argv) < 2 or sys.argv[1] not in SIGNS:
         raise SystemExit(f"usage: python {sys.argv[0]} {{positive,negative}} [overrides...]")

@@ -24,7 +24,7 @@ import sys
 import torch
 from omegaconf import OmegaConf
 
-from visurf.compose import compose_config
+from visurf.config.compose import compose_config
 from visurf.data.sources import load_examples
 from visurf.data.synth import generate_items
 from visurf.data.synth_config import world_config

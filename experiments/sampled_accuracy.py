@@ -20,7 +20,7 @@ import sys
 
 import torch
 
-from visurf.compose import compose_config
+from visurf.config.compose import compose_config
 from visurf.data.sources import load_examples
 from visurf.evaluation.runner import completions
 from visurf.models.loading import load_policy

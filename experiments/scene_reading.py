@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import sys
 
-from visurf.compose import compose_config
+from visurf.config.compose import compose_config
 from visurf.data.sources import load_examples
 from visurf.data.synth_config import RELATIONS
 from visurf.data.synth_scene import shape_at

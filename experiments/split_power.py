@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from visurf.compare import load_outcomes, within
+from visurf.analysis.compare import load_outcomes, within
 from visurf.evaluation.paired import mcnemar_p, mcnemar_power, paired_change
 
 

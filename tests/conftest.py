@@ -42,18 +42,18 @@ def tiny_dir(visurf_cache):
 
 def smoke_config(*overrides: str):
     """The composed config of a smoke-size run with these overrides."""
-    from visurf.compose import compose_config
+    from visurf.config.compose import compose_config
 
     return compose_config(["experiment=smoke", *overrides])
 
 
 def run(tmp_path: Path, *overrides: str, name: str = "run") -> tuple[Path, dict]:
     """A real visurf run (Hydra composition, Lightning Trainer) into tmp_path/name."""
-    from visurf.compose import compose_config
-    from visurf.train import fit
+    from visurf.config.compose import compose_config
+    from visurf.recipes.train import train
 
     run_dir = tmp_path / name
-    summary = fit(compose_config(list(overrides)), run_dir)
+    summary = train(compose_config(list(overrides)), run_dir)
     return run_dir, summary
 
 

@@ -7,13 +7,15 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from visurf.cache import cache_dir, recipe_key
 from visurf.data.dataset import DataError, load_split, prepare_dataset
 from visurf.data.prompt import PROMPT_TEMPLATE
 from visurf.data.synth import write_split, write_splits
 from visurf.data.synth_config import world_config
+from visurf.io.cache import cache_dir, recipe_key
 
 log = logging.getLogger(__name__)
+
+SOURCES = ("synth", "local")  # data.source
 
 
 def synth_dir(synth_cfg: dict) -> Path:
@@ -48,7 +50,7 @@ def data_path(data_cfg) -> tuple[Path, Path | None]:
         return synth_dir(dict(data_cfg.synth)), None
     if data_cfg.source == "local":
         return Path(data_cfg.path).expanduser(), data_cfg.get("image_root")
-    raise ValueError(f"data.source must be 'synth' or 'local', got {data_cfg.source!r}")
+    raise ValueError(f"data.source must be one of {list(SOURCES)}, got {data_cfg.source!r}")
 
 
 def load_examples(data_cfg, frame: int, split: str, limit: int | None = None) -> list:

@@ -16,7 +16,7 @@ from visurf.evaluation.line import eval_line
 from visurf.evaluation.metrics import GroundingMetrics
 from visurf.evaluation.paired import paired_change
 from visurf.rollout import sample
-from visurf.strategies import generation_context
+from visurf.training.distributed import generation_context
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from visurf.cache import cache_dir, recipe_key
+from visurf.io.cache import cache_dir, recipe_key
 
 # data.synth fields the base recipe sets itself: the rest describe the world and follow the run.
 _RECIPE_FIELDS = ("num_train", "num_test", "num_val", "seed", "novel_fraction")
@@ -27,7 +27,7 @@ def world_changes(model_cfg) -> dict:
         return {}
     from dataclasses import asdict
 
-    from visurf.compose import compose_config
+    from visurf.config.compose import compose_config
     from visurf.data.synth_config import SynthConfig
 
     default = {**asdict(SynthConfig()), **OmegaConf.to_container(compose_config([]).data.synth)}

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForImageTextToText
 
-from visurf.cache import build_entry, cache_dir, is_complete, recipe_key
+from visurf.io.cache import build_entry, cache_dir, is_complete, recipe_key
 from visurf.models.base import base_path
 from visurf.models.processing import VLProcessor
 from visurf.models.tiny import TinyConfig, build_tiny

@@ -329,7 +329,7 @@ def write_internvl_processor(out, cfg) -> None:
 # layout "User:<image>...<end_of_utterance>\nAssistant:" with one <image> per image, which the
 # processor expands to <fake_token_around_image><global-img>, `image_seq_len` <image> tokens,
 # <fake_token_around_image>. The image processor resizes every image to one 112 px square without
-# splitting it into tiles (do_image_splitting=False; tests/test_families.py turns it on).
+# splitting it into tiles (do_image_splitting=False; tests/integration/test_families.py turns it on).
 SMOLVLM_TOKENS = [
     "<|endoftext|>",
     "<|im_start|>",

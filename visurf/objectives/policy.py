@@ -24,14 +24,16 @@ from visurf.algorithms import (
 )
 from visurf.objectives.diagnostics import sampled_entropy, spread_diagnostics
 from visurf.objectives.experience import Experience
+from visurf.objectives.registry import register_stage
 from visurf.reward_control import RewardControl, exempt_think_reward, mask_think_tokens, render_label
 from visurf.rewards.parsing import parse_completion
 from visurf.rollout import Sequences, concat, pad_completions, sample, select_prompts, token_logps
-from visurf.strategies import generation_context
+from visurf.training.distributed import generation_context
 
 
+@register_stage("policy")
 class PolicyStage:
-    kind = "policy"
+    spec_keys = ("inject_label",)
 
     def __init__(
         self,
@@ -47,6 +49,16 @@ class PolicyStage:
         self.inject_label = inject_label
         self.injection = injection or Injection()
         self.passes = int(objective_cfg.mu)
+
+    @classmethod
+    def from_config(cls, spec, cfg) -> PolicyStage:
+        control = RewardControl.from_config(cfg.reward_control)
+        injection = Injection.from_config(cfg.get("injection"))
+        return cls(cfg.objective, cfg.rollout, control, bool(spec.get("inject_label", False)), injection)
+
+    @staticmethod
+    def title(spec) -> str:
+        return "ViSurf" if spec.get("inject_label", False) else "RLVR"
 
     def on_start(self, module) -> None:
         # The reference is the policy as this stage starts (after an SFT stage: the SFT result).

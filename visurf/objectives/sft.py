@@ -6,18 +6,28 @@ import torch
 
 from visurf.algorithms import sft_loss
 from visurf.objectives.experience import Experience
+from visurf.objectives.registry import register_stage
 from visurf.objectives.stage import StageHost
 from visurf.rewards.parsing import format_completion
 from visurf.rollout import Sequences, pad_completions, token_logps
 
 
+@register_stage("sft")
 class SFTStage:
-    kind = "sft"
     passes = 1
+    spec_keys = ()  # reads objective.sft_use_think
 
     def __init__(self, use_think: bool = False):
         # The ViSurf schema has no reasoning text; the base model's recipe turns think on.
         self.use_think = use_think
+
+    @classmethod
+    def from_config(cls, spec, cfg) -> SFTStage:
+        return cls(use_think=bool(cfg.objective.sft_use_think))
+
+    @staticmethod
+    def title(spec) -> str:
+        return "SFT"
 
     def on_start(self, host: StageHost) -> None:
         pass

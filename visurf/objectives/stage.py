@@ -1,9 +1,9 @@
 """The stage contract: what a stage is, and all it may use of the module that runs it.
 
 A stage turns a batch of examples into an `Experience` (no gradient) and an `Experience` into a
-loss (one or more passes). The LightningModule (`visurf.module.PostTrainModule`) is its host: it
+loss (one or more passes). The LightningModule (`visurf.training.module.PostTrainModule`) is its host: it
 hands the stage exactly the members of `StageHost` and nothing else, so a stage never depends on
-how the module trains, logs or checkpoints. `tests/test_stage_contract.py` checks both sides:
+how the module trains, logs or checkpoints. `tests/meta/test_stage_contract.py` checks both sides:
 the module provides every member, and the stages use no other.
 
 To add an objective, write a class with the members of `Stage` (see `SFTStage`, the smallest)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf, open_dict
 
-from visurf.cache import build_entry
-from visurf.compose import compose_config
-from visurf.logs import progress_bar, quiet_libraries, run_header
+from visurf.config.compose import compose_config
+from visurf.io.cache import build_entry
 from visurf.models.base import base_path, world_changes
-from visurf.train import fit
+from visurf.recipes.train import train
+from visurf.training.console import progress_bar, quiet_libraries, run_header
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def build_base(model_cfg, out: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
     cfg = base_config(model_cfg)
     log.info(run_header(cfg, work))
-    after = fit(cfg, work, [progress_bar()])["eval_after"]
+    after = train(cfg, work, [progress_bar()])["eval_after"]
     log.info("base model: known-concept accuracy %.3f", after["accuracy"])
     shutil.copytree(work / "model", out)
     shutil.copy(work / "summary.json", out / "base_summary.json")

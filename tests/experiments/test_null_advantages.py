@@ -1,0 +1,57 @@
+"""experiments/null_advantages.py: the control run whose advantages are shuffled within groups."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+from visurf.algorithms import group_advantages
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load():
+    spec = importlib.util.spec_from_file_location(
+        "null_advantages", ROOT / "experiments" / "null_advantages.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_group_keeps_its_advantages_in_a_random_order():
+    torch.manual_seed(0)
+    rewards = torch.tensor([[0.0, 1.0, 2.0, 7.0], [5.0, 5.0, 1.0, 1.0], [3.0, 3.0, 3.0, 3.0]])
+    real = group_advantages(rewards, "group")
+    orders = set()
+    for _ in range(20):
+        null = load().shuffled_group_advantages(rewards, "group")
+        # same multiset of advantages per group (so the step's size is the real one's) ...
+        assert torch.equal(null.sort(-1).values, real.sort(-1).values)
+        orders.add(tuple(null[0].tolist()))
+    # ... handed to the members in an order that changes from call to call
+    assert len(orders) > 1
+
+
+def test_a_null_run_trains_with_shuffled_advantages(tmp_path, monkeypatch):
+    import visurf.objectives.policy as policy
+    from visurf.config.compose import compose_config
+    from visurf.recipes.train import train
+
+    module = load()
+    real, shuffle, calls = policy.group_advantages, module.shuffled_group_advantages, []
+
+    def spy(rewards, scale_rewards="group", **kwargs):
+        calls.append(rewards.shape)
+        return shuffle(rewards, scale_rewards, **kwargs)
+
+    monkeypatch.setattr(module, "shuffled_group_advantages", spy)
+    with module.shuffled_advantages():
+        summary = train(
+            compose_config(["experiment=smoke", "objective=rlvr", "trainer.max_steps=2"]), tmp_path / "null"
+        )
+    assert calls and all(len(shape) == 2 for shape in calls)  # the stage formed its advantages so
+    assert summary["eval_after"] is not None
+    assert policy.group_advantages is real  # and gets its own back after the block

@@ -1,0 +1,91 @@
+"""The embedded base model learns the run's own synthetic world, cached per world."""
+
+from __future__ import annotations
+
+from omegaconf import OmegaConf
+
+from visurf.config.compose import compose_config
+from visurf.io.cache import recipe_key
+from visurf.models.base import base_path, world_changes
+from visurf.recipes.base_model import base_config, base_dir
+
+SHAPES = "+data.synth.known_shapes=[square,diamond]"
+
+
+def test_the_default_world_is_keyed_by_the_base_recipe_alone():
+    model = compose_config([]).model
+    recipe = {"frame": 112, **OmegaConf.to_container(model.base, resolve=True)}
+    recipe.pop("world")
+    assert world_changes(model) == {}
+    assert base_path(model).name == f"base-{recipe_key(recipe)}"
+    # data=local has no synthetic world: its base is the default world's.
+    assert base_path(compose_config(["data=local", "data.path=/nowhere"]).model) == base_path(model)
+    # Fields the base recipe sets itself (how many rows, the seed) do not follow the run.
+    assert base_path(compose_config(["data.synth.num_train=10", "data.synth.seed=3"]).model) == base_path(
+        model
+    )
+
+
+def test_a_changed_world_gets_its_own_base_trained_on_that_world():
+    default, changed = compose_config([]).model, compose_config([SHAPES, "data.synth.grid=3"]).model
+    assert world_changes(changed) == {"grid": 3, "known_shapes": ["square", "diamond"]}
+    assert base_path(changed) != base_path(default)
+    synth = base_config(changed).data.synth
+    assert list(synth.known_shapes) == ["square", "diamond"] and synth.grid == 3
+    assert synth.novel_fraction == 0.0 and synth.num_train == 4000  # the base recipe's own
+    assert base_config(changed).model.freeze_vision_tower is True  # the recipe's, passed on
+    off = compose_config(["model.base.freeze_vision_tower=false"]).model
+    assert base_config(off).model.freeze_vision_tower is False and base_path(off) != base_path(default)
+
+
+def test_a_base_built_for_a_changed_world_is_trained_on_its_rows():
+    overrides = [SHAPES, "model.base.steps=1", "model.base.batch_size=2", "model.base.num_train=8"]
+    model = compose_config(overrides).model
+    out = base_dir(model)
+    assert (out / "config.json").is_file() and out == base_path(model)
+    run_cfg = OmegaConf.load(out.with_name(out.name + "-run") / "config.yaml")
+    assert list(run_cfg.data.synth.known_shapes) == ["square", "diamond"]
+    from visurf.data.sources import load_examples
+
+    rows = load_examples(run_cfg.data, 112, "train")
+    thinks = " ".join(e.think for e in rows)
+    assert "diamond" in thinks and "circle" not in thinks
+    # The recipe freezes the vision tower: the base's tower is the tiny model's, bit for bit.
+    from safetensors.torch import load_file
+
+    from visurf.models.loading import tiny_dir
+
+    base, tiny = load_file(out / "model.safetensors"), load_file(tiny_dir(112) / "model.safetensors")
+    visual = [k for k in tiny if ".visual." in k or k.startswith("visual.")]
+    assert visual and all(base[k].equal(tiny[k]) for k in visual)
+    assert any(not base[k].equal(tiny[k]) for k in tiny if k not in visual)  # the language model trained
+
+
+def test_the_swapped_pocket_preset_trades_the_concept_roles_and_keeps_the_pocket_settings():
+    from visurf.data.synth_config import SynthConfig
+
+    pocket = compose_config(["experiment=pocket", "objective=visurf"])
+    swapped = compose_config(["experiment=pocket_swapped", "objective=visurf"])
+    default = SynthConfig()
+    world = swapped.data.synth
+    # Every default-novel colour, shape and relation is known in the swapped world; red, green,
+    # circles and the default-known relations are novel there.
+    assert set(default.novel_colors + default.novel_shapes + default.novel_relations) <= set(
+        world.known_colors + world.known_shapes + world.known_relations
+    )
+    assert set(world.novel_colors + world.novel_shapes + world.novel_relations) <= set(
+        default.known_colors + default.known_shapes + default.known_relations
+    )
+    SynthConfig(**{k: tuple(v) for k, v in world_changes(swapped.model).items()})  # a valid world
+    for key in (
+        "optim.lr",
+        "objective.beta",
+        "trainer.max_steps",
+        "eval.every_n_batches",
+        "train.batch_size",
+    ):
+        assert OmegaConf.select(swapped, key) == OmegaConf.select(pocket, key), key
+    assert base_path(swapped.model) != base_path(pocket.model)
+    assert list(base_config(swapped.model).data.synth.novel_shapes) == [
+        "circle"
+    ]  # the base learns this world

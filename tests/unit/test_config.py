@@ -1,0 +1,152 @@
+"""Hydra composition and config checks, through the real `python -m visurf.run` entry point."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from visurf.config.compose import compose_config
+from visurf.config.validate import ConfigError, validate
+
+
+def cli(*args: str, cwd=None, timeout: int = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "visurf.run", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_defaults_are_the_main_job():
+    cfg = compose_config()
+    assert (cfg.objective.name, cfg.reward_control.name, cfg.model.name) == ("visurf", "all", "tiny_base")
+    assert cfg.reward_control.align and cfg.reward_control.no_think and cfg.reward_control.smooth
+
+
+@pytest.mark.parametrize("name", ["sft", "rlvr", "grpo", "sft_rlvr", "visurf"])
+def test_every_objective_composes_and_validates(name):
+    cfg = compose_config([f"objective={name}"])
+    validate(cfg)
+
+
+def test_grpo_is_an_alias_of_rlvr():
+    assert compose_config(["objective=grpo"]).objective == compose_config(["objective=rlvr"]).objective
+
+
+@pytest.mark.parametrize(
+    "preset,flags",
+    [
+        ("none", (False, False, False)),
+        ("align", (True, False, False)),
+        ("no_think", (False, True, False)),
+        ("smooth", (False, False, True)),
+        ("all", (True, True, True)),
+    ],
+)
+def test_reward_control_presets_are_flag_sets(preset, flags):
+    rc = compose_config([f"reward_control={preset}"]).reward_control
+    assert (rc.align, rc.no_think, rc.smooth) == flags and rc.name == preset
+
+
+def test_experiment_smoke_needs_no_plus():
+    cfg = compose_config(["experiment=smoke", "objective=sft"])
+    assert cfg.trainer.max_steps == 2 and cfg.model.name == "tiny" and cfg.objective.name == "sft"
+
+
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ("rollout.num_generations=0", "rollout.num_generations"),
+        ("optim.lr=-0.001", "optim.lr"),
+        ("rollout.max_new_tokens=0", "rollout.max_new_tokens"),
+        ("reward_control.smooth_clamp=-1", "reward_control.smooth_clamp"),
+        ("objective.loss_aggregation=mean", "objective.loss_aggregation"),
+        ("objective.scale_rewards=rank", "objective.scale_rewards"),
+        ("rollout.top_p=1.5", "rollout.top_p"),
+        ("objective.mu=0", "objective.mu"),
+        ("data.on_bad_row=ignore", "data.on_bad_row"),
+        ("model.frame=100", "model.frame"),
+        ("model.freeze_vision_tower=maybe", "model.freeze_vision_tower"),
+        ("model.base.freeze_vision_tower=maybe", "model.base.freeze_vision_tower"),
+        # non-finite numbers, bools as numbers, ranges
+        ("optim.lr=inf", "optim.lr"),
+        ("optim.lr=nan", "optim.lr"),
+        ("optim.lr=true", "optim.lr"),
+        ("rollout.temperature=inf", "rollout.temperature"),
+        ("objective.epsilon_low=2", "objective.epsilon_low"),
+        ("objective.epsilon_high=1", "objective.epsilon_high"),
+        ("objective.beta=inf", "objective.beta"),
+        ("train.micro_batch_size=-1", "train.micro_batch_size"),
+        ("eval.every_n_batches=-1", "eval.every_n_batches"),
+        ("eval.num_examples=2.5", "eval.num_examples"),
+        ("rollout.num_generations=1", "rollout.num_generations"),
+        ("objective=sft_rlvr rollout.num_generations=1", "rollout.num_generations"),
+        ("model.base.lr=inf", "model.base.lr"),
+        ("data.synth.num_train=0", "data.synth.num_train"),
+        ("data.synth.grid=-1", "data.synth"),
+        # enums, checked against what the builders use, before anything is built
+        ("reward.name=nope", "reward.name"),
+        ("+reward.kwargs.nope=1", "reward.kwargs"),
+        ("optim.schedule=foo", "optim.schedule"),
+        ("optim.min_lr_ratio=1.5", "optim.min_lr_ratio"),
+        ("model.base.min_lr_ratio=-0.1", "model.base.min_lr_ratio"),
+        ("+model.base.weight_decay=-1", "model.base.weight_decay"),
+        ("optim.name=lion", "optim.name"),
+        ("optim.momentum=1", "optim.momentum"),
+        ("optim.betas=[2,3]", "optim.betas[0]"),
+        ("optim.betas=[0.9]", "optim.betas"),
+        ("trainer.precision=foo", "trainer.precision"),
+        ("model.dtype=foo", "model.dtype"),
+        ("resume_pick=first", "resume_pick"),
+        # types
+        ("seed=abc", "seed"),
+        ("seed=-5", "seed"),
+        ("seed=true", "seed"),
+        ("model.frame=abc", "model.frame"),
+        ("data=local", "data.path"),
+    ],
+)
+def test_invalid_values_are_refused_naming_the_field(override, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):
+        validate(compose_config(override.split()))
+
+
+def test_one_sample_per_prompt_is_fine_for_sft():
+    validate(compose_config(["objective=sft", "rollout.num_generations=1"]))  # SFT samples nothing
+
+
+def test_cli_refuses_a_late_error_up_front_in_one_line(tmp_path):
+    """An unknown reward used to fail only after the model was built (minutes for the base)."""
+    out = cli("reward.name=nope", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "visurf: reward.name='nope' is invalid" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "run" / "config.yaml").exists()  # refused before the run started
+
+
+def test_cli_refuses_an_invalid_value_before_building_a_model(tmp_path):
+    out = cli("rollout.num_generations=0", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 2
+    assert "rollout.num_generations=0 is invalid" in out.stderr
+    assert not (tmp_path / "run" / "model").exists() and "Loading weights" not in out.stderr
+
+
+def test_cli_refuses_an_unknown_option_listing_the_valid_ones():
+    out = cli("objective=ppo")
+    assert out.returncode != 0
+    text = out.stderr + out.stdout
+    assert "objective/ppo" in text
+    for name in ("sft", "rlvr", "grpo", "sft_rlvr", "visurf"):
+        assert name in text
+
+
+def test_cli_works_from_any_working_directory(tmp_path):
+    out = cli("experiment=smoke", "objective=sft_rlvr", "--cfg", "job", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "name: sft_rlvr" in out.stdout and "max_steps: 2" in out.stdout

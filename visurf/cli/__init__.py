@@ -1,0 +1,1 @@
+"""The commands (`python -m visurf.X`): run, eval, export, report, compare."""

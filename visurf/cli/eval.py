@@ -1,0 +1,292 @@
+"""Evaluate a trained model on a test split: `python -m visurf.eval checkpoint=... out=FILE.json`.
+
+    python -m visurf.eval checkpoint=outputs/2025-01-01/12-00-00_visurf_all_s0 out=eval.json
+    python -m visurf.eval checkpoint=RUN/checkpoints/last.ckpt limit=200
+    python -m visurf.eval checkpoint=RUN data=local data.path=/data/refcoco split=val
+    python -m visurf.eval checkpoint=base model=tiny_base out=base.json
+
+`checkpoint` is a run directory (weights from its `model/`), a Lightning `.ckpt` file of a run,
+an HF model directory (full weights or a peft adapter), or `base` (the model config's model,
+unchanged). Own keys: `checkpoint`, `split` (default: the config's `data.test_split`), `limit`
+(first N examples; default: the whole split), `out` (JSON file), `device` (auto|cpu|cuda...).
+Every other `key=value` overrides the config:
+- with `base` or a model directory outside a run, any Hydra override (`model=...`, `data=...`);
+- with a run, dotted keys of the run's `config.yaml` (`data.path=...`, `eval.batch_size=16`)
+  and `data=<option>`, which swaps in `conf/data/<option>.yaml`. Unknown keys are refused.
+
+The metrics come from the one evaluator (`visurf.evaluation.runner.evaluate`) and have the keys
+of summary.json's `eval_after`, plus `checkpoint`, `split`, `versions`, `outcomes` (every
+question's [index, group, correct]) and `answers` (every question's problem, label and greedy
+completion); the last two go to the `out` file only. Two evaluations of the same split compare
+question by question, `--show N` printing what changed in words:
+`python -m visurf.compare A.json B.json --show 5`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from visurf.cli.args import UsageError, key_values, reported
+from visurf.config.paths import CONF_DIR
+from visurf.config.validate import validate
+
+log = logging.getLogger(__name__)
+
+OWN_KEYS = ("checkpoint", "split", "limit", "out", "device")
+PER_QUESTION = ("outcomes", "answers")  # in the out= file only
+# Groups that can be swapped on a run's resolved config: the test data is the one thing an
+# evaluation may change; the model, objective etc. are fixed by the checkpoint.
+RUN_GROUPS = ("data",)
+
+
+class EvalError(UsageError):
+    pass
+
+
+# -- arguments -------------------------------------------------------------------------------
+def parse_args(argv: list[str]) -> tuple[dict, list[str]]:
+    """Split `key=value` arguments into visurf.eval's own keys and config overrides."""
+    own, overrides = key_values(argv, OWN_KEYS)
+    if not own.get("checkpoint"):
+        raise EvalError("checkpoint=<run dir | .ckpt file | model dir | base> is required")
+    if "limit" in own:
+        try:
+            own["limit"] = int(own["limit"])
+        except ValueError:
+            raise EvalError(f"limit must be an integer, got {own['limit']!r}") from None
+        if own["limit"] < 0:
+            raise EvalError(f"limit must be >= 0 (0 = the whole split), got {own['limit']}")
+    return own, overrides
+
+
+# -- configs -----------------------------------------------------------------------------------
+def compose(overrides: list[str]):
+    """The default config with Hydra overrides (as `python -m visurf.run` would compose it)."""
+    from hydra.errors import HydraException
+
+    from visurf.config.compose import compose_config
+
+    try:
+        return compose_config(overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise EvalError(f"bad config override in {overrides}: {err}") from err
+
+
+def apply_run_overrides(cfg, overrides: list[str]):
+    """Overrides on a run's resolved config: `data=<option>` first, then dotted keys (must exist)."""
+    groups = [o for o in overrides if o.partition("=")[0] in RUN_GROUPS]
+    dotted = [o for o in overrides if o not in groups]
+    for override in groups:
+        group, _, option = override.partition("=")
+        path = CONF_DIR / group / f"{option}.yaml"
+        if not path.is_file():
+            options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+            raise EvalError(f"{override}: no option {option!r} in {CONF_DIR / group} (options: {options})")
+        cfg[group] = OmegaConf.load(path)
+    OmegaConf.set_struct(cfg, True)  # a dotted key the config lacks is refused, not added
+    for override in dotted:
+        try:
+            cfg.merge_with(OmegaConf.from_dotlist([override]))
+        except OmegaConfBaseException as err:
+            raise EvalError(
+                f"{override}: {err.msg} (a run takes dotted keys of its config.yaml and {RUN_GROUPS[0]}=<option>)"
+            ) from err
+    OmegaConf.set_struct(cfg, False)
+    return cfg
+
+
+def run_config(run_dir: Path, overrides: list[str]):
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a visurf run directory: {path} is missing")
+    return apply_run_overrides(OmegaConf.load(path), overrides)
+
+
+def is_model_dir(path: Path) -> bool:
+    return (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
+
+
+def resolve(checkpoint: str, overrides: list[str]) -> tuple:
+    """(config, weights) where weights is None (base), a model dir or a .ckpt file."""
+    if checkpoint == "base":
+        return compose(overrides), None
+    path = Path(checkpoint).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint={checkpoint}: {path} does not exist")
+    if path.is_file():
+        # A Lightning checkpoint lives in <run>/checkpoints/; its run holds the config.
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        if not (run_dir / "config.yaml").is_file():
+            raise FileNotFoundError(
+                f"checkpoint={checkpoint}: cannot find the run of {path} (no {run_dir / 'config.yaml'})"
+            )
+        return run_config(run_dir, overrides), path
+    if (path / "config.yaml").is_file():  # a run directory
+        model_dir = path / "model"
+        if not is_model_dir(model_dir):
+            raise FileNotFoundError(
+                f"checkpoint={checkpoint}: the run has no final weights in {model_dir} (did it finish?); "
+                f"evaluate a checkpoint file instead, e.g. checkpoint={path / 'checkpoints' / 'last.ckpt'}"
+            )
+        return run_config(path, overrides), model_dir
+    if is_model_dir(path):
+        if (path.parent / "config.yaml").is_file():  # <run>/model
+            return run_config(path.parent, overrides), path
+        cfg = compose(overrides)
+        if (path / "config.json").is_file():  # full weights: the directory is the model
+            cfg.model.source, cfg.model.path = "path", str(path)
+        return cfg, path
+    raise FileNotFoundError(
+        f"checkpoint={checkpoint}: {path} is neither a run directory (config.yaml), a model directory "
+        "(config.json or adapter_config.json) nor a checkpoint file"
+    )
+
+
+# -- models ------------------------------------------------------------------------------------
+def load_base(cfg):
+    """The model of `cfg.model` as the run loaded it (4-bit for peft=qlora)."""
+    from visurf.models.loading import load_policy
+
+    if cfg.peft.name == "none":
+        return load_policy(cfg.model)
+    from visurf.models.adapters import quantization_config
+
+    return load_policy(cfg.model, quantization_config=quantization_config(cfg.peft))
+
+
+def load_model(cfg, weights: Path | None):
+    """(model, processor) with the weights of `weights` (None: the config's model), in eval mode."""
+    from visurf.models.loading import load_policy
+    from visurf.models.processing import VLProcessor
+
+    if weights is None:
+        model, processor = load_policy(cfg.model)
+    elif weights.is_dir() and (weights / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        model, processor = load_base(cfg)  # the base the adapter was trained on
+        model = PeftModel.from_pretrained(model, str(weights))
+        if (weights / "preprocessor_config.json").is_file():
+            processor = VLProcessor.from_pretrained(weights)
+    elif weights.is_dir():
+        model, processor = load_policy(cfg.model, path=weights)
+    else:
+        model, processor = load_base(cfg)
+        model = load_lightning_weights(model, weights, cfg)
+    return model.eval(), processor
+
+
+def load_lightning_weights(model, ckpt: Path, cfg):
+    """`model` (the run's base) with the weights of a run's Lightning checkpoint."""
+    # The LightningModule holds the model as `policy`; its state_dict holds nothing else.
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    state = {k.removeprefix("policy."): v for k, v in state.items()}
+    if cfg.peft.name == "none":
+        model.load_state_dict(state)
+        return model
+    from visurf.models.adapters import apply_adapters
+
+    model = apply_adapters(model, cfg.peft)
+    # Only the adapters were trained; the (possibly 4-bit) base is loaded already.
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    missing = trained - state.keys()
+    if missing:
+        raise EvalError(f"{ckpt} lacks adapter weights of peft={cfg.peft.name}: {sorted(missing)[:3]}...")
+    model.load_state_dict({k: state[k] for k in trained}, strict=False)
+    return model
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+# -- the job -----------------------------------------------------------------------------------
+def run_eval(
+    checkpoint: str,
+    overrides: list[str] = (),
+    split: str | None = None,
+    limit: int = 0,
+    device: str = "auto",
+) -> dict:
+    """Metrics of `checkpoint` on `split` (the keys of summary.json's eval_after and more)."""
+    from visurf.data.sources import load_examples
+    from visurf.evaluation.runner import evaluate
+    from visurf.recipes.train import versions
+    from visurf.rewards import build_reward
+
+    cfg, weights = resolve(checkpoint, list(overrides))
+    missing = OmegaConf.missing_keys(cfg)
+    if missing:  # e.g. data=local without data.path
+        raise EvalError(f"config values not set: {', '.join(sorted(missing))} (pass key=value)")
+    validate(cfg)
+    split = split or str(cfg.data.test_split)
+    examples = load_examples(cfg.data, int(cfg.model.frame), split, limit=limit or None)
+    if weights is None or not (weights / "config.json").is_file():  # the config's model is loaded
+        from visurf.recipes.base_model import ensure_model
+
+        ensure_model(cfg.model)
+    model, processor = load_model(cfg, weights)
+    target = pick_device(device)
+    model.to(target)
+    log.info("evaluating %s on %d %s examples (%s)", checkpoint, len(examples), split, target)
+    outcomes: list = []
+    metrics, records = evaluate(
+        model,
+        processor,
+        build_reward(cfg.reward.name, **dict(cfg.reward.kwargs)),
+        examples,
+        batch_size=int(cfg.eval.batch_size),
+        max_new_tokens=int(cfg.eval.max_new_tokens),
+        device=target,
+        num_samples_logged=len(examples),  # every answer, so two files show what changed in words
+        outcomes=outcomes,
+    )
+    described = checkpoint if weights is None else str(Path(checkpoint).expanduser().resolve())
+    # [index in the split, group, correct] per question, as a run's outcome files: two evaluations
+    # of the same split compare question by question (python -m visurf.compare A.json B.json).
+    keyed = [[index, group, correct] for index, (group, correct) in enumerate(outcomes)]
+    answers = [{k: r[k] for k in ("problem", "label", "completion")} for r in records]
+    return {
+        **metrics,
+        "checkpoint": described,
+        "split": split,
+        "versions": versions(),
+        "outcomes": keyed,
+        "answers": answers,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    with reported("visurf.eval"):
+        own, overrides = parse_args(argv)
+        result = run_eval(
+            own["checkpoint"],
+            overrides,
+            split=own.get("split"),
+            limit=own.get("limit", 0),
+            device=own.get("device", "auto"),
+        )
+    if own.get("out"):
+        out = Path(own["out"]).expanduser()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        log.info("wrote %s (with every question's outcome)", out)
+    # The per-question outcomes and answers go to the file only: they would bury the metrics.
+    print(json.dumps({k: v for k, v in result.items() if k not in PER_QUESTION}, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The recipe of a run: build everything from a composed config, fit, write the outputs.
+
+Outputs in the run directory: `config.yaml` (resolved), `metrics.csv` (Lightning's CSVLogger;
+TensorBoard too with logging.tensorboard=true), `samples/eval_step*.jsonl`, `checkpoints/`,
+`model/` (the final weights as an HF directory) and `summary.json`, written last. Checkpoints,
+`model/` and `summary.json` are written atomically (visurf.io.atomic); a resumed run keeps every
+metrics row of its earlier parts once (visurf.runs.metrics_log).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import platform
+import time
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from omegaconf import OmegaConf
+
+from visurf.config.validate import validate
+from visurf.data.datamodule import RolloutData
+from visurf.data.lengths import drop_overlong, model_context
+from visurf.data.sources import load_examples
+from visurf.evaluation.runner import EvalCallback
+from visurf.io import atomic
+from visurf.models.loading import freeze_vision_tower, load_policy
+from visurf.objectives import build_schedule
+from visurf.rewards import build_reward, format_completion
+from visurf.runs import metrics_log
+from visurf.runs.checkpoints import (
+    find_checkpoint,
+    read_checkpoint,
+    remove_temporaries,
+    run_dir_of,
+)
+from visurf.runs.naming import reward_control_of
+from visurf.training.distributed import full_state_dict
+from visurf.training.module import PostTrainModule
+from visurf.training.trainer import build_trainer
+
+log = logging.getLogger(__name__)
+
+
+def versions() -> dict[str, str]:
+    # Read from package metadata: importing peft would pull in bitsandbytes (seconds) for nothing.
+    from importlib.metadata import version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "lightning", "peft"):
+        out[name] = version(name)
+    return out
+
+
+class IncompleteRunError(RuntimeError):
+    """The run finished without all of summary.json (it was written anyway, saying what is missing)."""
+
+
+def longest_label(example) -> str:
+    """The longest form a stage gives the label: with its think text, or the dataset's own string."""
+    return max(
+        format_completion(example.think or None, example.objects),
+        f"<answer>{example.raw_solution}</answer>",
+        key=len,
+    )
+
+
+def run_dir_for(cfg, hydra_dir: str | Path) -> Path:
+    """Where a run writes: Hydra's output dir, or the original run's dir when resuming one."""
+    return run_dir_of(cfg.resume) if cfg.resume else Path(hydra_dir)
+
+
+def start_resumed_part(cfg, run_dir: Path, ckpt: Path, step: int) -> None:
+    """Before anything overwrites the checkpoint: the metrics so far, less what the resumed part
+    logs again, set aside (visurf.runs.metrics_log); a killed run's temporary files removed."""
+    remove_temporaries(run_dir / "checkpoints")
+    if ckpt.parent.parent.resolve() != run_dir.resolve():  # resumed into another directory
+        metrics_log.start_fresh(run_dir)
+        return
+    callbacks = read_checkpoint(ckpt).get("callbacks", {})
+    last_row = next((v.get("row") for k, v in callbacks.items() if k.startswith("LastRow")), None)
+    final_eval_again = step >= int(cfg.trainer.max_steps)  # nothing left to train: evaluated again
+    metrics_log.start_part(run_dir, step, final_eval_again, last_row)
+
+
+def build_run(cfg) -> tuple[PostTrainModule, list, list]:
+    """The module (policy, processor, reward, stage schedule) and the train and test examples of
+    a run, as `fit` trains them; also what a probe of one run's steps starts from."""
+    frame = int(cfg.model.frame)
+    train_examples = load_examples(cfg.data, frame, cfg.data.train_split)
+    test_examples = load_examples(
+        cfg.data, frame, cfg.data.test_split, limit=int(cfg.eval.num_examples) or None
+    )
+    quant = None
+    if cfg.peft.name == "qlora":  # imported lazily: peft/bitsandbytes cost seconds to import
+        from visurf.models.adapters import quantization_config
+
+        quant = quantization_config(cfg.peft)
+    policy, processor = load_policy(cfg.model, quantization_config=quant)
+    context, on_bad_row = model_context(policy), cfg.data.on_bad_row
+    train_examples = drop_overlong(train_examples, processor, context, longest_label, on_bad_row, log)
+    test_examples = drop_overlong(test_examples, processor, context, longest_label, on_bad_row, log)
+    if cfg.model.get("freeze_vision_tower"):
+        freeze_vision_tower(policy)
+    if cfg.peft.name != "none":
+        from visurf.models.adapters import apply_adapters
+
+        policy = apply_adapters(policy, cfg.peft)
+    reward_fn = build_reward(cfg.reward.name, **dict(cfg.reward.kwargs))
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)  # building a base model re-seeds
+    module = PostTrainModule(cfg, policy, processor, reward_fn, build_schedule(cfg))
+    return module, train_examples, test_examples
+
+
+def train(cfg, run_dir: str | Path, callbacks: list | None = None, *, checked: bool = False) -> dict:
+    """Train per `cfg`, write the outputs into `run_dir`, return the summary.
+
+    `checked`: the caller has validated `cfg` already (`post_train` does, before it builds a base)."""
+    if not checked:
+        validate(cfg)
+    run_dir = Path(run_dir)
+    # The checkpoint and its step are read before anything is written (the run overwrites last.ckpt).
+    ckpt, resumed_at = (
+        find_checkpoint(cfg.resume, cfg.get("resume_pick", "last")) if cfg.resume else (None, 0)
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    start = time.time()
+
+    module, train_examples, test_examples = build_run(cfg)
+    policy, processor = module.policy, module.processor
+    data = RolloutData(train_examples, int(cfg.train.batch_size), int(cfg.seed))
+    evaluation = EvalCallback(test_examples, run_dir, cfg.eval)
+    if rank_zero_only.rank == 0:  # before the logger exists
+        if ckpt is not None:
+            start_resumed_part(cfg, run_dir, ckpt, resumed_at)
+        else:
+            metrics_log.start_fresh(run_dir)
+    trainer = build_trainer(cfg, run_dir, [evaluation, *(callbacks or [])])
+    safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+    trainer.fit(module, datamodule=data, ckpt_path=str(ckpt) if ckpt else None, **safe)
+    if evaluation.eval_after is None:  # resumed at its last step: fit had nothing left to run
+        evaluation.on_train_end(trainer, module)
+
+    # The final state is always resumable (e.g. to train a finished run for longer).
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    summary = {
+        "objective": cfg.objective.name,
+        "reward_control": reward_control_of(cfg),  # None where no stage injects the label
+        "seed": int(cfg.seed),
+        "steps": int(trainer.global_step),
+        "skipped_steps": int(module.skipped_steps),
+        "wall_time_s": round(time.time() - start, 2),
+        "versions": versions(),
+        "eval_before": evaluation.eval_before,
+        "eval_after": evaluation.eval_after,
+        "change": evaluation.change,
+        "model": str(cfg.model.name),
+        "resumed_from": str(ckpt) if ckpt else None,
+    }
+    missing = [key for key in ("eval_before", "eval_after") if summary[key] is None]
+    if missing:  # an evaluation that did not run: the summary says so, and the run fails
+        summary["incomplete"] = missing
+    full = full_state_dict(module.policy)  # on every rank: a collective under FSDP, else None
+    if trainer.is_global_zero:
+        with atomic.atomic_path(run_dir / "model") as tmp:
+            policy.save_pretrained(tmp, state_dict=full)
+            processor.save_pretrained(tmp)
+        metrics_log.finish(run_dir)  # after the last row is logged
+        atomic.write_text(run_dir / "summary.json", json.dumps(summary, indent=2))  # last: the run is done
+        log.info("run directory: %s", run_dir)
+    if missing:
+        raise IncompleteRunError(
+            f"{run_dir / 'summary.json'} is incomplete: {' and '.join(missing)} missing; "
+            "the weights and metrics are written"
+        )
+    return summary

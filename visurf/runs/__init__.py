@@ -1,0 +1,2 @@
+"""A run on disk: its name (`naming`), its checkpoints (`checkpoints`) and its metrics log
+(`metrics_log`)."""
