@@ -30,7 +30,7 @@ from contextlib import nullcontext
 import torch
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-from visurf.algorithms import policy_loss
+from visurf.algorithms import PolicyLossOptions, policy_loss
 from visurf.rollout import Sequences, token_logps
 
 # Qwen2.5-VL-3B-Instruct's config.json, as transformers' Qwen2_5_VLConfig takes it; "tiny" is the
@@ -221,8 +221,8 @@ def main(argv=None) -> dict:
         with autocast:
             logp = token_logps(policy, seqs, args.micro_batch_size)
             loss, _ = policy_loss(
-                logp, logp.detach(), None, advantages, seqs.mask, is_label=is_label, beta=0.0,
-                eps_low=0.2, eps_high=0.2, aggregation="grpo", max_completion_length=args.completion,
+                logp, logp.detach(), None, advantages, seqs.mask, is_label,
+                PolicyLossOptions(aggregation="grpo", max_completion_length=args.completion),
             )  # fmt: skip
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)

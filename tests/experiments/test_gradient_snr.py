@@ -95,7 +95,7 @@ def hashed_reward():
             return {"think_format": h % 101 / 100, "total": h % 101 / 100, "correct": float(h % 2)}
 
     yield "test_hashed"
-    REWARDS.pop("test_hashed")
+    REWARDS.remove("test_hashed")
 
 
 def test_by_kind_parts_add_up_to_the_batch_gradient(hashed_reward):

@@ -35,23 +35,33 @@ def test_each_group_keeps_its_advantages_in_a_random_order():
     assert len(orders) > 1
 
 
-def test_a_null_run_trains_with_shuffled_advantages(tmp_path, monkeypatch):
-    import visurf.objectives.policy as policy
+def test_a_null_run_trains_with_shuffled_advantages(tmp_path):
+    """The script's estimator, chosen by name in a real run: the stage forms its advantages with it."""
+    from visurf.algorithms import ADVANTAGE_ESTIMATORS
     from visurf.config.compose import compose_config
     from visurf.recipes.train import train
 
     module = load()
-    real, shuffle, calls = policy.group_advantages, module.shuffled_group_advantages, []
+    calls = []
+    shuffle = ADVANTAGE_ESTIMATORS.get("shuffled")
+    assert shuffle is module.shuffled_group_advantages
 
-    def spy(rewards, scale_rewards="group", **kwargs):
+    def spy(rewards, scale_rewards="group", eps=1e-4):
         calls.append(rewards.shape)
-        return shuffle(rewards, scale_rewards, **kwargs)
+        return shuffle(rewards, scale_rewards, eps)
 
-    monkeypatch.setattr(module, "shuffled_group_advantages", spy)
-    with module.shuffled_advantages():
-        summary = train(
-            compose_config(["experiment=smoke", "objective=rlvr", "trainer.max_steps=2"]), tmp_path / "null"
+    ADVANTAGE_ESTIMATORS.register("shuffled_spy")(spy)
+    try:
+        cfg = compose_config(
+            [
+                "experiment=smoke",
+                "objective=rlvr",
+                "trainer.max_steps=2",
+                "objective.advantage_estimator=shuffled_spy",
+            ]
         )
+        summary = train(cfg, tmp_path / "null")
+    finally:
+        ADVANTAGE_ESTIMATORS.remove("shuffled_spy")
     assert calls and all(len(shape) == 2 for shape in calls)  # the stage formed its advantages so
     assert summary["eval_after"] is not None
-    assert policy.group_advantages is real  # and gets its own back after the block

@@ -35,30 +35,34 @@ def test_one_sign_keeps_that_signs_advantages_and_zeroes_the_rest():
         probe.one_sign_group_advantages(rewards, keep="both")
 
 
-def test_the_shared_patch_puts_a_one_sign_function_in_a_real_run_and_restores_the_real_one(
-    tmp_path, monkeypatch
-):
-    """What the script's main does, with a spy in place of the partial: the stage forms its
-    advantages through the patched function for the whole run, and gets its own back after."""
-    import visurf.objectives.policy as policy
+def test_a_one_sign_estimator_drives_a_real_run_when_named(tmp_path):
+    """What the script's main does: it names its estimator, and the stage forms every group's
+    advantages with it (here a spy around the negative one records them)."""
+    from visurf.algorithms import ADVANTAGE_ESTIMATORS
     from visurf.config.compose import compose_config
     from visurf.recipes.train import train
 
-    monkeypatch.syspath_prepend(str(EXPERIMENTS))  # the script imports null_advantages beside it
-    probe, null = load("one_sign_advantages"), load("null_advantages")
-    real, seen = policy.group_advantages, []
+    load("one_sign_advantages")
+    negative, seen = ADVANTAGE_ESTIMATORS.get("negative_only"), []
 
-    def spy(rewards, scale_rewards="group", **kwargs):
-        advantages = probe.one_sign_group_advantages(rewards, scale_rewards, keep="negative", **kwargs)
-        seen.append(advantages)
-        return advantages
+    def spy(rewards, scale_rewards="group", eps=1e-4):
+        seen.append(negative(rewards, scale_rewards, eps))
+        return seen[-1]
 
-    with null.replaced_advantages(spy):
-        summary = train(
-            compose_config(["experiment=smoke", "objective=rlvr", "trainer.max_steps=2"]), tmp_path / "neg"
+    ADVANTAGE_ESTIMATORS.register("negative_spy")(spy)
+    try:
+        cfg = compose_config(
+            [
+                "experiment=smoke",
+                "objective=rlvr",
+                "trainer.max_steps=2",
+                "objective.advantage_estimator=negative_spy",
+            ]
         )
+        summary = train(cfg, tmp_path / "neg")
+    finally:
+        ADVANTAGE_ESTIMATORS.remove("negative_spy")
     assert seen and all((a <= 0).all() for a in seen) and summary["eval_after"] is not None
-    assert policy.group_advantages is real
 
 
 def test_the_script_names_the_sign_it_needs():

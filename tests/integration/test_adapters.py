@@ -202,7 +202,7 @@ def varied_reward():
             return {"think_format": r, "total": r, "correct": 0.0}
 
     yield "test_text_hash"
-    REWARDS.pop("test_text_hash")
+    REWARDS.remove("test_text_hash")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import visurf.rollout.scoring as rollout
-from visurf.algorithms import group_advantages, policy_loss, sft_loss
+from visurf.algorithms import PolicyLossOptions, group_advantages, policy_loss, sft_loss
 from visurf.config.compose import compose_config
 from visurf.data.sources import load_examples
 from visurf.models.loading import load_policy
@@ -114,7 +114,7 @@ def test_bf16_log_probabilities_give_float32_losses_advantages_and_kl(visurf_cac
     assert advantages.dtype == torch.float32
     loss, stats = policy_loss(
         logp, logp.detach(), ref, advantages[0], seqs.mask,
-        is_label=torch.tensor([False, True]), beta=0.04, eps_low=0.2, eps_high=0.2, aggregation="grpo",
+        torch.tensor([False, True]), PolicyLossOptions(beta=0.04, eps_low=0.2, eps_high=0.2, aggregation="grpo"),
     )  # fmt: skip
     assert loss.dtype == torch.float32 and all(v.dtype == torch.float32 for v in stats.values())
     assert stats["kl"] > 0  # the bf16 reference differs from the policy by its rounding

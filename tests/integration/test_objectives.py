@@ -8,7 +8,15 @@ import copy
 import pytest
 import torch
 
-from visurf.algorithms import Injection, aggregate, group_advantages, kl_k3, policy_loss, sft_loss
+from visurf.algorithms import (
+    Injection,
+    PolicyLossOptions,
+    aggregate,
+    group_advantages,
+    kl_k3,
+    policy_loss,
+    sft_loss,
+)
 from visurf.config.compose import compose_config
 from visurf.data.sources import load_examples
 from visurf.models.loading import load_policy
@@ -61,11 +69,8 @@ def test_identity_1_label_only_with_unit_advantage_is_sft(examples):
         None,
         torch.ones(n),
         exp.loss_mask,
-        is_label=torch.ones(n, dtype=torch.bool),
-        beta=0.0,
-        eps_low=0.2,
-        eps_high=0.2,
-        aggregation="bnpo",
+        torch.ones(n, dtype=torch.bool),
+        PolicyLossOptions(beta=0.0, eps_low=0.2, eps_high=0.2, aggregation="bnpo"),
     )
     loss.backward()
     assert_same_grads(g_sft, grads(model), atol=1e-7)
@@ -121,7 +126,7 @@ def constant_reward():
             return {"think_format": 1.0, "total": 1.0, "correct": 0.0}
 
     yield "test_constant"
-    REWARDS.pop("test_constant")
+    REWARDS.remove("test_constant")
 
 
 def test_identity_3_equal_rewards_leave_only_the_kl_term(examples, constant_reward):
@@ -177,7 +182,7 @@ def rollout_rows(exp):
 
 def test_align_changes_only_the_rendered_label(examples):
     plain, module = collect(examples, RewardControl())
-    aligned, _ = collect(examples, RewardControl(align=True))
+    aligned, _ = collect(examples, RewardControl.of("align"))
     r = rollout_rows(plain)
     w = min(plain.seqs.ids.shape[1], aligned.seqs.ids.shape[1])
     assert torch.equal(plain.seqs.ids[r][:, :w], aligned.seqs.ids[r][:, :w])  # same rollouts
@@ -195,8 +200,8 @@ def test_align_changes_only_the_rendered_label(examples):
 
 
 def test_no_think_exempts_the_label_and_masks_its_think_tokens(examples):
-    aligned, _ = collect(examples, RewardControl(align=True))
-    exempt, module = collect(examples, RewardControl(align=True, no_think=True))
+    aligned, _ = collect(examples, RewardControl.of("align"))
+    exempt, module = collect(examples, RewardControl.of("align", "no_think"))
     lab = label_rows(aligned)
     # Same sequences; the label's think tokens leave the loss mask, nothing else does.
     assert torch.equal(aligned.seqs.ids, exempt.seqs.ids)
@@ -214,14 +219,14 @@ def test_no_think_exempts_the_label_and_masks_its_think_tokens(examples):
 
 def test_the_label_is_tokenized_as_a_rollout_of_its_text_would_be(examples):
     """The label's ids are its whole text's tokenization, not its pieces' (no seam at `</think><answer>`)."""
-    exp, module = collect(examples, RewardControl(align=True, no_think=True))
+    exp, module = collect(examples, RewardControl.of("align", "no_think"))
     proc = module.processor
     for row in label_rows(exp):
         ids = exp.seqs.ids[row][exp.seqs.mask[row] > 0].tolist()
         assert ids == proc.completion_ids([proc.decode(ids)])[0]
     # Without align the label has no think block: the mask is unchanged, its reward gains the think term.
     plain, _ = collect(examples, RewardControl())
-    plain_exempt, _ = collect(examples, RewardControl(no_think=True))
+    plain_exempt, _ = collect(examples, RewardControl.of("no_think"))
     assert torch.equal(plain.loss_mask, plain_exempt.loss_mask)
     assert plain_exempt.metrics["label/reward"] == pytest.approx(plain.metrics["label/reward"] + 1.0)
     assert plain_exempt.metrics["reward"] == plain.metrics["reward"]
@@ -230,7 +235,7 @@ def test_the_label_is_tokenized_as_a_rollout_of_its_text_would_be(examples):
 def test_smooth_clamp_clamps_only_the_label_advantage(examples):
     raw, _ = collect(examples, RewardControl())
     clamp = 0.25
-    smooth, _ = collect(examples, RewardControl(smooth=True, smooth_mode="clamp", smooth_clamp=clamp))
+    smooth, _ = collect(examples, RewardControl.of("smooth", smooth={"mode": "clamp", "clamp": clamp}))
     r, lab = rollout_rows(raw), label_rows(raw)
     assert torch.equal(raw.advantages[r], smooth.advantages[r])
     assert torch.equal(smooth.advantages[lab], raw.advantages[lab].clamp(0.0, clamp))
@@ -252,7 +257,7 @@ def length_reward():
             return {"think_format": 0.0, "total": total, "correct": float(total == 3.0)}
 
     yield "test_length"
-    REWARDS.pop("test_length")
+    REWARDS.remove("test_length")
 
 
 def rollout_rewards(exp, module, g: int) -> torch.Tensor:
@@ -264,7 +269,7 @@ def rollout_rewards(exp, module, g: int) -> torch.Tensor:
 
 def test_smooth_group_mean_sets_the_label_reward_where_a_rollout_reaches_it(examples, length_reward):
     raw, module = collect(examples, RewardControl(), reward=length_reward)
-    smooth, _ = collect(examples, RewardControl(smooth=True), reward=length_reward)
+    smooth, _ = collect(examples, RewardControl.of("smooth"), reward=length_reward)
     assert torch.equal(raw.seqs.ids, smooth.seqs.ids) and torch.equal(raw.loss_mask, smooth.loss_mask)
     r = rollout_rewards(raw, module, 3)
     reached = (r >= 3.0).any(dim=1)
@@ -328,7 +333,7 @@ def test_injection_label_reward_maximum_and_scored(examples, length_reward):
     assert maximum.metrics["label/reward"] == raw.metrics["label/reward"] == 3.0  # as scored
     # `scored` leaves reward control's smoothing out: with smooth on, the same as with it off.
     scored, _ = collect(
-        examples, RewardControl(smooth=True), reward=length_reward, injection=Injection(label_reward="scored")
+        examples, RewardControl.of("smooth"), reward=length_reward, injection=Injection(label_reward="scored")
     )
     assert torch.equal(scored.advantages, raw.advantages)
 
@@ -336,7 +341,7 @@ def test_injection_label_reward_maximum_and_scored(examples, length_reward):
 def test_injection_label_ratio_reaches_the_loss(examples):
     """The stage hands `label_ratio` to the loss: `clipped` with one pass is `on_policy` exactly,
     `shaped` changes the label rows' gradient only."""
-    exp, module = collect(examples, RewardControl(align=True))
+    exp, module = collect(examples, RewardControl.of("align"))
     cfg = module.cfg
     results = {}
     for ratio in ("on_policy", "clipped", "shaped"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,50 @@ def test_a_real_module_is_a_host_with_every_member(visurf_cache):
     assert isinstance(module, StageHost)
     for name in protocol_members(StageHost):
         assert getattr(module, name) is not None, name
+
+
+def signature_mismatches(protocol: type, implementation: type) -> list[str]:
+    """The protocol's methods whose parameters (names, kinds, defaults) the implementation does not
+    share: a host method called with an argument it does not take fails only at run time."""
+    bad = []
+    for name, member in vars(protocol).items():
+        if name.startswith("_") or not callable(getattr(protocol, name)) or isinstance(member, property):
+            continue
+        want = inspect.signature(getattr(protocol, name))
+        have = inspect.signature(getattr(implementation, name))
+        strip = lambda sig: [  # noqa: E731
+            (p.name, p.kind, p.default) for p in sig.parameters.values() if p.name not in ("self", "cls")
+        ]
+        if strip(want) != strip(have):
+            bad.append(f"{name}{have} is not {name}{want}")
+    return bad
+
+
+def test_the_module_implements_the_host_methods_with_their_declared_signatures():
+    from visurf.training.module import PostTrainModule
+
+    assert not signature_mismatches(StageHost, PostTrainModule)
+
+
+@pytest.mark.parametrize("kind", ["sft", "policy"])
+def test_every_stage_kind_implements_the_stage_methods_with_their_declared_signatures(kind):
+    from visurf.objectives import STAGES
+
+    assert not signature_mismatches(Stage, STAGES.get(kind))
+
+
+def test_the_signature_check_catches_a_drifted_parameter():
+    class Drifted:
+        def reference_logps(self, seqs):  # the temperature a policy stage passes is missing
+            pass
+
+        def to_device(self, inputs: dict) -> dict:
+            pass
+
+        def reset_reference(self) -> None:
+            pass
+
+    assert [m.split("(")[0] for m in signature_mismatches(StageHost, Drifted)] == ["reference_logps"]
 
 
 def test_every_objective_is_built_from_stages_that_satisfy_the_protocol():

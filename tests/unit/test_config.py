@@ -10,6 +10,7 @@ import pytest
 
 from visurf.config.compose import compose_config
 from visurf.config.validate import ConfigError, validate
+from visurf.reward_control import RewardControl
 
 
 def cli(*args: str, cwd=None, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -27,7 +28,7 @@ def cli(*args: str, cwd=None, timeout: int = 120) -> subprocess.CompletedProcess
 def test_defaults_are_the_main_job():
     cfg = compose_config()
     assert (cfg.objective.name, cfg.reward_control.name, cfg.model.name) == ("visurf", "all", "tiny_base")
-    assert cfg.reward_control.align and cfg.reward_control.no_think and cfg.reward_control.smooth
+    assert list(cfg.reward_control.strategies) == ["align", "no_think", "smooth"]
 
 
 @pytest.mark.parametrize("name", ["sft", "rlvr", "grpo", "sft_rlvr", "visurf"])
@@ -41,18 +42,26 @@ def test_grpo_is_an_alias_of_rlvr():
 
 
 @pytest.mark.parametrize(
-    "preset,flags",
+    "preset,strategies",
     [
-        ("none", (False, False, False)),
-        ("align", (True, False, False)),
-        ("no_think", (False, True, False)),
-        ("smooth", (False, False, True)),
-        ("all", (True, True, True)),
+        ("none", ()),
+        ("align", ("align",)),
+        ("no_think", ("no_think",)),
+        ("smooth", ("smooth",)),
+        ("all", ("align", "no_think", "smooth")),
     ],
 )
-def test_reward_control_presets_are_flag_sets(preset, flags):
+def test_reward_control_presets_are_lists_of_strategies(preset, strategies):
     rc = compose_config([f"reward_control={preset}"]).reward_control
-    assert (rc.align, rc.no_think, rc.smooth) == flags and rc.name == preset
+    assert RewardControl.from_config(rc).names == strategies and rc.name == preset
+
+
+def test_a_preset_takes_a_list_of_strategies_on_the_command_line():
+    rc = compose_config(["reward_control.strategies=[smooth,align]", "reward_control.smooth.mode=clamp"])
+    control = RewardControl.from_config(rc.reward_control)
+    assert control.names == ("smooth", "align") and control.strategies[0].mode == "clamp"
+    with pytest.raises(ConfigError, match="unknown reward-control strategy 'typo'"):
+        validate(compose_config(["reward_control.strategies=[align,typo]"]))
 
 
 def test_experiment_smoke_needs_no_plus():
@@ -66,7 +75,7 @@ def test_experiment_smoke_needs_no_plus():
         ("rollout.num_generations=0", "rollout.num_generations"),
         ("optim.lr=-0.001", "optim.lr"),
         ("rollout.max_new_tokens=0", "rollout.max_new_tokens"),
-        ("reward_control.smooth_clamp=-1", "reward_control.smooth_clamp"),
+        ("reward_control.smooth.clamp=-1", "reward_control.smooth.clamp"),
         ("objective.loss_aggregation=mean", "objective.loss_aggregation"),
         ("objective.scale_rewards=rank", "objective.scale_rewards"),
         ("rollout.top_p=1.5", "rollout.top_p"),

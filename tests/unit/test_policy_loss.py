@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from visurf.algorithms import (
     AGGREGATIONS,
+    PolicyLossOptions,
     aggregate,
     clipped_surrogate,
     group_advantages,
@@ -249,7 +250,7 @@ def test_clipped_label_with_one_pass_is_on_policy():
 def _kw(**over):
     kw = dict(beta=0.0, eps_low=EPS, eps_high=EPS, aggregation="bnpo")
     kw.update(over)
-    return kw
+    return {"options": PolicyLossOptions(**kw)}
 
 
 def test_policy_loss_rollouts_with_kl_by_hand():

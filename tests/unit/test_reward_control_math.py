@@ -67,8 +67,8 @@ def test_each_smooth_mode_changes_only_its_own_quantity():
     label = torch.tensor([2.0, 3.0])
     adv = torch.tensor([-0.5, 2.1])
     off = RewardControl()
-    group_mean = RewardControl(smooth=True)  # group_mean is the default mode
-    clamp = RewardControl(smooth=True, smooth_mode="clamp", smooth_clamp=1.0)
+    group_mean = RewardControl.of("smooth")  # group_mean is the default mode
+    clamp = RewardControl.of("smooth", smooth={"mode": "clamp", "clamp": 1.0})
     assert off.label_reward(rollouts, label) is label and off.label_advantage(adv) is adv
     assert group_mean.label_reward(rollouts, label).tolist() == [2.0, 3.0]  # 3.0 >= 2.0: mean 2.0
     assert group_mean.label_reward(rollouts, torch.tensor([2.5, 3.0])).tolist() == [2.0, 3.0]
@@ -80,15 +80,16 @@ def test_each_smooth_mode_changes_only_its_own_quantity():
 @pytest.mark.parametrize(
     "kwargs,field",
     [
-        ({"smooth_clamp": -0.1}, "reward_control.smooth_clamp"),
-        ({"smooth_clamp": float("nan")}, "reward_control.smooth_clamp"),
-        ({"smooth_clamp": True}, "reward_control.smooth_clamp"),
-        ({"smooth_mode": "mean"}, "reward_control.smooth_mode"),
+        ({"clamp": -0.1}, "reward_control.smooth.clamp"),
+        ({"clamp": float("nan")}, "reward_control.smooth.clamp"),
+        ({"clamp": True}, "reward_control.smooth.clamp"),
+        ({"mode": "mean"}, "reward_control.smooth.mode"),
+        ({"mood": "clamp"}, "reward_control.smooth="),
     ],
 )
 def test_reward_control_refuses_bad_values_naming_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
-        RewardControl(smooth=True, **kwargs)
+        RewardControl.of("smooth", smooth=kwargs)
 
 
 def test_mask_think_tokens():
@@ -130,6 +131,17 @@ def test_a_config_from_before_smooth_mode_means_the_clamp():
     from omegaconf import OmegaConf
 
     old = OmegaConf.create({"align": True, "no_think": True, "smooth": True, "smooth_clamp": 1.0})
-    assert RewardControl.from_config(old).smooth_mode == "clamp"
+    control = RewardControl.from_config(old)
+    assert control.names == ("align", "no_think", "smooth") and control.strategies[-1].mode == "clamp"
     new = OmegaConf.create({**OmegaConf.to_container(old), "smooth_mode": "group_mean"})
-    assert RewardControl.from_config(new).smooth_mode == "group_mean"
+    assert RewardControl.from_config(new).strategies[-1].mode == "group_mean"
+    flags = OmegaConf.create({"align": False, "no_think": True, "smooth": False, "smooth_clamp": 1.0})
+    assert RewardControl.from_config(flags).names == ("no_think",)
+
+
+def test_strategies_apply_in_the_order_listed():
+    """Two strategies that both change the label's advantage: the second sees the first's output."""
+    clamp = {"mode": "clamp", "clamp": 1.0}
+    adv = torch.tensor([-0.5, 2.1])
+    one = RewardControl.of("smooth", smooth=clamp)
+    assert RewardControl(one.strategies * 2).label_advantage(adv).tolist() == pytest.approx([0.0, 1.0])

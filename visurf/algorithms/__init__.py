@@ -1,6 +1,15 @@
-"""Loss and advantage maths for SFT, RLVR (GRPO family) and ViSurf, and the label-injection flags."""
+"""Loss and advantage maths for SFT, RLVR (GRPO family) and ViSurf, and the label-injection flags.
 
-from visurf.algorithms.advantages import SCALE_REWARDS, group_advantages
+Advantage estimators are registered by name (`objective.advantage_estimator`, default `grpo`):
+`@register_advantage_estimator("name")` on a function of the signature of `group_advantages`.
+"""
+
+from visurf.algorithms.advantages import (
+    ADVANTAGE_ESTIMATORS,
+    SCALE_REWARDS,
+    group_advantages,
+    register_advantage_estimator,
+)
 from visurf.algorithms.injection import (
     HOW,
     LABEL_REWARDS,
@@ -14,6 +23,7 @@ from visurf.algorithms.injection import (
 from visurf.algorithms.policy_loss import (
     AGGREGATIONS,
     LABEL_RATIOS,
+    PolicyLossOptions,
     aggregate,
     clipped_surrogate,
     kl_k3,
@@ -24,6 +34,7 @@ from visurf.algorithms.policy_loss import (
 )
 
 __all__ = [
+    "ADVANTAGE_ESTIMATORS",
     "AGGREGATIONS",
     "HOW",
     "LABEL_RATIOS",
@@ -31,6 +42,7 @@ __all__ = [
     "SCALE_REWARDS",
     "WHEN",
     "Injection",
+    "PolicyLossOptions",
     "aggregate",
     "clipped_surrogate",
     "entering_groups",
@@ -41,6 +53,7 @@ __all__ = [
     "label_rewards",
     "on_policy_surrogate",
     "policy_loss",
+    "register_advantage_estimator",
     "sft_loss",
     "shaped_surrogate",
 ]

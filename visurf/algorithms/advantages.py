@@ -9,7 +9,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from visurf.config.registry import Registry
+
 SCALE_REWARDS = ("group", "batch", "none")
+# Estimators by name: (rewards [num_groups, group_size], scale_rewards, eps) -> advantages of the
+# same shape. A policy stage forms every group's advantages with the one its objective names.
+ADVANTAGE_ESTIMATORS = Registry("advantage estimator")
+register_advantage_estimator = ADVANTAGE_ESTIMATORS.register
 
 
 def _sample_std(x: Tensor, dim: int | None = None) -> Tensor:
@@ -25,6 +31,7 @@ def _sample_std(x: Tensor, dim: int | None = None) -> Tensor:
     return torch.zeros_like(x.sum(dim=dim, keepdim=True))
 
 
+@register_advantage_estimator("grpo")
 def group_advantages(rewards: Tensor, scale_rewards: str = "group", eps: float = 1e-4) -> Tensor:
     """Group-relative advantages of a ``[num_groups, group_size]`` reward tensor.
 

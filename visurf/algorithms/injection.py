@@ -98,13 +98,14 @@ def injected_advantages(
     how: str,
     scale_rewards: str = "group",
     eps: float = 1e-4,
+    estimator=group_advantages,
 ) -> tuple[Tensor, Tensor]:
     """Group-relative advantages of rollouts and labels, each group with its own members.
 
     `rollout_rewards` [B, G], `label_rewards` [B], `enters` [B] bool. A group the label enters has
     the members `{o_1..o_G, ŷ}` (`add`) or `{o_1..o_{G-1}, ŷ}` (`replace`); any other group is its G
-    rollouts. Advantages are `visurf.algorithms.group_advantages` over each group's members (with
-    `scale_rewards="batch"`, the std of every member of the batch). Returns `(rollout_adv [B, G],
+    rollouts. Advantages are `estimator` (by default `visurf.algorithms.group_advantages`) over each
+    group's members (with `scale_rewards="batch"`, the std of every member of the batch). Returns `(rollout_adv [B, G],
     label_adv [B])`; entries of non-members (a replaced rollout, the label of a group it does not
     enter) are 0. When the label enters every group by `add`, this is exactly
     `group_advantages` of the `[B, G+1]` rewards with the label last.
@@ -119,20 +120,20 @@ def injected_advantages(
     if how == "replace":
         members = group_members(enters, g, how)
         rewards = torch.where(members, rollout_rewards, label_rewards[:, None])  # the label in the last slot
-        adv = group_advantages(rewards, scale_rewards, eps)
+        adv = estimator(rewards, scale_rewards, eps)
         zero = torch.zeros_like(adv)
         return torch.where(members, adv, zero), torch.where(enters, adv[:, -1], zero[:, -1])
     if how != "add":
         raise ValueError(f"how must be one of {HOW}, got {how!r}")
     with_label = torch.cat([rollout_rewards, label_rewards[:, None]], dim=1)
     if enters.all():  # ViSurf's case: one rectangular [B, G+1] group tensor
-        adv = group_advantages(with_label, scale_rewards, eps)
+        adv = estimator(with_label, scale_rewards, eps)
         return adv[:, :g], adv[:, g]
     # Groups of G+1 and G members side by side: each row's advantages depend on its row only
     # (batch scaling aside), so compute both shapes and keep each group's own.
     centred = "none" if scale_rewards == "batch" else scale_rewards
-    adv_with = group_advantages(with_label, centred, eps)
-    adv_without = group_advantages(rollout_rewards, centred, eps)
+    adv_with = estimator(with_label, centred, eps)
+    adv_without = estimator(rollout_rewards, centred, eps)
     rollout_adv = torch.where(enters[:, None], adv_with[:, :g], adv_without)
     label_adv = torch.where(enters, adv_with[:, g], torch.zeros_like(adv_with[:, g]))
     if scale_rewards == "batch":

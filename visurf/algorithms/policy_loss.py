@@ -7,6 +7,8 @@ loss value or a statistic, and get zero gradient (as long as their values are fi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -154,22 +156,41 @@ def sft_loss(logp: Tensor, mask: Tensor) -> Tensor:
     return aggregate(-logp, mask, "bnpo")
 
 
+@dataclass(frozen=True)
+class PolicyLossOptions:
+    """The settings of :func:`policy_loss`, built once per stage from the objective's config.
+
+    ``beta``: weight of the k3 KL to the reference; ``eps_low`` / ``eps_high``: the clip range;
+    ``aggregation``: one of ``AGGREGATIONS`` (:func:`aggregate`), with ``max_completion_length``
+    for ``dr_grpo``; ``kl_on_label``: the KL term on label rows too; ``label_ratio``: one of
+    ``LABEL_RATIOS``, the label rows' surrogate, with ``label_gamma`` for ``shaped``.
+    """
+
+    beta: float = 0.0
+    eps_low: float = 0.2
+    eps_high: float = 0.2
+    aggregation: str = "grpo"
+    max_completion_length: int | None = None
+    kl_on_label: bool = False
+    label_ratio: str = "on_policy"
+    label_gamma: float = 0.1
+
+    def __post_init__(self):
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
+        if self.label_ratio not in LABEL_RATIOS:
+            raise ValueError(f"label_ratio must be one of {LABEL_RATIOS}, got {self.label_ratio!r}")
+
+
 def policy_loss(
     logp: Tensor,
     old_logp: Tensor,
     ref_logp: Tensor | None,
     advantages: Tensor,
     mask: Tensor,
-    *,
     is_label: Tensor,
-    beta: float,
-    eps_low: float,
-    eps_high: float,
-    aggregation: str,
-    max_completion_length: int | None = None,
-    kl_on_label: bool = False,
-    label_ratio: str = "on_policy",
-    label_gamma: float = 0.1,
+    options: PolicyLossOptions,
+    *,
     global_tokens: float | Tensor | None = None,
     global_rows: float | Tensor | None = None,
     world_size: int = 1,
@@ -177,7 +198,7 @@ def policy_loss(
     """One loss for a batch of rollouts and (ViSurf) injected labels.
 
     Per token: ``l = surrogate + β·KL_k3`` where the surrogate is :func:`clipped_surrogate` on
-    rollout rows and, on rows with ``is_label``, chosen by ``label_ratio``:
+    rollout rows and, on rows with ``is_label``, chosen by ``options.label_ratio``:
 
     - ``on_policy`` (ViSurf): :func:`on_policy_surrogate`, ratio ``exp(ℓ − sg ℓ)``, unclipped;
     - ``shaped`` (LUFFY): :func:`shaped_surrogate` with ``γ = label_gamma``, unclipped;
@@ -186,9 +207,9 @@ def policy_loss(
 
     The KL term is applied on rollout rows, and on label rows only when
     ``kl_on_label``; ``ref_logp is None`` or ``β == 0`` removes it. The per-token total is
-    aggregated with ``aggregation`` over the whole batch (rollouts and labels together), with
-    the global counts of :func:`aggregate` (``global_tokens``, ``global_rows``, ``world_size``).
-    With ``is_label`` all False this is exactly the GRPO/RLVR loss.
+    aggregated with ``options.aggregation`` over the whole batch (rollouts and labels together),
+    with the global counts of :func:`aggregate` (``global_tokens``, ``global_rows``,
+    ``world_size``). With ``is_label`` all False this is exactly the GRPO/RLVR loss.
 
     ``old_logp`` and ``ref_logp`` are ignored on the rows that do not use them (label rows
     for ``old_logp`` unless ``label_ratio == "clipped"``; rows without KL for ``ref_logp``), so
@@ -203,6 +224,41 @@ def policy_loss(
       aggregated loss with the other part's per-token loss zeroed (0 without label rows);
     - ``policy_loss``: the aggregated surrogate part; ``kl_loss``: the aggregated ``β·KL`` part.
     """
+    _check_shapes(logp, old_logp, ref_logp, advantages, mask, is_label)
+    label_rows = is_label.to(torch.bool).unsqueeze(-1)
+    surrogate, clipped_mask = _surrogate(logp, old_logp, advantages, label_rows, options)
+    kl_tok, kl_term = _kl(logp, ref_logp, label_rows, options)
+
+    def agg(per_token: Tensor) -> Tensor:
+        return aggregate(
+            per_token,
+            mask,
+            options.aggregation,
+            options.max_completion_length,
+            global_tokens=global_tokens,
+            global_rows=global_rows,
+            world_size=world_size,
+        )
+
+    total = surrogate + kl_term
+    loss = agg(total)
+    with torch.no_grad():
+        rollout_active = mask.to(torch.bool) & ~label_rows
+        n_rollout = rollout_active.sum().to(logp.dtype)
+        zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
+        label_part = agg(torch.where(label_rows, total, zero))
+        rollout_part = agg(torch.where(label_rows, zero, total))
+        stats = {
+            "kl": _safe_div(torch.where(rollout_active, kl_tok, zero).sum(), n_rollout),
+            "clip_fraction": _safe_div((clipped_mask & rollout_active).sum().to(logp.dtype), n_rollout),
+            "label_loss_share": _safe_div(label_part.abs(), label_part.abs() + rollout_part.abs()),
+            "policy_loss": agg(surrogate),
+            "kl_loss": agg(kl_term),
+        }
+    return loss, {k: v.detach() for k, v in stats.items()}
+
+
+def _check_shapes(logp, old_logp, ref_logp, advantages, mask, is_label) -> None:
     if logp.dim() != 2 or old_logp.shape != logp.shape or mask.shape != logp.shape:
         raise ValueError(
             "logp, old_logp and mask must share one [B, T] shape, got "
@@ -217,66 +273,31 @@ def policy_loss(
             f"{tuple(advantages.shape)} and {tuple(is_label.shape)}"
         )
 
-    if label_ratio not in LABEL_RATIOS:
-        raise ValueError(f"label_ratio must be one of {LABEL_RATIOS}, got {label_ratio!r}")
 
-    is_label = is_label.to(torch.bool)
-    label_rows = is_label.unsqueeze(-1)
-    detached = logp.detach()
-
-    if label_ratio == "clipped":
-        surrogate, clipped_mask = clipped_surrogate(logp, old_logp, advantages, eps_low, eps_high)
+def _surrogate(logp, old_logp, advantages, label_rows, options) -> tuple[Tensor, Tensor]:
+    """The per-token surrogate of every row ([B, T]) and where a rollout token took the clipped
+    branch; label rows take `options.label_ratio`'s term."""
+    if options.label_ratio == "clipped":
+        return clipped_surrogate(logp, old_logp, advantages, options.eps_low, options.eps_high)
+    # Label rows take their own term; give the clipped branch ℓ_old = ℓ_θ there so a placeholder
+    # old_logp on label rows cannot put NaN into the (discarded) branch's gradient.
+    old_eff = torch.where(label_rows, logp.detach(), old_logp)
+    clipped_loss, clipped_mask = clipped_surrogate(
+        logp, old_eff, advantages, options.eps_low, options.eps_high
+    )
+    if options.label_ratio == "on_policy":
+        label_loss = on_policy_surrogate(logp, advantages)
     else:
-        # Label rows take their own term; give the clipped branch ℓ_old = ℓ_θ there so a
-        # placeholder old_logp on label rows cannot put NaN into the (discarded) branch's gradient.
-        old_eff = torch.where(label_rows, detached, old_logp)
-        clipped_loss, clipped_mask = clipped_surrogate(logp, old_eff, advantages, eps_low, eps_high)
-        if label_ratio == "on_policy":
-            label_loss = on_policy_surrogate(logp, advantages)
-        else:
-            label_loss = shaped_surrogate(logp, advantages, label_gamma)
-        surrogate = torch.where(label_rows, label_loss, clipped_loss)
+        label_loss = shaped_surrogate(logp, advantages, options.label_gamma)
+    return torch.where(label_rows, label_loss, clipped_loss), clipped_mask
 
-    kl_rows = torch.ones_like(label_rows) if kl_on_label else ~label_rows
-    if ref_logp is not None:
-        # Same trick: rows without KL compare ℓ_θ with itself, so their KL is exactly 0.
-        kl_tok = kl_k3(logp, torch.where(kl_rows, ref_logp, detached))
-    else:
-        kl_tok = torch.zeros_like(logp)
-    kl_term = beta * kl_tok if (ref_logp is not None and beta != 0) else torch.zeros_like(logp)
 
-    def agg(per_token: Tensor) -> Tensor:
-        return aggregate(
-            per_token,
-            mask,
-            aggregation,
-            max_completion_length,
-            global_tokens=global_tokens,
-            global_rows=global_rows,
-            world_size=world_size,
-        )
-
-    total = surrogate + kl_term
-    loss = agg(total)
-
-    with torch.no_grad():
-        active = mask.to(torch.bool)
-        rollout_active = active & ~label_rows
-        n_rollout = rollout_active.sum().to(logp.dtype)
-        zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
-
-        kl_mean = _safe_div(torch.where(rollout_active, kl_tok, zero).sum(), n_rollout)
-        clip_fraction = _safe_div((clipped_mask & rollout_active).sum().to(logp.dtype), n_rollout)
-
-        label_part = agg(torch.where(label_rows, total, zero))
-        rollout_part = agg(torch.where(label_rows, zero, total))
-        share = _safe_div(label_part.abs(), label_part.abs() + rollout_part.abs())
-
-        stats = {
-            "kl": kl_mean.detach(),
-            "clip_fraction": clip_fraction.detach(),
-            "label_loss_share": share.detach(),
-            "policy_loss": agg(surrogate).detach(),
-            "kl_loss": agg(kl_term).detach(),
-        }
-    return loss, stats
+def _kl(logp, ref_logp, label_rows, options) -> tuple[Tensor, Tensor]:
+    """(per-token k3 KL, its weighted loss term), both [B, T]; rows without KL hold exactly 0."""
+    if ref_logp is None:
+        zeros = torch.zeros_like(logp)
+        return zeros, zeros
+    kl_rows = torch.ones_like(label_rows) if options.kl_on_label else ~label_rows
+    # Rows without KL compare ℓ_θ with itself, so their KL is exactly 0.
+    kl_tok = kl_k3(logp, torch.where(kl_rows, ref_logp, logp.detach()))
+    return kl_tok, (options.beta * kl_tok if options.beta != 0 else torch.zeros_like(logp))

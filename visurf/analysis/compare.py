@@ -22,6 +22,9 @@ from pathlib import Path
 
 from visurf.evaluation.paired import mcnemar_p, paired_change, summed_change
 
+# What tells a pair's other run apart besides its seed: its objective, reward control, injection.
+PAIR_KEYS = ("against", "reward_control", "injection")
+
 
 def evaluations(run_dir: str | Path) -> dict[int, Path]:
     """The run's outcome files by evaluation step, in step order."""
@@ -141,29 +144,47 @@ def against_objective(runs, objective: str = "visurf"):
 
 def against_control(runs, control: str = "all", objective: str = "visurf"):
     """The ablation: `objective`'s runs under reward control `control` against its runs under
-    every other control, of the same seed. The same columns as `against_objective` (`against`
-    is then `objective`, `reward_control` the other run's control)."""
+    every other control, of the same seed and injection. The same columns as
+    `against_objective` (`against` is then `objective`, `reward_control` the other run's control)."""
     own = runs[runs.objective == objective]
-    return _against(own[own.reward_control == control], own[own.reward_control != control])
+    return _against(own[own.reward_control == control], own[own.reward_control != control], same="injection")
 
 
-def _against(mine, others):
+def against_injection(runs, injection: str = "visurf", objective: str = "visurf"):
+    """The injection sweep: `objective`'s runs with injection preset `injection` against its runs
+    with every other preset, of the same seed and reward control (`injection`: the other run's)."""
+    own = runs[runs.objective == objective]
+    if "injection" not in own:
+        own = own.assign(injection=injection)  # a table from before the key: every run is ViSurf's
+    return _against(own[own.injection == injection], own[own.injection != injection], same="reward_control")
+
+
+def _against(mine, others, same: str | None = None):
+    """Each of `others` against the run of `mine` with its seed (and the same `same` column)."""
     import pandas as pd
 
     rows = []
     for _, other in others.iterrows():
-        for _, run in mine[mine.seed == other.seed].iterrows():
+        partners = mine[mine.seed == other.seed]
+        if same is not None and same in partners:
+            partners = partners[partners[same].fillna("") == ("" if _missing(other[same]) else other[same])]
+        for _, run in partners.iterrows():
             change = compare_runs(other.run_dir, run.run_dir)
             rows.append(
                 {
                     "against": other.objective,
                     "reward_control": other.reward_control,
+                    "injection": other.get("injection"),
                     "seed": other.seed,
                     **{k: change[k] for k in ("gained", "lost", "unchanged", "p_value", "groups")},
                 }
             )
-    columns = ["against", "reward_control", "seed", "gained", "lost", "unchanged", "p_value", "groups"]
+    columns = ["against", *PAIR_KEYS[1:], "seed", "gained", "lost", "unchanged", "p_value", "groups"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def summed_over_seeds(table):
@@ -173,11 +194,11 @@ def summed_over_seeds(table):
     import pandas as pd
 
     rows = []
-    for (against, control), seeds in table.groupby(["against", "reward_control"], dropna=False, sort=True):
+    keys = [k for k in PAIR_KEYS if k in table]
+    for values, seeds in table.groupby(keys, dropna=False, sort=True):
         gained, lost = int(seeds.gained.sum()), int(seeds.lost.sum())
         row = {
-            "against": against,
-            "reward_control": control,
+            **dict(zip(keys, values)),
             "seeds": len(seeds),
             "gained": gained,
             "lost": lost,
@@ -187,7 +208,7 @@ def summed_over_seeds(table):
         if "groups" in seeds:
             row["groups"] = summed_change([{"groups": g} for g in seeds.groups])["groups"]
         rows.append(row)
-    columns = ["against", "reward_control", "seeds", "gained", "lost", "unchanged", "p_value"]
+    columns = [*keys, "seeds", "gained", "lost", "unchanged", "p_value"]
     return pd.DataFrame(rows, columns=columns + (["groups"] if "groups" in table else []))
 
 
@@ -201,10 +222,9 @@ def against_start(runs):
     """
     import pandas as pd
 
+    keys = ["objective", *(k for k in PAIR_KEYS[1:] if k in runs)]
     rows = []
-    for (objective, control), group in runs.groupby(
-        ["objective", "reward_control"], dropna=False, sort=False
-    ):
+    for values, group in runs.groupby(keys, dropna=False, sort=False):
         by_step: dict[int, list[dict]] = {}
         for run_dir in group.run_dir:
             files = list(evaluations(run_dir).items())
@@ -216,12 +236,11 @@ def against_start(runs):
         for step, changes in sorted(by_step.items()):
             summed = summed_change(changes)
             rows.append(
-                {"objective": objective, "reward_control": control, "step": step, "seeds": len(changes)}
+                {**dict(zip(keys, values)), "step": step, "seeds": len(changes)}
                 | {k: summed[k] for k in ("gained", "lost", "unchanged", "p_value", "groups")}
             )
     columns = [
-        "objective",
-        "reward_control",
+        *keys,
         "step",
         "seeds",
         "gained",

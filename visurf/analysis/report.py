@@ -27,11 +27,12 @@ from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
 from visurf.evaluation.paired import mcnemar_p
-from visurf.runs.naming import reward_control_of
+from visurf.runs.naming import DEFAULT_INJECTION, injection_of, reward_control_of
 
 log = logging.getLogger(__name__)
 
-KEYS = ["objective", "reward_control"]
+# What tells runs apart besides the seed (the run name's parts): visurf.runs.naming.
+KEYS = ["objective", "reward_control", "injection"]
 # Test metrics averaged over seeds: column -> path in summary.json's eval_after.
 EVAL_METRICS = {
     "accuracy": ("accuracy",),
@@ -54,6 +55,7 @@ CURVES = {"reward": "train/reward", "accuracy": "train/accuracy"}
 ORDER = {
     "objective": ["sft", "rlvr", "grpo", "sft_rlvr", "visurf"],
     "reward_control": ["none", "align", "no_think", "smooth", "all"],
+    "injection": ["visurf", "luffy", "sgrpo", "hpt"],
 }
 
 
@@ -82,19 +84,20 @@ def read_metrics(run_dir: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
 
 
-def reward_control(run_dir: Path, summary: dict) -> str | None:
-    """The run's reward control, None where no stage injected the label.
+def identity(run_dir: Path, summary: dict) -> tuple[str | None, str | None]:
+    """The run's reward control and injection preset, each None where no stage injected the label.
 
-    Summaries written before the control was recorded only where it applies name one for every
-    run; the run's resolved config.yaml says whether it applied.
+    Summaries written before they were recorded only where they apply name a control for every
+    run and no injection; the run's resolved config.yaml says which applied.
     """
     config = run_dir / "config.yaml"
     if config.is_file():
         try:
-            return reward_control_of(OmegaConf.load(config))
+            cfg = OmegaConf.load(config)
+            return reward_control_of(cfg), injection_of(cfg)
         except (AttributeError, KeyError):  # a config of another shape: trust the summary
             pass
-    return summary.get("reward_control")
+    return summary.get("reward_control"), summary.get("injection")
 
 
 def collect_runs(sweep_dir: str | Path) -> pd.DataFrame:
@@ -113,7 +116,7 @@ def collect_runs(sweep_dir: str | Path) -> pd.DataFrame:
                 "run": str(run_dir.relative_to(sweep_dir)),
                 "run_dir": str(run_dir),
                 "objective": summary.get("objective"),
-                "reward_control": reward_control(run_dir, summary),
+                **dict(zip(("reward_control", "injection"), identity(run_dir, summary))),
                 "seed": summary.get("seed"),
                 "steps": summary.get("steps"),
                 **{name: _get(after, path) for name, path in EVAL_METRICS.items()},
@@ -136,11 +139,11 @@ def _order(values: pd.Series) -> pd.Series:
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (objective, reward_control): `<metric>_mean`, `<metric>_std` and stability."""
+    """One row per (objective, reward_control, injection): `<metric>_mean`, `<metric>_std` and stability."""
     duplicated = runs.duplicated([*KEYS, "seed"], keep=False)
     if duplicated.any():  # e.g. a sweep over some other setting: those runs are pooled here
-        log.warning("runs share (objective, reward_control, seed): %s", list(runs.run[duplicated]))
-    grouped = runs.groupby(KEYS, sort=False, dropna=False)  # reward_control None: no control applied
+        log.warning("runs share (objective, reward_control, injection, seed): %s", list(runs.run[duplicated]))
+    grouped = runs.groupby(KEYS, sort=False, dropna=False)  # None: no label, so no control or injection
     table = grouped.agg(
         n_seeds=("seed", "size"),
         **{f"{m}_mean": (m, "mean") for m in MEAN_STD},
@@ -164,6 +167,21 @@ def _control(value) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
+def shows_injection(table: pd.DataFrame) -> bool:
+    """Whether a table's rows differ in injection preset beyond ViSurf's own: only then is the
+    injection a column (a sweep of one preset reads as it did before the key existed)."""
+    if "injection" not in table:
+        return False
+    return any(_control(v) not in ("—", DEFAULT_INJECTION) for v in table.injection)
+
+
+def label(key: tuple) -> str:
+    """A curve's legend: objective / reward control / injection, each where it applies."""
+    objective, control, injection = key
+    shown = [objective, control, None if injection == DEFAULT_INJECTION else injection]
+    return " / ".join(str(v) for v in shown if _control(v) != "—")
+
+
 def _mean_std(row, metric: str) -> str:
     mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
     if math.isnan(mean):
@@ -174,11 +192,14 @@ def _mean_std(row, metric: str) -> str:
 
 def to_markdown(summary: pd.DataFrame) -> str:
     """The summary as a markdown table (mean ± std over seeds)."""
-    header = ["objective", "reward_control", "seeds", *EVAL_METRICS, "acc. before", *CHANGE]
-    header += ["max grad norm", "max KL", "skipped", "wall time (s)"]
+    injections = shows_injection(summary)
+    header = ["objective", "reward_control", *(["injection"] if injections else []), "seeds"]
+    header += [*EVAL_METRICS, "acc. before", *CHANGE, "max grad norm", "max KL", "skipped", "wall time (s)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in summary.iterrows():
-        cells = [row.objective, _control(row.reward_control), str(row.n_seeds)]
+        cells = [row.objective, _control(row.reward_control)]
+        cells += [_control(row.injection)] if injections else []
+        cells += [str(row.n_seeds)]
         cells += [_mean_std(row, m) for m in MEAN_STD]
         cells += [_fmt(row.max_grad_norm, ".3g"), _fmt(row.max_kl, ".3g")]
         cells += [str(int(row.skipped_steps)), _fmt(row.wall_time_s, ".0f")]
@@ -187,51 +208,58 @@ def to_markdown(summary: pd.DataFrame) -> str:
 
 
 def paired_markdown(runs: pd.DataFrame) -> str:
-    """Question-by-question comparisons summed over seeds (visurf.compare): ViSurf against each
-    other objective, and ViSurf under `all` against each other reward control (the ablation).
-    Gained: questions ViSurf answers right and the other run wrong. Empty when neither applies."""
-    from visurf.analysis.compare import against_control, against_objective, summed_over_seeds
+    """Question-by-question comparisons summed over seeds (visurf.analysis.compare): ViSurf against
+    each other objective, ViSurf under `all` against each other reward control (the ablation), and
+    ViSurf's own injection against each other injection preset. Gained: questions ViSurf answers
+    right and the other run wrong. Empty when none applies."""
+    from visurf.analysis.compare import (
+        against_control,
+        against_injection,
+        against_objective,
+        summed_over_seeds,
+    )
 
     comparisons = {
         "ViSurf against each other objective": lambda: against_objective(runs, "visurf"),
         "ViSurf with reward control `all` against each other control": lambda: against_control(runs, "all"),
+        f"ViSurf with injection `{DEFAULT_INJECTION}` against each other injection": lambda: (
+            against_injection(runs, DEFAULT_INJECTION)
+        ),
     }
-    header = ["against", "reward_control", "seeds", "gained", "lost", "unchanged", "McNemar p"]
     parts = []
     for title, table in comparisons.items():
         try:
             summed = summed_over_seeds(table())
-            order = {"against": "objective"}  # the canonical order of rows
             summed = summed.sort_values(
-                ["against", "reward_control"],
-                key=lambda v: _order(v.rename(order.get(v.name, v.name))),
+                ["against", "reward_control", "injection"],
+                key=lambda v: _order(v.rename("objective" if v.name == "against" else v.name)),
                 ignore_index=True,
             )
         except (FileNotFoundError, ValueError) as err:  # runs without per-question outcomes, other splits
             parts.append(f"{title}: not available ({err}).\n")
             continue
-        if summed.empty:
-            continue
-        lines = [
-            f"{title}, summed over seeds:",
-            "",
-            "| " + " | ".join(header) + " |",
-            "|" + "---|" * len(header),
-        ]
-        for _, row in summed.iterrows():
-            cells = [row.against, _control(row.reward_control), str(row.seeds)]
-            cells += [str(row.gained), str(row.lost), str(row.unchanged), f"{row.p_value:.3g}"]
-            lines.append("| " + " | ".join(cells) + " |")
-        groups = _group_names(summed.groups)
-        lines += ["", "By data group (gained / lost, McNemar p):", ""]
-        lines += _table(["against", "reward_control", *groups])
-        for _, row in summed.iterrows():
-            cells = [row.against, _control(row.reward_control)]
-            lines.append("| " + " | ".join(cells + [_change(row.groups.get(g)) for g in groups]) + " |")
-        parts.append("\n".join(lines) + "\n")
+        if not summed.empty:
+            parts.append(_paired_table(title, summed))
     if not parts:
         return ""
     return "\n## Paired comparisons (test questions gained / lost)\n\n" + "\n".join(parts)
+
+
+def _paired_table(title: str, summed: pd.DataFrame) -> str:
+    keys = ["against", "reward_control", *(["injection"] if shows_injection(summed) else [])]
+    lines = [f"{title}, summed over seeds:", ""]
+    lines += _table([*keys, "seeds", "gained", "lost", "unchanged", "McNemar p"])
+    for _, row in summed.iterrows():
+        cells = [str(row.against), *(_control(row[k]) for k in keys[1:]), str(row.seeds)]
+        cells += [str(row.gained), str(row.lost), str(row.unchanged), f"{row.p_value:.3g}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    groups = _group_names(summed.groups)
+    lines += ["", "By data group (gained / lost, McNemar p):", ""]
+    lines += _table([*keys, *groups])
+    for _, row in summed.iterrows():
+        cells = [str(row.against), *(_control(row[k]) for k in keys[1:])]
+        lines.append("| " + " | ".join(cells + [_change(row.groups.get(g)) for g in groups]) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def start_markdown(runs: pd.DataFrame) -> str:
@@ -253,9 +281,10 @@ def start_markdown(runs: pd.DataFrame) -> str:
         "summed over seeds (gained / lost, McNemar p).",
         "",
     ]
-    lines += _table(["objective", "reward_control", "step", "seeds", "all", *groups])
+    keys = ["objective", "reward_control", *(["injection"] if shows_injection(table) else [])]
+    lines += _table([*keys, "step", "seeds", "all", *groups])
     for _, row in table.iterrows():
-        cells = [row.objective, _control(row.reward_control), str(row.step), str(row.seeds)]
+        cells = [str(row.objective), *(_control(row[k]) for k in keys[1:]), str(row.step), str(row.seeds)]
         cells += [_change(row)] + [_change(row.groups.get(g)) for g in groups]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -281,7 +310,7 @@ def _change(counts) -> str:
 
 # -- curves ----------------------------------------------------------------------------------------
 def per_run(runs: pd.DataFrame, column: str, reduce: str):
-    """Yield (objective, reward_control) and a table of `column` over `step`, one column per run
+    """Yield (objective, reward_control, injection) and a table of `column` over `step`, one column per run
     that logged it (a step logged twice reduced by `reduce`: "mean" or "last")."""
     for key, group in runs.groupby(KEYS, sort=False, dropna=False):
         series = []
@@ -297,7 +326,7 @@ def per_run(runs: pd.DataFrame, column: str, reduce: str):
 
 
 def curves(runs: pd.DataFrame, column: str) -> dict[tuple[str, str], pd.Series]:
-    """`column` over `step` per (objective, reward_control): mean over seeds, lightly smoothed."""
+    """`column` over `step` per (objective, reward_control, injection): mean over seeds, lightly smoothed."""
     out = {}
     for key, table in per_run(runs, column, "mean"):
         mean = table.mean(axis=1).sort_index()
@@ -307,13 +336,12 @@ def curves(runs: pd.DataFrame, column: str) -> dict[tuple[str, str], pd.Series]:
 
 
 def plot_curves(runs: pd.DataFrame, column: str) -> Figure:
-    """A figure of `column` per (objective, reward_control). pyplot-free: no global backend is set."""
+    """A figure of `column` per (objective, reward_control, injection). pyplot-free: no global backend is set."""
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
     lines = curves(runs, column)
-    for (objective, control), series in lines.items():
-        label = objective if _control(control) == "—" else f"{objective} / {control}"
-        ax.plot(series.index, series.values, label=label)
+    for key, series in lines.items():
+        ax.plot(series.index, series.values, label=label(key))
     if lines:
         ax.legend(fontsize="small")
     else:
@@ -326,7 +354,7 @@ def plot_curves(runs: pd.DataFrame, column: str) -> Figure:
 
 
 def eval_curves(runs: pd.DataFrame, column: str = "eval/accuracy") -> dict[tuple[str, str], pd.DataFrame]:
-    """Test `column` at each evaluation step per (objective, reward_control): columns `mean`,
+    """Test `column` at each evaluation step per (objective, reward_control, injection): columns `mean`,
     `std` (sample std over the seeds evaluated at that step; 0 for one seed) and `seeds`.
 
     Evaluations are sparse (before, every `eval.every_n_batches`, after), so nothing is smoothed.
@@ -344,14 +372,13 @@ def eval_curves(runs: pd.DataFrame, column: str = "eval/accuracy") -> dict[tuple
 
 
 def plot_eval_curves(runs: pd.DataFrame, column: str = "eval/accuracy") -> Figure:
-    """Test accuracy over training steps per (objective, reward_control): mean over seeds with a
+    """Test accuracy over training steps per (objective, reward_control, injection): mean over seeds with a
     band of ± one sample std."""
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
     lines = eval_curves(runs, column)
-    for (objective, control), table in lines.items():
-        label = objective if _control(control) == "—" else f"{objective} / {control}"
-        (line,) = ax.plot(table.index, table["mean"], marker="o", label=label)
+    for key, table in lines.items():
+        (line,) = ax.plot(table.index, table["mean"], marker="o", label=label(key))
         ax.fill_between(
             table.index,
             table["mean"] - table["std"],

@@ -133,8 +133,9 @@ def _objective(cfg) -> None:
         number(cfg, field, 0, 1)  # a clip range of 1 or more lets the ratio reach 0 or beyond
     for field in ("objective.mask_truncated", "objective.kl_on_label", "objective.sft_use_think"):
         boolean(cfg, field)
-    from visurf.algorithms import AGGREGATIONS, SCALE_REWARDS
+    from visurf.algorithms import ADVANTAGE_ESTIMATORS, AGGREGATIONS, SCALE_REWARDS
 
+    one_of(cfg, "objective.advantage_estimator", ADVANTAGE_ESTIMATORS.names(), default="grpo")
     one_of(cfg, "objective.scale_rewards", SCALE_REWARDS)
     one_of(cfg, "objective.loss_aggregation", AGGREGATIONS)
 
@@ -151,7 +152,7 @@ def _stages(cfg) -> None:
     for i, spec in enumerate(stages):
         kind = spec.get("kind")
         check(kind in STAGES, f"objective.stages[{i}].kind", kind, f"one of {sorted(STAGES)}")
-        unknown = sorted(set(spec) - {*COMMON_SPEC_KEYS, *STAGES[kind].spec_keys})
+        unknown = sorted(set(spec) - {*COMMON_SPEC_KEYS, *STAGES.get(kind).spec_keys})
         check(
             not unknown,
             f"objective.stages[{i}]",
@@ -226,7 +227,7 @@ def _reward(cfg) -> None:
     check(isinstance(kwargs, Mapping), "reward.kwargs", kwargs, "a mapping of keyword arguments")
     kwargs = OmegaConf.to_container(kwargs) if OmegaConf.is_config(kwargs) else dict(kwargs)
     try:
-        inspect.signature(REWARDS[name]).bind(**kwargs)
+        inspect.signature(REWARDS.get(name)).bind(**kwargs)
     except TypeError as err:
         raise ConfigError(f"reward.kwargs={kwargs!r} is invalid for reward {name!r}: {err}") from None
     for key, value in kwargs.items():

@@ -9,7 +9,9 @@ config before anything is built.
 
 from __future__ import annotations
 
-STAGES: dict[str, type] = {}
+from visurf.config.registry import Registry
+
+STAGES = Registry("stage kind")
 COMMON_SPEC_KEYS = ("kind", "fraction")  # every stage spec may hold these
 
 
@@ -17,11 +19,8 @@ def register_stage(kind: str):
     """Class decorator: the stage class of `kind` (recorded as `cls.kind`)."""
 
     def decorate(cls: type) -> type:
-        if kind in STAGES and STAGES[kind] is not cls:
-            raise ValueError(f"stage kind {kind!r} is already registered to {STAGES[kind].__name__}")
-        STAGES[kind] = cls
         cls.kind = kind
-        return cls
+        return STAGES.register(kind)(cls)
 
     return decorate
 

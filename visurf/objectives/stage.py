@@ -6,8 +6,10 @@ hands the stage exactly the members of `StageHost` and nothing else, so a stage 
 how the module trains, logs or checkpoints. `tests/meta/test_stage_contract.py` checks both sides:
 the module provides every member, and the stages use no other.
 
-To add an objective, write a class with the members of `Stage` (see `SFTStage`, the smallest)
-and name it in `visurf.objectives.build_schedule`.
+An objective made of existing stage kinds is one YAML (`conf/objective/`). A new stage kind is a
+class with the members of `Stage` (see `SFTStage`, the smallest) in its own file, registered
+with `@register_stage("kind")` and imported in `visurf/objectives/__init__.py`
+(docs/extending.md has a worked example).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from visurf.objectives.experience import Experience
+from visurf.rewards.registry import Reward
 
 
 @runtime_checkable
@@ -25,7 +28,7 @@ class StageHost(Protocol):
 
     policy: torch.nn.Module  # the model being trained (under FSDP, the sharded root)
     processor: Any  # visurf.models.processing.VLProcessor: prompts in, token ids out
-    reward_fn: Any  # completion, solution, width, height -> {component: score, "total", "correct"}
+    reward_fn: Reward  # completion, solution, width, height -> {component: score, "total", "correct"}
     micro_batch_size: int  # rows per forward pass when scoring tokens (0: all at once)
 
     @property
@@ -35,8 +38,9 @@ class StageHost(Protocol):
         """The tensors of a processor batch, moved to the policy's device."""
         ...
 
-    def reference_logps(self, seqs) -> torch.Tensor:
-        """[N, C] log-probabilities of the completion tokens under the frozen KL reference."""
+    def reference_logps(self, seqs, temperature: float = 1.0) -> torch.Tensor:
+        """[N, C] log-probabilities of the completion tokens under the frozen KL reference, at
+        `temperature` (a policy stage passes its sampling temperature)."""
         ...
 
     def reset_reference(self) -> None:
@@ -46,8 +50,19 @@ class StageHost(Protocol):
 
 @runtime_checkable
 class Stage(Protocol):
-    kind: str  # "sft" | "policy": logged when the stage starts
+    kind: str  # its name in the registry (set by @register_stage): "sft", "policy", ...
     passes: int  # optimisation passes over one Experience
+    spec_keys: tuple[str, ...]  # the keys its spec may hold beside `kind` and `fraction`
+
+    @classmethod
+    def from_config(cls, spec, cfg) -> Stage:
+        """The stage of this spec (one entry of `objective.stages`) in the run config `cfg`."""
+        ...
+
+    @staticmethod
+    def title(spec) -> str:
+        """How the run's start block names the stage of this spec ("SFT", "ViSurf", ...)."""
+        ...
 
     def on_start(self, host: StageHost) -> None:
         """Called once when the schedule reaches this stage (e.g. to reset the KL reference)."""

@@ -36,7 +36,7 @@ from visurf.runs.checkpoints import (
     remove_temporaries,
     run_dir_of,
 )
-from visurf.runs.naming import reward_control_of
+from visurf.runs.naming import injection_of, reward_control_of
 from visurf.training.distributed import full_state_dict
 from visurf.training.module import PostTrainModule
 from visurf.training.trainer import build_trainer
@@ -150,6 +150,7 @@ def train(cfg, run_dir: str | Path, callbacks: list | None = None, *, checked: b
     summary = {
         "objective": cfg.objective.name,
         "reward_control": reward_control_of(cfg),  # None where no stage injects the label
+        "injection": injection_of(cfg),  # likewise
         "seed": int(cfg.seed),
         "steps": int(trainer.global_step),
         "skipped_steps": int(module.skipped_steps),

@@ -7,21 +7,10 @@ likelihood under the policy is tiny and its gradient huge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from visurf.reward_control.strategy import LabelCompletion, Strategy, raw_label, register_strategy
 from visurf.rewards.parsing import format_answer, parse_completion
 
 NEUTRAL_THINK = "I look at the image and find the objects that match."
-
-
-@dataclass(frozen=True)
-class LabelCompletion:
-    think_part: str  # "<think>T</think>" or ""; no_think masks the tokens that hold it
-    answer_part: str  # "<answer>JSON</answer>"
-
-    @property
-    def text(self) -> str:
-        return self.think_part + self.answer_part
 
 
 def best_rollout_think(rollouts: list[str], rewards: list[float]) -> str | None:
@@ -35,8 +24,17 @@ def best_rollout_think(rollouts: list[str], rewards: list[float]) -> str | None:
 
 
 def render_label(example, rollouts: list[str], rewards: list[float], align: bool) -> LabelCompletion:
-    """The label as the injected group member ŷ."""
-    if not align:
-        return LabelCompletion("", f"<answer>{example.raw_solution}</answer>")
-    think = best_rollout_think(rollouts, rewards) or NEUTRAL_THINK
-    return LabelCompletion(f"<think>{think}</think>", f"<answer>{format_answer(example.objects)}</answer>")
+    """The label as the injected group member ŷ: aligned, or the dataset's own string."""
+    return Align().render(raw_label(example), example, rollouts, rewards) if align else raw_label(example)
+
+
+@register_strategy("align")
+class Align(Strategy):
+    """The label in the rollouts' template: the best rollout's think text (else a neutral sentence)
+    and the answer in the canonical layout and the model's frame."""
+
+    def render(self, label, example, rollouts, rewards) -> LabelCompletion:
+        think = best_rollout_think(rollouts, rewards) or NEUTRAL_THINK
+        return LabelCompletion(
+            f"<think>{think}</think>", f"<answer>{format_answer(example.objects)}</answer>"
+        )

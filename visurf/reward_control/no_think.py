@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from visurf.reward_control.strategy import Strategy, register_strategy
+
 
 def exempt_think_reward(components: dict[str, float], component: str = "think_format") -> dict[str, float]:
     """The label's reward with its think-format term set to satisfied (1)."""
@@ -42,3 +44,12 @@ def mask_think_tokens(mask: Tensor, think_spans: list[tuple[int, int] | None]) -
             raise ValueError(f"think span of row {row} must satisfy 0 <= start <= end, got {span}")
         out[row, start:end] = 0
     return out
+
+
+@register_strategy("no_think")
+class NoThink(Strategy):
+    def score(self, components):
+        return exempt_think_reward(components)
+
+    def loss_mask(self, mask, think_spans):
+        return mask_think_tokens(mask, think_spans)

@@ -1,6 +1,6 @@
 """`smooth`: the label's reward or advantage is smoothed, so the label pushes only where it helps.
 
-Two definitions, chosen by `reward_control.smooth_mode` (docs/reward_control.md says where each
+Two definitions, chosen by `reward_control.smooth.mode` (docs/reward_control.md says where each
 comes from):
 
 - `group_mean`: when some rollout of the group reaches the label's reward (`r_i >= r_ŷ`), the
@@ -13,8 +13,12 @@ comes from):
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
+
+from visurf.reward_control.strategy import Strategy, register_strategy
 
 SMOOTH_MODES = ("group_mean", "clamp")
 
@@ -47,6 +51,32 @@ def group_mean_label_reward(
 def clamp_label_advantage(label_advantages: Tensor, clamp_max: float) -> Tensor:
     """`clamp`: `A_ŷ ← min(max(A_ŷ, 0), c)` for a [B] tensor of label advantages (a new tensor).
 
-    `c >= 0` is checked once, where the flag is read (`visurf.reward_control.RewardControl`).
+    `c >= 0` is checked once, where the strategy is built (`Smooth`).
     """
     return label_advantages.clamp(min=0.0, max=clamp_max)
+
+
+@register_strategy("smooth")
+class Smooth(Strategy):
+    """Options (`reward_control.smooth.*`): `mode` (group_mean | clamp) and `clamp` (c, clamp only)."""
+
+    def __init__(self, mode: str = "group_mean", clamp: float = 1.0):
+        if mode not in SMOOTH_MODES:
+            raise ValueError(
+                f"reward_control.smooth.mode={mode!r} is invalid: it must be one of {list(SMOOTH_MODES)}"
+            )
+        if isinstance(clamp, bool) or not isinstance(clamp, (int, float)) or not 0 <= clamp < math.inf:
+            raise ValueError(
+                f"reward_control.smooth.clamp={clamp!r} is invalid: it must be a finite number >= 0"
+            )
+        self.mode, self.clamp = mode, float(clamp)
+
+    def label_reward(self, rollout_rewards, label_rewards, members):
+        if self.mode != "group_mean":
+            return label_rewards
+        return group_mean_label_reward(rollout_rewards, label_rewards, members)
+
+    def label_advantage(self, label_advantages):
+        return (
+            clamp_label_advantage(label_advantages, self.clamp) if self.mode == "clamp" else label_advantages
+        )

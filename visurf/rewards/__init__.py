@@ -9,11 +9,12 @@ from visurf.rewards.parsing import (
     format_completion,
     parse_completion,
 )
-from visurf.rewards.registry import REWARDS, UnknownRewardError, build_reward, register_reward
+from visurf.rewards.registry import REWARDS, Reward, UnknownRewardError, build_reward, register_reward
 from visurf.rewards.vision_reasoner import VisionReasonerReward
 
 __all__ = [
     "REWARDS",
+    "Reward",
     "CountingReward",
     "GroundingReward",
     "MultipleChoiceReward",

@@ -1,32 +1,33 @@
-"""Name -> reward class registry, so new reward functions plug in without touching callers."""
+"""The rewards by name, and what a reward is: a registered class a config names with `reward.name`.
 
-REWARDS: dict[str, type] = {}
+A reward plugs in without touching callers: a class with the members of `Reward`, decorated
+with `@register_reward("name")` (docs/extending.md has a worked example).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from visurf.config.registry import Registry, UnknownNameError
+
+REWARDS = Registry("reward")
+register_reward = REWARDS.register
+UnknownRewardError = UnknownNameError
 
 
-class UnknownRewardError(KeyError, ValueError):
-    """Raised for an unregistered name; both a KeyError (lookup) and a ValueError (bad config)."""
+@runtime_checkable
+class Reward(Protocol):
+    """What a stage and the evaluator use of a reward (`StageHost.reward_fn`)."""
 
-    def __str__(self) -> str:
-        # KeyError would otherwise print the repr of the message, quotes and all.
-        return str(self.args[0]) if self.args else ""
+    components: tuple[str, ...]  # the parts of `total`, each logged as reward/<component>
+    max_total: float  # the highest total (injection.label_reward=maximum gives it to the label)
 
-
-def register_reward(name: str):
-    """Class decorator: register a reward class under `name` (and record it as `cls.name`)."""
-
-    def decorate(cls: type) -> type:
-        if name in REWARDS and REWARDS[name] is not cls:
-            raise ValueError(f"reward {name!r} is already registered to {REWARDS[name].__name__}")
-        REWARDS[name] = cls
-        cls.name = name
-        return cls
-
-    return decorate
+    def __call__(self, completion: str, solution, width: int, height: int) -> dict[str, float]:
+        """{component: score, ..., "total": their sum, "correct": 0 or 1}; never raises on a
+        completion (a malformed one scores 0 on what it fails), raises on a malformed label."""
+        ...
 
 
 def build_reward(name: str, **kwargs):
     """Instantiate the reward registered under `name` with `kwargs`."""
-    if name not in REWARDS:
-        known = ", ".join(sorted(REWARDS)) or "(none)"
-        raise UnknownRewardError(f"unknown reward {name!r}; registered rewards: {known}")
-    return REWARDS[name](**kwargs)
+    return REWARDS.get(name)(**kwargs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import warnings
 
-from visurf.runs.naming import reward_control_of
+from visurf.runs.naming import DEFAULT_INJECTION, injection_of, reward_control_of
 
 # Warnings that say nothing about a visurf run (message regex, matched from the start).
 HARMLESS_WARNINGS = (
@@ -79,11 +79,14 @@ def quiet_libraries() -> None:
 
 
 def _stages(cfg) -> str:
+    from visurf.objectives import STAGES
+
     parts = []
-    for stage in cfg.objective.stages:
-        what = "SFT" if stage.kind == "sft" else "ViSurf" if stage.get("inject_label") else "RLVR"
-        share = stage.get("fraction")
-        parts.append(what + (f" ({share:.0%} of the steps)" if share is not None else ""))
+    for spec in cfg.objective.stages:
+        share = spec.get("fraction")
+        parts.append(
+            STAGES.get(spec.kind).title(spec) + (f" ({share:.0%} of the steps)" if share is not None else "")
+        )
     return " -> ".join(parts)
 
 
@@ -112,8 +115,12 @@ def run_header(cfg, run_dir) -> str:
     rows = [("objective", f"{cfg.objective.name}: {_stages(cfg)}")]
     control = reward_control_of(cfg)
     if control is not None:
-        flags = [name for name in ("align", "no_think", "smooth") if cfg.reward_control.get(name)]
-        rows.append(("reward control", f"{control} ({', '.join(flags) or 'no flag on'})"))
+        from visurf.reward_control import RewardControl
+
+        names = RewardControl.from_config(cfg.reward_control).names
+        rows.append(("reward control", f"{control} ({', '.join(names) or 'no strategy'})"))
+        if (injection := injection_of(cfg)) != DEFAULT_INJECTION:
+            rows.append(("injection", str(injection)))
     m, t = cfg.model, cfg.trainer
     frozen = ", vision tower frozen" if m.get("freeze_vision_tower") else ""
     nodes = f" on {_count(t.num_nodes, 'node')}" if int(t.num_nodes) > 1 else ""
