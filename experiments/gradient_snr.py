@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -174,11 +173,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
 
+    import null_advantages  # noqa: F401  (beside this file: registers the `shuffled` estimator)
+
     from visurf.config.compose import compose_config
     from visurf.config.validate import validate
     from visurf.recipes.train import build_run
 
-    cfg = compose_config(args.overrides)
+    null = ["objective.advantage_estimator=shuffled"] if args.null else []
+    cfg = compose_config([*args.overrides, *null])
     validate(cfg)  # as a run does: a bad override is refused before anything is built
     module, train_examples, _ = build_run(cfg)
     stage = module.schedule.stages[0]
@@ -195,15 +197,12 @@ def main(argv: list[str] | None = None) -> dict:
     order = torch.randperm(len(train_examples), generator=generator).tolist()
     batches = [[train_examples[j] for j in order[i * size : (i + 1) * size]] for i in range(args.batches)]
 
-    from null_advantages import shuffled_advantages
-
-    with shuffled_advantages() if args.null else nullcontext():
-        if args.by_kind:
-            parts, shares = kind_gradients(module, stage, batches)
-            result = snr(parts.sum(1))
-            result["by_kind"] = by_kind(parts, shares)
-        else:
-            result = snr(batch_gradients(module, stage, batches))
+    if args.by_kind:
+        parts, shares = kind_gradients(module, stage, batches)
+        result = snr(parts.sum(1))
+        result["by_kind"] = by_kind(parts, shares)
+    else:
+        result = snr(batch_gradients(module, stage, batches))
     result.update(null=args.null, overrides=args.overrides, prompts_per_batch=size)
     print(json.dumps(result, indent=2))
     if args.out:

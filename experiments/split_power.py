@@ -8,7 +8,7 @@ questions gained and lost against the base, the same counts on consecutive slice
 questions (what one test split of that size could have shown), and the power at each size: the
 probability that a test split of that many questions shows the gain at McNemar p < 0.05, were
 each question gained and lost at the rates measured here. The main job's test split is sized
-with it (experiments/README.md, "The main job's test split").
+with it (experiments/log/2026-12-05.md, "The main job's test split").
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 
 from tests.cli.test_report import build_smoke_sweep
 from visurf.analysis.compare import outcomes_file
-from visurf.cli.eval import load_model, main, resolve
+from visurf.cli.eval import main, resolve
+from visurf.runs.weights import load_trained
 
 RATES = ("accuracy", "format_rate", "strict_format_rate", "giou", "ciou", "n_acc")
 
@@ -58,7 +59,7 @@ def test_model_dir_gives_the_completions_the_run_logged(run_dir):
 
     cfg, weights = resolve(str(run_dir / "model"), [])
     assert weights == run_dir / "model"
-    model, processor = load_model(cfg, weights)
+    model, processor = load_trained(cfg, weights)
     examples = load_examples(cfg.data, int(cfg.model.frame), "test", limit=eval_limit(run_dir))
     _, samples = evaluate(
         model,
@@ -79,8 +80,8 @@ def test_eval_of_a_checkpoint_file(run_dir):
     after = summary_of(run_dir)["eval_after"]
     assert {k: result[k] for k in after} == after
     # The checkpoint's weights are the final ones in model/.
-    from_ckpt, _ = load_model(*resolve(str(ckpt), []))
-    from_dir, _ = load_model(*resolve(str(run_dir), []))
+    from_ckpt, _ = load_trained(*resolve(str(ckpt), []))
+    from_dir, _ = load_trained(*resolve(str(run_dir), []))
     ckpt_state, dir_state = from_ckpt.state_dict(), from_dir.state_dict()
     assert ckpt_state.keys() == dir_state.keys()
     assert all(torch.equal(ckpt_state[k], dir_state[k]) for k in ckpt_state)

@@ -22,6 +22,7 @@ from visurf.models.loading import load_policy
 from visurf.models.processing import VLProcessor
 from visurf.objectives import SFTStage
 from visurf.rollout import Sequences, pad_completions, token_logps
+from visurf.runs.weights import WeightsError
 
 
 @pytest.fixture(scope="module")
@@ -128,16 +129,19 @@ def test_a_run_dir_without_model_falls_back_to_last_ckpt(lora_run, tmp_path):
 
 
 def test_export_errors_name_what_is_missing(lora_run, tmp_path, capsys):
-    with pytest.raises(ExportError, match="no such run directory or checkpoint"):
+    with pytest.raises(FileNotFoundError, match="no such run directory or checkpoint"):
         export(tmp_path / "nowhere", tmp_path / "out")
     empty = tmp_path / "empty_run"
     empty.mkdir()
-    with pytest.raises(ExportError, match="neither model/ nor last.ckpt"):
+    with pytest.raises(FileNotFoundError, match="neither a run directory"):
+        export(empty, tmp_path / "out")
+    (empty / "config.yaml").write_text((lora_run / "config.yaml").read_text())
+    with pytest.raises(FileNotFoundError, match="neither final weights .* nor a checkpoint"):
         export(empty, tmp_path / "out")
     lone = tmp_path / "lone" / "checkpoints"
     lone.mkdir(parents=True)
     shutil.copy(lora_run / "checkpoints" / "last.ckpt", lone)
-    with pytest.raises(ExportError, match="config.yaml"):
+    with pytest.raises(FileNotFoundError, match="config.yaml"):
         export(lone / "last.ckpt", tmp_path / "out")
     for argv, message in (
         ([f"out={tmp_path / 'out'}"], "checkpoint= is required"),
@@ -157,7 +161,7 @@ def test_a_checkpoint_without_the_adapters_is_refused(lora_run, tmp_path):
     state = torch.load(lora_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     state["state_dict"] = {k: v for k, v in state["state_dict"].items() if ".lora_" not in k}
     torch.save(state, run / "checkpoints" / "last.ckpt")
-    with pytest.raises(ExportError, match="lacks 56 adapter weights"):
+    with pytest.raises(WeightsError, match="lacks 56 adapter weights"):
         export(run, tmp_path / "out")
 
 

@@ -266,8 +266,8 @@ def test_test_accuracy_curves_take_mean_and_band_over_seeds_at_each_evaluation(t
         rows = [{"step": s, "eval/accuracy": a} for s, a in points.items()]
         rows.insert(1, {"step": 5, "train/loss": 1.0})  # training rows carry no eval value
         pd.DataFrame(rows).to_csv(tmp_path / name / "metrics.csv", index=False)
-    curves = eval_curves(collect_runs(tmp_path))
-    visurf = curves[("visurf", "all")]
+    curves = {key[:2]: table for key, table in eval_curves(collect_runs(tmp_path)).items()}
+    visurf = curves[("visurf", "all")]  # keys are (objective, reward_control, injection)
     assert list(visurf.index) == [0, 10, 20]
     assert list(visurf["mean"]) == pytest.approx([0.30, 0.40, 0.55])
     assert list(visurf["seeds"]) == [2, 1, 2]

@@ -6,29 +6,34 @@ from omegaconf import OmegaConf
 
 from visurf.config.compose import compose_config
 from visurf.io.cache import recipe_key
-from visurf.models.base import base_path, world_changes
+from visurf.models.base import base_path, base_world
 from visurf.recipes.base_model import base_config, base_dir
 
 SHAPES = "+data.synth.known_shapes=[square,diamond]"
 
 
-def test_the_default_world_is_keyed_by_the_base_recipe_alone():
+def test_the_base_is_keyed_by_its_recipe_and_its_whole_world():
     model = compose_config([]).model
-    recipe = {"frame": 112, **OmegaConf.to_container(model.base, resolve=True)}
-    recipe.pop("world")
-    assert world_changes(model) == {}
+    recipe = {"frame": 112, **OmegaConf.to_container(model.base, resolve=True), "world": base_world(model)}
     assert base_path(model).name == f"base-{recipe_key(recipe)}"
-    # data=local has no synthetic world: its base is the default world's.
-    assert base_path(compose_config(["data=local", "data.path=/nowhere"]).model) == base_path(model)
+    world = base_world(model)
+    assert world["grid"] == 4 and world["known_shapes"] == ["circle", "square"]  # defaults filled in
+    assert not {"num_train", "num_test", "num_val", "seed", "novel_fraction"} & set(world)
     # Fields the base recipe sets itself (how many rows, the seed) do not follow the run.
-    assert base_path(compose_config(["data.synth.num_train=10", "data.synth.seed=3"]).model) == base_path(
-        model
-    )
+    same = compose_config(["data.synth.num_train=10", "data.synth.seed=3", "data.synth.novel_fraction=0.2"])
+    assert base_path(same.model) == base_path(model)
+    # Naming a field at its default value is the same world.
+    assert base_path(compose_config(["+data.synth.known_shapes=[circle,square]"]).model) == base_path(model)
+    # data=local has no synthetic world: its base learns the default world (in an entry of its own).
+    local = compose_config(["data=local", "data.path=/nowhere"]).model
+    assert base_world(local) is None
+    assert base_config(local).data.synth == base_config(model).data.synth
 
 
 def test_a_changed_world_gets_its_own_base_trained_on_that_world():
     default, changed = compose_config([]).model, compose_config([SHAPES, "data.synth.grid=3"]).model
-    assert world_changes(changed) == {"grid": 3, "known_shapes": ["square", "diamond"]}
+    changes = {k: v for k, v in base_world(changed).items() if base_world(default)[k] != v}
+    assert changes == {"grid": 3, "known_shapes": ["square", "diamond"]}
     assert base_path(changed) != base_path(default)
     synth = base_config(changed).data.synth
     assert list(synth.known_shapes) == ["square", "diamond"] and synth.grid == 3
@@ -76,7 +81,7 @@ def test_the_swapped_pocket_preset_trades_the_concept_roles_and_keeps_the_pocket
     assert set(world.novel_colors + world.novel_shapes + world.novel_relations) <= set(
         default.known_colors + default.known_shapes + default.known_relations
     )
-    SynthConfig(**{k: tuple(v) for k, v in world_changes(swapped.model).items()})  # a valid world
+    SynthConfig(**base_world(swapped.model))  # a valid world
     for key in (
         "optim.lr",
         "objective.beta",

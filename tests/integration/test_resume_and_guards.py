@@ -312,7 +312,7 @@ def test_a_checkpoint_loads_with_weights_only(tmp_path):
 def test_a_summary_with_holes_says_so_and_the_run_fails(tmp_path, monkeypatch):
     """Should an evaluation go missing, summary.json records what is missing and the run fails."""
     from visurf.evaluation.runner import EvalCallback
-    from visurf.recipes.train import IncompleteRunError
+    from visurf.runs.summary import IncompleteRunError
 
     monkeypatch.setattr(EvalCallback, "on_train_end", lambda self, trainer, module: None)
     run = tmp_path / "run"

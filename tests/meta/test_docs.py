@@ -62,3 +62,26 @@ def test_the_tests_the_method_names_exist():
     for path in (ROOT / "tests").rglob("test_*.py"):
         defined |= set(re.findall(r"^def (test_\w+)", path.read_text(), flags=re.M))
     assert len(named) >= 8 and not named - defined, sorted(named - defined)
+
+
+def readme_map() -> list[str]:
+    """The lines of the README's map of the repository (the code block under "The house")."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## The house") :]
+    return section[section.index("```") + 3 : section.index("```", section.index("```") + 3)].splitlines()
+
+
+def test_the_readme_map_matches_the_tree():
+    lines = [line.strip() for line in readme_map() if line.strip()]
+    named = {line.split()[0] for line in lines}
+    tops = {p.relative_to(ROOT).parts[0] for p in tracked_files() if len(p.relative_to(ROOT).parts) > 1}
+    tops = {f"{t}/" for t in tops if not t.startswith(".")}
+    wings = {f"{p.parent.name}/" for p in (ROOT / "visurf").glob("*/__init__.py")}
+    assert tops <= named, f"top-level folders missing from the README's map: {sorted(tops - named)}"
+    assert wings <= named, f"visurf/ folders missing from the README's map: {sorted(wings - named)}"
+    commands = {p.name for p in (ROOT / "visurf").glob("*.py") if p.name != "__init__.py"}
+    entry = next(line for line in lines if line.startswith("run.py"))
+    assert set(entry.split()[: len(commands)]) == commands, entry
+    for name in named - {"run.py"}:  # nothing on the map that is not in the tree
+        where = ROOT / "visurf" / name if f"{name}" in wings else ROOT / name
+        assert where.exists(), f"the README's map names {name}, which does not exist"

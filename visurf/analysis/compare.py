@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 from visurf.evaluation.paired import mcnemar_p, paired_change, summed_change
+from visurf.runs.rundir import RunDir
 
 # What tells a pair's other run apart besides its seed: its objective, reward control, injection.
 PAIR_KEYS = ("against", "reward_control", "injection")
@@ -28,8 +29,7 @@ PAIR_KEYS = ("against", "reward_control", "injection")
 
 def evaluations(run_dir: str | Path) -> dict[int, Path]:
     """The run's outcome files by evaluation step, in step order."""
-    files = (Path(run_dir) / "samples").glob("outcomes_step*.json")
-    return dict(sorted((int(path.stem.removeprefix("outcomes_step")), path) for path in files))
+    return RunDir(run_dir).evaluations()
 
 
 def outcomes_file(run_dir: str | Path, step: int | None = None) -> Path:
@@ -37,7 +37,7 @@ def outcomes_file(run_dir: str | Path, step: int | None = None) -> Path:
     files = evaluations(run_dir)
     if step is not None:
         if step not in files:
-            path = Path(run_dir) / "samples" / f"outcomes_step{step:05d}.json"
+            path = RunDir(run_dir).outcomes(step)
             raise FileNotFoundError(f"{run_dir} has no evaluation at step {step} ({path} is missing)")
         return files[step]
     if not files:

@@ -26,8 +26,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
+from visurf.data.groups import GROUPS
 from visurf.evaluation.paired import mcnemar_p
 from visurf.runs.naming import DEFAULT_INJECTION, injection_of, reward_control_of
+from visurf.runs.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +38,7 @@ KEYS = ["objective", "reward_control", "injection"]
 # Test metrics averaged over seeds: column -> path in summary.json's eval_after.
 EVAL_METRICS = {
     "accuracy": ("accuracy",),
-    "known": ("groups", "known", "accuracy"),
-    "novel": ("groups", "novel", "accuracy"),
-    "non_object": ("groups", "non_object", "accuracy"),
-    "multi": ("groups", "multi", "accuracy"),
+    **{group: ("groups", group, "accuracy") for group in GROUPS},
     "strict_format_rate": ("strict_format_rate",),
     "format_rate": ("format_rate",),
     "giou": ("giou",),
@@ -80,7 +79,7 @@ def _column_max(metrics: pd.DataFrame | None, column: str) -> float:
 
 
 def read_metrics(run_dir: Path) -> pd.DataFrame | None:
-    path = Path(run_dir) / "metrics.csv"
+    path = RunDir(run_dir).metrics
     return pd.read_csv(path) if path.is_file() else None
 
 
@@ -90,7 +89,7 @@ def identity(run_dir: Path, summary: dict) -> tuple[str | None, str | None]:
     Summaries written before they were recorded only where they apply name a control for every
     run and no injection; the run's resolved config.yaml says which applied.
     """
-    config = run_dir / "config.yaml"
+    config = RunDir(run_dir).config
     if config.is_file():
         try:
             cfg = OmegaConf.load(config)
@@ -106,7 +105,7 @@ def collect_runs(sweep_dir: str | Path) -> pd.DataFrame:
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"sweep directory {sweep_dir} does not exist")
     rows = []
-    for summary_path in sorted(sweep_dir.rglob("summary.json")):
+    for summary_path in sorted(sweep_dir.rglob(RunDir.SUMMARY)):
         run_dir = summary_path.parent
         summary = json.loads(summary_path.read_text())
         metrics = read_metrics(run_dir)

@@ -51,7 +51,7 @@ def fail(command: str, err: BaseException, status: int = BAD_INPUT):
 @contextmanager
 def reported(command: str, extra: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     """Run the body; an input error ends the command with one line and status 2 (see above)."""
-    from visurf.recipes.train import IncompleteRunError
+    from visurf.runs.summary import IncompleteRunError
 
     try:
         yield

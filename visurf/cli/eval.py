@@ -36,6 +36,8 @@ from omegaconf.errors import OmegaConfBaseException
 from visurf.cli.args import UsageError, key_values, reported
 from visurf.config.paths import CONF_DIR
 from visurf.config.validate import validate
+from visurf.runs.resolve import locate
+from visurf.runs.weights import load_trained
 
 log = logging.getLogger(__name__)
 
@@ -102,105 +104,16 @@ def apply_run_overrides(cfg, overrides: list[str]):
     return cfg
 
 
-def run_config(run_dir: Path, overrides: list[str]):
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a visurf run directory: {path} is missing")
-    return apply_run_overrides(OmegaConf.load(path), overrides)
-
-
-def is_model_dir(path: Path) -> bool:
-    return (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
-
-
 def resolve(checkpoint: str, overrides: list[str]) -> tuple:
-    """(config, weights) where weights is None (base), a model dir or a .ckpt file."""
-    if checkpoint == "base":
-        return compose(overrides), None
-    path = Path(checkpoint).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint={checkpoint}: {path} does not exist")
-    if path.is_file():
-        # A Lightning checkpoint lives in <run>/checkpoints/; its run holds the config.
-        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-        if not (run_dir / "config.yaml").is_file():
-            raise FileNotFoundError(
-                f"checkpoint={checkpoint}: cannot find the run of {path} (no {run_dir / 'config.yaml'})"
-            )
-        return run_config(run_dir, overrides), path
-    if (path / "config.yaml").is_file():  # a run directory
-        model_dir = path / "model"
-        if not is_model_dir(model_dir):
-            raise FileNotFoundError(
-                f"checkpoint={checkpoint}: the run has no final weights in {model_dir} (did it finish?); "
-                f"evaluate a checkpoint file instead, e.g. checkpoint={path / 'checkpoints' / 'last.ckpt'}"
-            )
-        return run_config(path, overrides), model_dir
-    if is_model_dir(path):
-        if (path.parent / "config.yaml").is_file():  # <run>/model
-            return run_config(path.parent, overrides), path
-        cfg = compose(overrides)
-        if (path / "config.json").is_file():  # full weights: the directory is the model
-            cfg.model.source, cfg.model.path = "path", str(path)
-        return cfg, path
-    raise FileNotFoundError(
-        f"checkpoint={checkpoint}: {path} is neither a run directory (config.yaml), a model directory "
-        "(config.json or adapter_config.json) nor a checkpoint file"
-    )
-
-
-# -- models ------------------------------------------------------------------------------------
-def load_base(cfg):
-    """The model of `cfg.model` as the run loaded it (4-bit for peft=qlora)."""
-    from visurf.models.loading import load_policy
-
-    if cfg.peft.name == "none":
-        return load_policy(cfg.model)
-    from visurf.models.adapters import quantization_config
-
-    return load_policy(cfg.model, quantization_config=quantization_config(cfg.peft))
-
-
-def load_model(cfg, weights: Path | None):
-    """(model, processor) with the weights of `weights` (None: the config's model), in eval mode."""
-    from visurf.models.loading import load_policy
-    from visurf.models.processing import VLProcessor
-
-    if weights is None:
-        model, processor = load_policy(cfg.model)
-    elif weights.is_dir() and (weights / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        model, processor = load_base(cfg)  # the base the adapter was trained on
-        model = PeftModel.from_pretrained(model, str(weights))
-        if (weights / "preprocessor_config.json").is_file():
-            processor = VLProcessor.from_pretrained(weights)
-    elif weights.is_dir():
-        model, processor = load_policy(cfg.model, path=weights)
-    else:
-        model, processor = load_base(cfg)
-        model = load_lightning_weights(model, weights, cfg)
-    return model.eval(), processor
-
-
-def load_lightning_weights(model, ckpt: Path, cfg):
-    """`model` (the run's base) with the weights of a run's Lightning checkpoint."""
-    # The LightningModule holds the model as `policy`; its state_dict holds nothing else.
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-    state = {k.removeprefix("policy."): v for k, v in state.items()}
-    if cfg.peft.name == "none":
-        model.load_state_dict(state)
-        return model
-    from visurf.models.adapters import apply_adapters
-
-    model = apply_adapters(model, cfg.peft)
-    # Only the adapters were trained; the (possibly 4-bit) base is loaded already.
-    trained = {name for name, p in model.named_parameters() if p.requires_grad}
-    missing = trained - state.keys()
-    if missing:
-        raise EvalError(f"{ckpt} lacks adapter weights of peft={cfg.peft.name}: {sorted(missing)[:3]}...")
-    model.load_state_dict({k: state[k] for k in trained}, strict=False)
-    return model
+    """(config, weights) of `checkpoint=` (visurf.runs.resolve): a run's own config with these
+    overrides, or the default config composed with them; weights None for the base."""
+    trained = locate(checkpoint)
+    if trained.run is not None:
+        return apply_run_overrides(trained.run.read_config(), overrides), trained.weights
+    cfg = compose(overrides)
+    if trained.weights is not None and (trained.weights / "config.json").is_file():
+        cfg.model.source, cfg.model.path = "path", str(trained.weights)  # the directory is the model
+    return cfg, trained.weights
 
 
 def pick_device(name: str) -> torch.device:
@@ -220,8 +133,8 @@ def run_eval(
     """Metrics of `checkpoint` on `split` (the keys of summary.json's eval_after and more)."""
     from visurf.data.sources import load_examples
     from visurf.evaluation.runner import evaluate
-    from visurf.recipes.train import versions
     from visurf.rewards import build_reward
+    from visurf.runs.summary import versions
 
     cfg, weights = resolve(checkpoint, list(overrides))
     missing = OmegaConf.missing_keys(cfg)
@@ -234,7 +147,7 @@ def run_eval(
         from visurf.recipes.base_model import ensure_model
 
         ensure_model(cfg.model)
-    model, processor = load_model(cfg, weights)
+    model, processor = load_trained(cfg, weights)
     target = pick_device(device)
     model.to(target)
     log.info("evaluating %s on %d %s examples (%s)", checkpoint, len(examples), split, target)

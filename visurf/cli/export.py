@@ -19,9 +19,6 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
-from omegaconf import OmegaConf
-
 from visurf.cli.args import UsageError, key_values, reported
 
 log = logging.getLogger(__name__)
@@ -33,95 +30,25 @@ class ExportError(FileNotFoundError):
     pass
 
 
-def locate(checkpoint: str | Path) -> tuple[Path, Path]:
-    """(run directory, what to load): the run's final `model/` or a `.ckpt` file."""
-    path = Path(checkpoint).expanduser()
-    if path.is_dir():
-        if (path / "model").is_dir():
-            return path, path / "model"
-        last = path / "checkpoints" / "last.ckpt"
-        if last.is_file():
-            return path, last
-        raise ExportError(f"checkpoint={checkpoint}: the run directory has neither model/ nor {last.name}")
-    if path.is_file():
-        # A run's checkpoints live in run_dir/checkpoints/.
-        return (path.parent.parent if path.parent.name == "checkpoints" else path.parent), path
-    raise ExportError(f"checkpoint={checkpoint}: no such run directory or checkpoint file")
-
-
-def run_config(run_dir: Path):
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        raise ExportError(f"no run config at {path}: export needs the config.yaml of the run that wrote it")
-    return OmegaConf.load(path)
-
-
-def checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
-    """The policy's weights from a Lightning checkpoint (keys `policy.<model key>`)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    state = {k[len("policy.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("policy.")}
-    if not state:
-        raise ExportError(f"{path} holds no policy weights (no state_dict keys starting with 'policy.')")
-    return state
-
-
-def recorded_base(adapter_dir: Path) -> Path | None:
-    """The base model directory the run trained on, as its adapter records it, if still there
-    (the run config would re-resolve it, and a rebuilt tiny model may differ)."""
-    import json
-
-    path = adapter_dir / "adapter_config.json"
-    if not path.is_file():
-        return None
-    recorded = json.loads(path.read_text()).get("base_model_name_or_path")
-    return Path(recorded) if recorded and (Path(recorded) / "config.json").is_file() else None
-
-
-def load_adapter_weights(model, state: dict[str, torch.Tensor], source: Path) -> None:
-    # Only the adapters are trained; the frozen base comes from the base model (a QLoRA
-    # checkpoint holds it quantised, which the full-precision copy could not load).
-    wanted = [name for name, p in model.named_parameters() if p.requires_grad]
-    missing = [name for name in wanted if name not in state]
-    if missing:
-        raise ExportError(
-            f"{source} lacks {len(missing)} adapter weights of the run's config, e.g. {missing[0]}"
-        )
-    model.load_state_dict({name: state[name] for name in wanted}, strict=False)
-
-
 def merged_model(checkpoint: str | Path, dtype: str | None = None):
     """(model, processor): the run's policy as a plain transformers model, adapters merged."""
-    from peft import PeftModel, get_peft_model
+    from visurf.models.loading import DTYPES
+    from visurf.runs.resolve import locate
+    from visurf.runs.weights import load_trained
 
-    from visurf.models.adapters import lora_config
-    from visurf.models.loading import DTYPES, load_policy
-    from visurf.models.processing import VLProcessor
-
-    run_dir, source = locate(checkpoint)
-    cfg = run_config(run_dir)
+    trained = locate(checkpoint)
+    if trained.run is None:
+        raise ExportError(
+            f"checkpoint={checkpoint}: export needs the config.yaml of the run that wrote the weights; "
+            "pass a run directory or a checkpoint inside one"
+        )
+    cfg = trained.run.read_config()
     if dtype:
         if dtype not in DTYPES:
-            raise ValueError(f"dtype={dtype!r}: must be one of {list(DTYPES)}")
+            raise UsageError(f"dtype={dtype!r}: must be one of {list(DTYPES)}")
         cfg.model.dtype = dtype
     cfg.model.gradient_checkpointing = False
-    peft_name = cfg.get("peft", {}).get("name", "none")
-    is_model_dir = source.is_dir()
-
-    if peft_name == "none" and is_model_dir:
-        return load_policy(cfg.model, path=source)
-    base = recorded_base(source) if is_model_dir else None
-    model, processor = load_policy(cfg.model, path=base)  # the base, unquantised even for QLoRA
-    if is_model_dir:
-        processor = VLProcessor.from_pretrained(source)
-    if peft_name == "none":
-        model.load_state_dict(checkpoint_state(source))
-        return model, processor
-    if is_model_dir:
-        model = PeftModel.from_pretrained(model, source)
-    else:
-        model = get_peft_model(model, lora_config(cfg.peft))
-        load_adapter_weights(model, checkpoint_state(source), source)
-    return model.merge_and_unload(), processor
+    return load_trained(cfg, trained.weights, merged=True)
 
 
 def export(checkpoint: str | Path, out: str | Path, dtype: str | None = None) -> Path:

@@ -77,7 +77,15 @@ def one_of(cfg, field: str, options, default=None) -> None:
 
 
 def validate(cfg) -> None:
-    """Refuse a config that would fail or do nothing useful, naming the field."""
+    """Refuse a config that would fail or do nothing useful, naming the field.
+
+    The config's `plugins` are imported first: what they register is a name the config may use."""
+    from visurf.config.plugins import PluginError, load_plugins
+
+    try:
+        load_plugins(get(cfg, "plugins"))
+    except PluginError as err:
+        raise ConfigError(str(err)) from None
     integer(cfg, "seed", 0, MAX_SEED)
     _resume(cfg)
     _counts(cfg)
@@ -299,21 +307,25 @@ def _data(cfg) -> None:
 
 
 def _check_frame(model_cfg) -> None:
-    """The frame is a multiple of the family's patch x merge (28 for Qwen2/2.5-VL, 32 for Qwen3-VL):
-    otherwise its processor resizes the image and the labels' coordinates no longer match it."""
+    """The frame is a multiple of the family's patch x merge (visurf.models.families): otherwise
+    its processor resizes the image and the labels' coordinates no longer match it. A model whose
+    family cannot be known before loading (a hub id not downloaded yet) is checked when it loads."""
     from visurf.models.families import configured_model_type, family_of
 
     model_type = configured_model_type(model_cfg)
+    frame = model_cfg.frame
+    check(is_int(frame) and frame > 0, "model.frame", frame, "a positive integer")
+    if model_type is None:
+        return
     try:
-        multiple = family_of(model_type).frame_multiple if model_type else 28
+        multiple = family_of(model_type).frame_multiple
     except ValueError as err:
         raise ConfigError(f"model: {err}") from err
-    frame = model_cfg.frame
     check(
-        is_int(frame) and frame % multiple == 0 and frame >= multiple,
+        frame % multiple == 0 and frame >= multiple,
         "model.frame",
         frame,
-        f"a multiple of {multiple} ({model_type or 'Qwen2.5-VL'}: patch size x merge)",
+        f"a multiple of {multiple} ({model_type}: patch size x merge)",
     )
 
 

@@ -11,9 +11,10 @@ from PIL import Image
 
 from visurf.data.errors import BadRowError, DataError
 from visurf.data.images import decode_image, resize_image
-from visurf.data.labels import canonical_solution, check_in_image, parse_solution, scale_objects
+from visurf.data.labels import check_in_image, parse_solution, scale_objects
 from visurf.data.loading import load_split
 from visurf.data.prompt import PROMPT_TEMPLATE, build_prompt
+from visurf.rewards.parsing import format_answer
 
 __all__ = [
     "BadRowError",
@@ -103,7 +104,7 @@ def _build(row: Mapping, frame: tuple[int, int], template: str) -> Example:
         prompt=build_prompt(problem, template),
         image=resize_image(image, frame),
         objects=scaled,
-        solution=canonical_solution(scaled),
+        solution=format_answer(scaled),
         width=frame[0],
         height=frame[1],
         group=row.get("group") or "known",

@@ -1,4 +1,8 @@
-"""Grounding labels: parsing a dataset's `solution`, checking it against the image, scaling, canonical JSON."""
+"""Grounding labels: parsing a dataset's `solution`, checking it against the image, scaling.
+
+The canonical JSON layout of an answer (what rollouts and rendered labels write) is
+`visurf.rewards.parsing.format_answer`'s.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,6 @@ import math
 
 # Real datasets round box edges; allow this much (in the dataset's own pixels) past the image border.
 EDGE_TOLERANCE = 1.0
-
-
-def canonical_solution(objects: list[dict]) -> str:
-    """The compact layout rollouts and rendered labels use: keys bbox_2d then point_2d, no spaces."""
-    return json.dumps(
-        [{"bbox_2d": list(o["bbox_2d"]), "point_2d": list(o["point_2d"])} for o in objects],
-        separators=(",", ":"),
-    )
 
 
 def parse_solution(solution) -> list[dict]:

@@ -36,9 +36,8 @@ def drop_overlong(
     labels = tokenizer([render(e) for e in examples], add_special_tokens=False)
     kept, dropped = [], 0
     for example, prompt, label in zip(examples, prompts["input_ids"], labels["input_ids"]):
-        # The prompt holds one image placeholder; the model sees one token per merged patch.
-        image = (example.width // 28) * (example.height // 28)
-        total = len(prompt) - 1 + image + len(label) + 1
+        # The prompt text holds the image's placeholder; the processor expands it (its own count).
+        total = len(prompt) + processor.tokens_added_by_image(example.width, example.height) + len(label) + 1
         if total <= context:
             kept.append(example)
             continue

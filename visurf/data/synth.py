@@ -16,11 +16,12 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from visurf.data.labels import canonical_solution
+from visurf.data.groups import GROUPS
 from visurf.data.prompt import build_prompt
 from visurf.data.synth_config import SynthConfig
 from visurf.data.synth_questions import Question, candidates, think_text
 from visurf.data.synth_scene import SceneObject, png_bytes, render_scene, sample_scene
+from visurf.rewards.parsing import format_answer
 
 __all__ = [
     "SynthConfig",
@@ -32,7 +33,6 @@ __all__ = [
     "write_splits",
 ]
 
-GROUPS = ("known", "novel", "non_object", "multi")
 _MAX_TRIES = 1000
 
 
@@ -195,7 +195,7 @@ def corpus_texts(cfg: SynthConfig | None = None, num: int = 2000, seed: int = 0)
     cfg = _corpus_config(cfg or SynthConfig())
     lines = []
     for item in generate_items(num, seed, cfg):
-        answer = canonical_solution(item.labels)
+        answer = format_answer(item.labels)
         lines += [item.question.text, build_prompt(item.question.text), answer]
         if item.think:
             lines += [item.think, f"<think>{item.think}</think><answer>{answer}</answer>"]

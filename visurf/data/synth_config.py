@@ -23,7 +23,7 @@ RELATIONS = ("left of", "right of", "above", "below")
 
 @dataclass(frozen=True)
 class SynthConfig:
-    image_size: int = 112  # square side in pixels, a multiple of 28 (Qwen2.5-VL patch merge)
+    image_size: int = 112  # square side of the stored images in pixels (resized to the model's frame)
     min_objects: int = 2
     max_objects: int = 4
     known_colors: tuple[str, ...] = ("red", "blue", "green")
@@ -82,8 +82,8 @@ def world_config(synth: dict) -> SynthConfig:
 
 def validate(cfg: SynthConfig) -> None:
     """Raise ValueError naming the offending field when the config cannot generate data."""
-    if not isinstance(cfg.image_size, int) or cfg.image_size < 28 or cfg.image_size % 28:
-        raise ValueError(f"SynthConfig.image_size must be a multiple of 28 and >= 28, got {cfg.image_size!r}")
+    if isinstance(cfg.image_size, bool) or not isinstance(cfg.image_size, int) or cfg.image_size < 28:
+        raise ValueError(f"SynthConfig.image_size must be an integer >= 28, got {cfg.image_size!r}")
     _check_names(cfg, "colors", PALETTE)
     _check_names(cfg, "shapes", SHAPES)
     _check_names(cfg, "relations", RELATIONS)

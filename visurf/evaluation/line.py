@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-GROUPS = (("known", "known"), ("novel", "novel"), ("non_object", "non-object"), ("multi", "multi"))
+from visurf.data.groups import GROUPS, label
 
 
 def _num(value, spec: str = ".3f") -> str:
@@ -17,7 +17,7 @@ def eval_line(tag: str, step: int, metrics: dict, change: dict | None = None) ->
     """
     groups = metrics.get("groups") or {}
     by_group = ", ".join(
-        f"{label} {_num(groups[name].get('accuracy'))}" for name, label in GROUPS if name in groups
+        f"{label(name)} {_num(groups[name].get('accuracy'))}" for name in GROUPS if name in groups
     )
     strict = metrics.get("strict_format_rate", metrics.get("think_rate"))
     parts = [

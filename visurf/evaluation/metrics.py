@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torchmetrics import Metric
 
+from visurf.data.groups import GROUPS
 from visurf.rewards.geometry import sort_corners
 from visurf.rewards.parsing import as_coords, parse_completion, safe_json
 
@@ -97,7 +98,7 @@ class GroundingMetrics(Metric):
     is_differentiable = False
     higher_is_better = True
 
-    def __init__(self, groups=("known", "novel", "non_object", "multi"), **kwargs):
+    def __init__(self, groups=GROUPS, **kwargs):
         super().__init__(**kwargs)
         self.group_names = tuple(groups)
         if len(set(self.group_names)) != len(self.group_names):

@@ -16,6 +16,7 @@ from visurf.evaluation.line import eval_line
 from visurf.evaluation.metrics import GroundingMetrics
 from visurf.evaluation.paired import paired_change
 from visurf.rollout import sample
+from visurf.runs.rundir import RunDir
 from visurf.training.distributed import generation_context
 
 log = logging.getLogger(__name__)
@@ -182,14 +183,11 @@ class EvalCallback(L.Callback):
         keyed = [(rank + i * world, group, correct) for i, (group, correct) in enumerate(outcomes)]
         gathered = gather_outcomes(keyed, world)  # collective: every rank calls it
         if trainer.is_global_zero:
-            samples_dir = self.run_dir / "samples"
-            samples_dir.mkdir(parents=True, exist_ok=True)
-            step = trainer.global_step
-            (samples_dir / f"eval_step{step:05d}.jsonl").write_text(
-                "".join(json.dumps(s) + "\n" for s in samples)
-            )
+            run, step = RunDir(self.run_dir), trainer.global_step
+            run.samples.mkdir(parents=True, exist_ok=True)
+            run.eval_samples(step).write_text("".join(json.dumps(s) + "\n" for s in samples))
             # every question's outcome, for comparing runs (visurf.compare)
-            (samples_dir / f"outcomes_step{step:05d}.json").write_text(json.dumps(sorted(gathered)))
+            run.outcomes(step).write_text(json.dumps(sorted(gathered)))
             if tag != "after":  # the final line also says which questions changed (on_train_end)
                 log.info(eval_line(tag, step, metrics))
         scalars = {f"eval/{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))}

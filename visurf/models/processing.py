@@ -73,6 +73,7 @@ class VLProcessor:
         }
         self.vision_token_ids = sorted(named | self._template_image_ids())
         self.eos_token_id = self._end_of_turn_id()
+        self._image_tokens: dict[tuple[int, int], int] = {}
 
     def _template_image_ids(self) -> set[int]:
         """Special tokens the chat template writes for an image part (`<|vision_start|>`, ...)."""
@@ -139,6 +140,18 @@ class VLProcessor:
             padding_side="left",
         )
         return {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
+
+    def tokens_added_by_image(self, width: int, height: int) -> int:
+        """How many tokens one image of this size adds to a chat-formatted prompt beyond its
+        text: the family's own expansion of its image placeholder (measured once per size on a
+        blank image, so any family, tiling included, is counted as its processor counts it)."""
+        if (width, height) not in self._image_tokens:
+            from PIL import Image
+
+            with_image = self([""], [Image.new("RGB", (width, height))])["input_ids"].shape[1]
+            text = self.tokenizer(self.prompt_text(""), add_special_tokens=False)["input_ids"]
+            self._image_tokens[(width, height)] = with_image - len(text)
+        return self._image_tokens[(width, height)]
 
     def completion_ids(self, completions: list[str]) -> list[list[int]]:
         """Token ids of completion texts, each closed with the end-of-turn token."""

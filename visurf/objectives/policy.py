@@ -329,7 +329,7 @@ def rollout_metrics(
     metrics["accuracy"] = sum(s["correct"] for s in scores) / n
     metrics["format_rate"] = sum(p.objects is not None for p in parsed) / n
     metrics["strict_format_rate"] = sum(p.strict_format for p in parsed) / n
-    # `[]` ("nothing there") is the answer RL most easily drifts onto or off (experiments/README.md).
+    # `[]` ("nothing there") is the answer RL most easily drifts onto or off (experiments/log/2026-12-03.md).
     metrics["empty_answer_rate"] = sum(p.objects == [] for p in parsed) / n
     metrics["completion_length"] = seqs.mask.sum(-1).float().mean().item()
     metrics["truncated_rate"] = seqs.truncated.float().mean().item()

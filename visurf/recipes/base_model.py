@@ -19,8 +19,9 @@ from omegaconf import OmegaConf, open_dict
 
 from visurf.config.compose import compose_config
 from visurf.io.cache import build_entry
-from visurf.models.base import base_path, world_changes
+from visurf.models.base import base_path, base_world
 from visurf.recipes.train import train
+from visurf.runs.rundir import RunDir
 from visurf.training.console import progress_bar, quiet_libraries, run_header
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,13 @@ def base_overrides(model_cfg) -> list[str]:
 
 
 def base_config(model_cfg):
-    """The composed config of the base's SFT run, world included."""
+    """The composed config of the base's SFT run: the default config with the recipe's settings,
+    on the world the base learns (the default world where the run has none)."""
     cfg = compose_config(base_overrides(model_cfg))
-    with open_dict(cfg):  # world fields the yaml does not list (e.g. known_shapes) are new keys
-        cfg.data.synth = OmegaConf.merge(cfg.data.synth, world_changes(model_cfg))
+    world = base_world(model_cfg)
+    if world is not None:
+        with open_dict(cfg):  # world fields the yaml does not list (e.g. known_shapes) are new keys
+            cfg.data.synth = OmegaConf.merge(cfg.data.synth, world)
     return cfg
 
 
@@ -75,9 +79,10 @@ def build_base(model_cfg, out: Path) -> None:
     log.info(run_header(cfg, work))
     after = train(cfg, work, [progress_bar()])["eval_after"]
     log.info("base model: known-concept accuracy %.3f", after["accuracy"])
-    shutil.copytree(work / "model", out)
-    shutil.copy(work / "summary.json", out / "base_summary.json")
-    shutil.rmtree(work / "checkpoints", ignore_errors=True)
+    run = RunDir(work)
+    shutil.copytree(run.model, out)
+    shutil.copy(run.summary, out / "base_summary.json")
+    shutil.rmtree(run.checkpoints, ignore_errors=True)
 
 
 def ensure_model(model_cfg) -> None:

@@ -1,10 +1,8 @@
-"""The recipe of a run: build everything from a composed config, fit, write the outputs.
+"""The recipe of a run: build everything from a composed config, fit, write the run directory.
 
-Outputs in the run directory: `config.yaml` (resolved), `metrics.csv` (Lightning's CSVLogger;
-TensorBoard too with logging.tensorboard=true), `samples/eval_step*.jsonl`, `checkpoints/`,
-`model/` (the final weights as an HF directory) and `summary.json`, written last. Checkpoints,
-`model/` and `summary.json` are written atomically (visurf.io.atomic); a resumed run keeps every
-metrics row of its earlier parts once (visurf.runs.metrics_log).
+What the run directory holds is `visurf.runs.rundir`'s to say. Checkpoints, `model/` and
+`summary.json` are written atomically (visurf.io.atomic); a resumed run keeps every metrics row
+of its earlier parts once (visurf.runs.metrics_log).
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import platform
 import time
 from pathlib import Path
 
@@ -36,26 +33,13 @@ from visurf.runs.checkpoints import (
     remove_temporaries,
     run_dir_of,
 )
-from visurf.runs.naming import injection_of, reward_control_of
+from visurf.runs.rundir import RunDir
+from visurf.runs.summary import IncompleteRunError, run_summary
 from visurf.training.distributed import full_state_dict
 from visurf.training.module import PostTrainModule
 from visurf.training.trainer import build_trainer
 
 log = logging.getLogger(__name__)
-
-
-def versions() -> dict[str, str]:
-    # Read from package metadata: importing peft would pull in bitsandbytes (seconds) for nothing.
-    from importlib.metadata import version
-
-    out = {"python": platform.python_version()}
-    for name in ("torch", "transformers", "lightning", "peft"):
-        out[name] = version(name)
-    return out
-
-
-class IncompleteRunError(RuntimeError):
-    """The run finished without all of summary.json (it was written anyway, saying what is missing)."""
 
 
 def longest_label(example) -> str:
@@ -75,7 +59,7 @@ def run_dir_for(cfg, hydra_dir: str | Path) -> Path:
 def start_resumed_part(cfg, run_dir: Path, ckpt: Path, step: int) -> None:
     """Before anything overwrites the checkpoint: the metrics so far, less what the resumed part
     logs again, set aside (visurf.runs.metrics_log); a killed run's temporary files removed."""
-    remove_temporaries(run_dir / "checkpoints")
+    remove_temporaries(RunDir(run_dir).checkpoints)
     if ckpt.parent.parent.resolve() != run_dir.resolve():  # resumed into another directory
         metrics_log.start_fresh(run_dir)
         return
@@ -126,7 +110,8 @@ def train(cfg, run_dir: str | Path, callbacks: list | None = None, *, checked: b
         find_checkpoint(cfg.resume, cfg.get("resume_pick", "last")) if cfg.resume else (None, 0)
     )
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    run = RunDir(run_dir)
+    atomic.write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     start = time.time()
 
@@ -146,36 +131,26 @@ def train(cfg, run_dir: str | Path, callbacks: list | None = None, *, checked: b
         evaluation.on_train_end(trainer, module)
 
     # The final state is always resumable (e.g. to train a finished run for longer).
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
-    summary = {
-        "objective": cfg.objective.name,
-        "reward_control": reward_control_of(cfg),  # None where no stage injects the label
-        "injection": injection_of(cfg),  # likewise
-        "seed": int(cfg.seed),
-        "steps": int(trainer.global_step),
-        "skipped_steps": int(module.skipped_steps),
-        "wall_time_s": round(time.time() - start, 2),
-        "versions": versions(),
-        "eval_before": evaluation.eval_before,
-        "eval_after": evaluation.eval_after,
-        "change": evaluation.change,
-        "model": str(cfg.model.name),
-        "resumed_from": str(ckpt) if ckpt else None,
-    }
-    missing = [key for key in ("eval_before", "eval_after") if summary[key] is None]
-    if missing:  # an evaluation that did not run: the summary says so, and the run fails
-        summary["incomplete"] = missing
+    trainer.save_checkpoint(run.last_checkpoint)
+    summary = run_summary(
+        cfg,
+        steps=int(trainer.global_step),
+        skipped_steps=int(module.skipped_steps),
+        wall_time_s=time.time() - start,
+        evaluation=evaluation,
+        resumed_from=ckpt,
+    )
     full = full_state_dict(module.policy)  # on every rank: a collective under FSDP, else None
     if trainer.is_global_zero:
-        with atomic.atomic_path(run_dir / "model") as tmp:
+        with atomic.atomic_path(run.model) as tmp:
             policy.save_pretrained(tmp, state_dict=full)
             processor.save_pretrained(tmp)
         metrics_log.finish(run_dir)  # after the last row is logged
-        atomic.write_text(run_dir / "summary.json", json.dumps(summary, indent=2))  # last: the run is done
+        atomic.write_text(run.summary, json.dumps(summary, indent=2))  # last: the run is done
         log.info("run directory: %s", run_dir)
-    if missing:
+    if summary.get("incomplete"):
         raise IncompleteRunError(
-            f"{run_dir / 'summary.json'} is incomplete: {' and '.join(missing)} missing; "
+            f"{run.summary} is incomplete: {' and '.join(summary['incomplete'])} missing; "
             "the weights and metrics are written"
         )
     return summary

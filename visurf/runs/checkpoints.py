@@ -17,6 +17,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from visurf.io.atomic import TMP_MARK, atomic_path
+from visurf.runs.rundir import RunDir, run_of_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -82,20 +83,20 @@ def run_dir_of(resume: str) -> Path:
     """
     path = Path(resume).expanduser()
     if path.is_dir():
-        if not (path / "checkpoints").is_dir():
+        if not RunDir(path).checkpoints.is_dir():
             raise ResumeError(
                 f"resume={resume}: {path} is not a run directory (it has no checkpoints/ folder)"
             )
         return path
     if path.is_file():
-        run_dir = path.parent.parent
-        if path.parent.name != "checkpoints" or not (run_dir / "config.yaml").is_file():
+        run = run_of_checkpoint(path)  # the rule visurf.eval and visurf.export follow too
+        if run is None:
             raise ResumeError(
                 f"resume={resume}: a checkpoint is resumed in its own run directory, and {path} is not "
                 "in a run's checkpoints/ folder (RUN/checkpoints/*.ckpt beside RUN/config.yaml); pass "
                 "the run directory, or a checkpoint inside it"
             )
-        return run_dir
+        return run.path
     raise ResumeError(f"resume={resume}: no such run directory or checkpoint file")
 
 
@@ -107,13 +108,13 @@ def find_checkpoint(resume: str, pick: str = "last") -> tuple[Path, int]:
     """
     path = Path(resume).expanduser()
     run_dir = run_dir_of(resume)
-    ckpt = path if path.is_file() else run_dir / "checkpoints" / "last.ckpt"
+    ckpt = path if path.is_file() else RunDir(run_dir).last_checkpoint
     try:
         if not ckpt.is_file():
             raise ResumeError(f"{ckpt} does not exist")
         return ckpt, checkpoint_step(ckpt)
     except ResumeError as err:
-        newest = newest_intact(run_dir / "checkpoints", exclude=ckpt)
+        newest = newest_intact(RunDir(run_dir).checkpoints, exclude=ckpt)
         if newest is not None and pick == "newest_intact":
             log.warning("%s; resuming from the newest intact checkpoint %s (step %d)", err, *newest)
             return newest

@@ -26,8 +26,9 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from visurf.io.atomic import atomic_path
+from visurf.runs.rundir import RunDir
 
-METRICS = "metrics.csv"
+METRICS = RunDir.METRICS
 EARLIER = "metrics.earlier.csv"
 
 

@@ -10,6 +10,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from visurf.runs import metrics_log
 from visurf.runs.checkpoints import AtomicCheckpointIO
+from visurf.runs.rundir import RunDir
 from visurf.training.distributed import build_strategy
 
 
@@ -19,7 +20,7 @@ def build_trainer(cfg, run_dir: Path, callbacks: list) -> L.Trainer:
     if cfg.logging.tensorboard:
         loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
     checkpoints = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
+        dirpath=RunDir(run_dir).checkpoints,
         filename="step{step:05d}",
         auto_insert_metric_name=False,
         save_last=True,
