@@ -77,7 +77,10 @@ def test_several_pairs_are_compared_and_summed(tmp_path, capsys):
     assert summed["groups"]["known"] == {"gained": 3, "lost": 0, "unchanged": 0}
     assert summed["p_value"] == pytest.approx(10 / 16)  # 3 of 4 changes: 2 * (4 + 1) / 16
     assert json.loads(out.read_text()) == result
-    assert "summed over the 2 pairs" in capsys.readouterr().out
+    # At the level of the pairs: pair 0 gained 2 of 3 questions (+2/3), pair 1 lost 1 and gained 1 (0).
+    assert result["seed_level"]["differences"] == pytest.approx([2 / 3, 0.0])
+    printed = capsys.readouterr().out
+    assert "summed over the 2 pairs" in printed and "seed level: B - A by pair +66.7, +0.0 points" in printed
     with pytest.raises(SystemExit):  # an odd number of runs is refused
         main([str(a0), str(b0), str(a1)])
     assert "runs come in pairs" in capsys.readouterr().err

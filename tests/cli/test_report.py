@@ -119,6 +119,11 @@ def test_report_on_a_smoke_sweep(sweep, capsys):
         assert any(
             line.startswith(f"| {other} | — | {known['gained']} / {known['lost']} (") for line in lines
         )
+        # At the level of seeds: one seed, its accuracy difference in points, no test over one seed.
+        questions = change["gained"] + change["lost"] + change["unchanged"]
+        points = 100 * (change["gained"] - change["lost"]) / questions
+        row = f"| {other} | — | 1 | {points:+.1f} | {points:+.2f} (0.00) | — |"
+        assert any(line.startswith(row) for line in lines), row
 
     # Against the start: each seed's last evaluation against its first, as its summary.json counts.
     assert "## Against the start, by evaluation step" in lines

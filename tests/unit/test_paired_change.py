@@ -92,3 +92,44 @@ def test_power_grows_with_questions_and_stays_below_alpha_without_an_effect():
     with pytest.raises(ValueError, match="p_gained=0.8, p_lost=0.5"):
         mcnemar_power(0.8, 0.5, 10)
     assert math.isfinite(mcnemar_power(0.3, 0.1, 50))
+
+
+def test_seed_level_by_hand():
+    from scipy.stats import t as student
+
+    from visurf.evaluation.paired import seed_level
+
+    changes = [
+        {"gained": 30, "lost": 10, "unchanged": 460},  # +20 of 500: +0.04
+        {"gained": 25, "lost": 20, "unchanged": 455},  # +5: +0.01
+        {"gained": 20, "lost": 28, "unchanged": 452},  # -8: -0.016
+    ]
+    level = seed_level(changes)
+    assert level["differences"] == pytest.approx([0.04, 0.01, -0.016])
+    mean = (0.04 + 0.01 - 0.016) / 3
+    sd = (sum((d - mean) ** 2 for d in (0.04, 0.01, -0.016)) / 2) ** 0.5
+    assert level["mean"] == pytest.approx(mean) and level["sd"] == pytest.approx(sd)
+    t_stat = mean / (sd / 3**0.5)
+    assert level["t_p_value"] == pytest.approx(2 * student.sf(abs(t_stat), df=2))
+    low, high = level["ci"]
+    assert low < mean < high and low < 0  # three seeds that disagree: the interval holds 0
+
+
+def test_seed_level_edge_cases():
+    from visurf.evaluation.paired import seed_level
+
+    one = seed_level([{"gained": 5, "lost": 1, "unchanged": 94}])
+    assert one["t_p_value"] is None and one["sd"] == 0.0
+    same = seed_level([{"gained": 5, "lost": 1, "unchanged": 94}] * 3)
+    assert same["t_p_value"] == 0.0 and same["ci"][0] > 0  # every seed +4 points
+    nothing = seed_level([{"gained": 0, "lost": 0, "unchanged": 10}] * 2)
+    assert nothing["t_p_value"] == 1.0 and nothing["ci"] == [0.0, 0.0]
+    strong = seed_level(
+        [{"gained": 60, "lost": 10, "unchanged": 430}, {"gained": 55, "lost": 12, "unchanged": 433}]
+    )
+    assert strong["ci"][0] > 0.05  # both seeds far ahead: the interval is well above 0
+    assert seed_level(changes := [{"gained": 3, "lost": 1, "unchanged": 6}] * 2) == seed_level(
+        changes
+    )  # seeded
+    with pytest.raises(ValueError, match="no questions"):
+        seed_level([{"gained": 0, "lost": 0, "unchanged": 0}])

@@ -20,7 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
-from visurf.evaluation.paired import mcnemar_p, paired_change, summed_change
+from visurf.evaluation.paired import mcnemar_p, paired_change, seed_level, summed_change
 from visurf.runs.rundir import RunDir
 
 # What tells a pair's other run apart besides its seed: its objective, reward control, injection.
@@ -210,6 +210,23 @@ def summed_over_seeds(table):
         rows.append(row)
     columns = [*keys, "seeds", "gained", "lost", "unchanged", "p_value"]
     return pd.DataFrame(rows, columns=columns + (["groups"] if "groups" in table else []))
+
+
+def seed_level_over_seeds(table):
+    """`against_objective`'s table tested at the level of seeds: one row per (against,
+    reward_control, injection) with the per-seed accuracy differences (gained - lost over the
+    questions, this side minus the other), their mean and sd, a t-test over seeds and a two-level
+    bootstrap 95% interval (`visurf.evaluation.paired.seed_level`). Summing McNemar counts over
+    seeds tests these trained models; this tests the method, whose seeds vary."""
+    import pandas as pd
+
+    rows = []
+    keys = [k for k in PAIR_KEYS if k in table]
+    for values, seeds in table.groupby(keys, dropna=False, sort=True):
+        level = seed_level(seeds[["gained", "lost", "unchanged"]].to_dict("records"))
+        rows.append({**dict(zip(keys, values)), **level})
+    columns = [*keys, "seeds", "differences", "mean", "sd", "t_p_value", "ci"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def against_start(runs):

@@ -215,6 +215,7 @@ def paired_markdown(runs: pd.DataFrame) -> str:
         against_control,
         against_injection,
         against_objective,
+        seed_level_over_seeds,
         summed_over_seeds,
     )
 
@@ -227,18 +228,22 @@ def paired_markdown(runs: pd.DataFrame) -> str:
     }
     parts = []
     for title, table in comparisons.items():
-        try:
-            summed = summed_over_seeds(table())
-            summed = summed.sort_values(
+
+        def ordered(frame):
+            return frame.sort_values(
                 ["against", "reward_control", "injection"],
                 key=lambda v: _order(v.rename("objective" if v.name == "against" else v.name)),
                 ignore_index=True,
             )
+
+        try:
+            pairs = table()
+            summed, levels = ordered(summed_over_seeds(pairs)), ordered(seed_level_over_seeds(pairs))
         except (FileNotFoundError, ValueError) as err:  # runs without per-question outcomes, other splits
             parts.append(f"{title}: not available ({err}).\n")
             continue
         if not summed.empty:
-            parts.append(_paired_table(title, summed))
+            parts.append(_paired_table(title, summed) + _seed_level_table(levels))
     if not parts:
         return ""
     return "\n## Paired comparisons (test questions gained / lost)\n\n" + "\n".join(parts)
@@ -258,6 +263,27 @@ def _paired_table(title: str, summed: pd.DataFrame) -> str:
     for _, row in summed.iterrows():
         cells = [str(row.against), *(_control(row[k]) for k in keys[1:])]
         lines.append("| " + " | ".join(cells + [_change(row.groups.get(g)) for g in groups]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _seed_level_table(levels: pd.DataFrame) -> str:
+    """The same comparisons at the level of seeds: accuracy differences in points."""
+    keys = ["against", "reward_control", *(["injection"] if shows_injection(levels) else [])]
+    lines = [
+        "",
+        "At the level of seeds (accuracy difference in points, per seed; t-test over seeds; 95% bootstrap interval):",
+        "",
+    ]
+    lines += _table([*keys, "seeds", "per seed", "mean (sd)", "t-test p", "95% interval"])
+    for _, row in levels.iterrows():
+        cells = [str(row.against), *(_control(row[k]) for k in keys[1:]), str(row.seeds)]
+        cells.append(", ".join(f"{100 * d:+.1f}" for d in row.differences))
+        cells.append(f"{100 * row['mean']:+.2f} ({100 * row.sd:.2f})")
+        cells.append(
+            "—" if row.t_p_value is None or row.t_p_value != row.t_p_value else f"{row.t_p_value:.3g}"
+        )
+        cells.append(f"[{100 * row.ci[0]:+.2f}, {100 * row.ci[1]:+.2f}]")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

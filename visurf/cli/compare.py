@@ -6,7 +6,9 @@ right; B's gains and losses against A, per group, with McNemar's exact p-value
 A or B may also be the `out=` file of `python -m visurf.eval`; with two such files `--show N`
 prints N questions B lost and N it gained (`--group` picks a data group), each with the label
 and both answers. Several pairs (one per seed, say) are also summed: gains and losses added over
-the pairs, with one p-value. `--questions 500:2500` compares only the questions of those indices.
+the pairs, with one p-value, and tested at the level of the pairs (one per seed: the mean of their
+accuracy differences, a t-test over them and a bootstrap interval), which is what a claim about
+the method needs. `--questions 500:2500` compares only the questions of those indices.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 from pathlib import Path
 
 from visurf.analysis.compare import changed_answers, compare_runs, question_range
-from visurf.evaluation.paired import summed_change
+from visurf.evaluation.paired import seed_level, summed_change
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -70,8 +72,10 @@ def main(argv: list[str] | None = None) -> dict:
             "pairs": [[str(a), str(b)] for a, b in pairs],
             "changes": changes,
             "summed": summed_change(changes),
+            "seed_level": seed_level(changes),
         }
         print_change(f"summed over the {len(pairs)} pairs", result["summed"])
+        print_seed_level(result["seed_level"])
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
     return result
@@ -85,6 +89,18 @@ def print_change(title: str, change: dict) -> None:
     )
     for group, counts in change["groups"].items():
         print(f"  {group}: gained {counts['gained']}, lost {counts['lost']}, unchanged {counts['unchanged']}")
+
+
+def print_seed_level(level: dict) -> None:
+    """One line: the pairs as seeds, their accuracy differences and a test over them."""
+    diffs = ", ".join(f"{100 * d:+.1f}" for d in level["differences"])
+    p = "—" if level["t_p_value"] is None else f"{level['t_p_value']:.3g}"
+    low, high = (100 * v for v in level["ci"])
+    print(
+        f"seed level: B - A by pair {diffs} points; mean {100 * level['mean']:+.2f} "
+        f"(sd {100 * level['sd']:.2f}), t-test over {level['seeds']} pairs p = {p}, "
+        f"95% bootstrap interval [{low:+.2f}, {high:+.2f}]"
+    )
 
 
 def print_answers(shown: dict[str, list[dict]]) -> None:

@@ -1,4 +1,5 @@
-"""Which test questions a run changed: the paired comparison of two evaluations on the same examples.
+"""Which test questions a run changed: the paired comparison of two evaluations on the same examples,
+summed over seeds (McNemar) or tested at the level of seeds (`seed_level`).
 
 Accuracy before and after training is measured on the same questions, so a small difference in
 accuracy is best read question by question: `gained` went from wrong to right, `lost` from right
@@ -50,6 +51,50 @@ def summed_change(changes: list[dict]) -> dict:
             for kind in summed:
                 summed[kind] += counts[kind]
     return _with_totals(groups)
+
+
+def seed_level(changes: list[dict], resamples: int = 10_000, rng_seed: int = 0) -> dict:
+    """Several paired comparisons (one per seed) tested at the level of seeds: whether the method,
+    not these particular trained models, moves accuracy.
+
+    Each seed's difference is (gained - lost) / questions, its accuracy after minus before (in
+    accuracy points of 1). Returns `seeds`, `differences`, their `mean` and sample `sd`,
+    `t_p_value` (a one-sample t-test of the mean against 0 over seeds, df = seeds - 1; None for
+    one seed; 0 or 1 when every seed differs by the same amount) and `ci` (a two-level bootstrap
+    95% interval of the mean: seeds resampled, then each resampled seed's questions, each gained,
+    lost or unchanged in the proportions that seed showed).
+    """
+    import numpy as np
+    from scipy.stats import ttest_1samp
+
+    if not changes:
+        raise ValueError("seed_level needs at least one comparison")
+    counts = np.array([[c["gained"], c["lost"], c["unchanged"]] for c in changes], dtype=np.int64)
+    questions = counts.sum(1)
+    if (questions == 0).any():
+        raise ValueError("seed_level: a comparison has no questions")
+    diffs = (counts[:, 0] - counts[:, 1]) / questions
+    n = len(diffs)
+    mean, sd = float(diffs.mean()), float(diffs.std(ddof=1)) if n > 1 else 0.0
+    if n < 2:
+        p_value = None
+    elif sd == 0:
+        p_value = 0.0 if mean != 0 else 1.0
+    else:
+        p_value = float(ttest_1samp(diffs, 0.0).pvalue)
+    rng = np.random.default_rng(rng_seed)
+    picks = rng.integers(0, n, size=(resamples, n))  # seeds, with replacement
+    draws = rng.multinomial(questions[picks], counts[picks] / questions[picks][..., None])  # [R, n, 3]
+    means = ((draws[..., 0] - draws[..., 1]) / questions[picks]).mean(1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return {
+        "seeds": n,
+        "differences": [float(d) for d in diffs],
+        "mean": mean,
+        "sd": sd,
+        "t_p_value": p_value,
+        "ci": [float(low), float(high)],
+    }
 
 
 def mcnemar_p(gained: int, lost: int) -> float:
