@@ -390,3 +390,20 @@ def test_sft_rlvr_schedule_switches_stage_at_the_fraction():
     kinds = [schedule.at(s).kind for s in range(10)]
     assert kinds == ["sft"] * 5 + ["policy"] * 5
     assert not schedule.at(9).inject_label
+
+
+def test_a_policy_step_logs_what_each_data_group_learns_from(examples):
+    """Per data group: rollout accuracy, `[]` share and groups with no correct rollout, counted from
+    the step's own rollouts; the label's entry and advantage per group, from its own advantages."""
+    exp, _ = collect(examples, RewardControl.of("align", "no_think", "smooth"), g=3)
+    correct = exp.rollout_correct  # [B, G]
+    for name in {e.group for e in examples}:
+        rows = torch.tensor([e.group == name for e in examples])
+        assert exp.metrics[f"group/{name}/accuracy"] == pytest.approx(correct[rows].float().mean().item())
+        assert exp.metrics[f"group/{name}/none_correct"] == pytest.approx(
+            (~correct[rows].any(1)).float().mean().item()
+        )
+        assert exp.metrics[f"group/{name}/label_entered"] == 1.0  # ViSurf: the label enters every group
+        label_adv = exp.advantages[exp.is_label][rows]
+        assert exp.metrics[f"group/{name}/label_advantage"] == pytest.approx(label_adv.mean().item())
+        assert 0.0 <= exp.metrics[f"group/{name}/empty_answer_rate"] <= 1.0

@@ -115,6 +115,7 @@ class PolicyStage:
         totals = torch.tensor([s["total"] for s in scores], dtype=torch.float32).view(b, g)
         correct = torch.tensor([bool(s["correct"]) for s in scores]).view(b, g)
         metrics = rollout_metrics(texts, scores, seqs, g)
+        metrics.update(by_group(examples, correct, texts))
 
         loss_mask = seqs.mask.clone()
         if self.cfg.mask_truncated:
@@ -177,6 +178,7 @@ class PolicyStage:
         metrics["label/entered"] = enters.float().mean().item()
 
         rollout_adv, label_adv = self._label_advantages(host, totals, scored, enters, members, metrics)
+        metrics.update(label_by_group(examples, enters, label_adv))
         kept = members.reshape(-1)
         advantages = rollout_adv.reshape(-1)[kept]
         if not kept.all():
@@ -315,6 +317,33 @@ def global_counts(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
 
 def _widen(mask: torch.Tensor, width: int) -> torch.Tensor:
     return torch.nn.functional.pad(mask, (0, width - mask.shape[1]))
+
+
+def by_group(examples: list, correct: torch.Tensor, texts: list[str]) -> dict[str, float]:
+    """Per data group of the batch's prompts (`group/<name>/...`): rollout accuracy, the share of
+    `[]` answers, and the share of prompts none of whose G rollouts is correct (where RLVR has
+    nothing to learn from and only an injected label can teach). correct: [B, G]."""
+    g = correct.shape[1]
+    empty = torch.tensor([parse_completion(t).objects == [] for t in texts]).view(-1, g)
+    out = {}
+    for name in sorted({e.group for e in examples}):
+        rows = torch.tensor([e.group == name for e in examples])
+        out[f"group/{name}/accuracy"] = correct[rows].float().mean().item()
+        out[f"group/{name}/empty_answer_rate"] = empty[rows].float().mean().item()
+        out[f"group/{name}/none_correct"] = (~correct[rows].any(1)).float().mean().item()
+    return out
+
+
+def label_by_group(examples: list, enters: torch.Tensor, label_adv: torch.Tensor) -> dict[str, float]:
+    """Per data group: the share of its prompts' groups the label entered, and the label's mean
+    advantage there (0 where it entered none): where the labels push, and how hard."""
+    out = {}
+    for name in sorted({e.group for e in examples}):
+        rows = torch.tensor([e.group == name for e in examples])
+        entered = enters & rows
+        out[f"group/{name}/label_entered"] = entered.float().sum().item() / rows.sum().item()
+        out[f"group/{name}/label_advantage"] = label_adv[entered].mean().item() if entered.any() else 0.0
+    return out
 
 
 def rollout_metrics(
