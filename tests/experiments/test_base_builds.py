@@ -1,0 +1,50 @@
+"""experiments/base_builds.py: every (build, seed) run against its own start, summed and per run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from experiments.base_builds import main
+from visurf.config.paths import ROOT
+
+
+def fake(root, build: str, seed: int, gained: int, lost: int, before=0.4, empty=(0.5, 0.6)):
+    run = root / build / f"s{seed}"
+    run.mkdir(parents=True)
+    counts = {"gained": gained, "lost": lost, "unchanged": 100 - gained - lost}
+    change = {**counts, "p_value": 0.5, "groups": {"known": counts}}
+    evals = [
+        {"accuracy": before + d, "groups": {"non_object": {"accuracy": e}}}
+        for d, e in ((0, empty[0]), (0.01, empty[1]))
+    ]
+    (run / "summary.json").write_text(
+        json.dumps({"seed": seed, "eval_before": evals[0], "eval_after": evals[1], "change": change})
+    )
+
+
+def test_the_table_sums_the_runs_and_tests_them_as_draws(tmp_path, capsys):
+    fake(tmp_path, "1-0", 0, 10, 4)
+    fake(tmp_path, "1-0", 1, 8, 6)
+    fake(tmp_path, "2-0", 0, 3, 9)
+    (tmp_path / "2-0" / "s1").mkdir()  # unfinished: no summary, left out
+    text = main([str(tmp_path), "--out", str(tmp_path / "table.md")])
+    assert "| 1-0 | 0 | 0.400 | 0.410 | 10 / 4 (0.5) | 0.500 → 0.600 |" in text
+    assert "Summed over 3 runs: 21 / 19" in text and "runs that gain: 2 of 3" in text
+    # per run: +6, +2, -6 of 100 questions: mean +0.67 points
+    assert "mean +0.67 points" in text
+    assert (tmp_path / "table.md").read_text() == text
+
+
+def test_no_finished_run_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="no finished run"):
+        main([str(tmp_path)])
+
+
+def test_the_driver_checks_its_arguments():
+    done = subprocess.run(
+        ["bash", str(ROOT / "experiments" / "base_builds.sh")], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "usage" in done.stderr
