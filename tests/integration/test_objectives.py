@@ -407,3 +407,5 @@ def test_a_policy_step_logs_what_each_data_group_learns_from(examples):
         label_adv = exp.advantages[exp.is_label][rows]
         assert exp.metrics[f"group/{name}/label_advantage"] == pytest.approx(label_adv.mean().item())
         assert 0.0 <= exp.metrics[f"group/{name}/empty_answer_rate"] <= 1.0
+        label_tokens = exp.loss_mask[exp.is_label][rows].sum(-1).float().mean().item()
+        assert exp.metrics[f"group/{name}/label_tokens"] == pytest.approx(label_tokens)  # think masked

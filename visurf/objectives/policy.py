@@ -191,6 +191,7 @@ class PolicyStage:
         if labels is None:
             return Batch(seqs, loss_mask, advantages, is_label)
         label_mask = self.control.label_mask(labels.seqs.mask.clone(), labels.think_spans)
+        metrics.update(label_tokens_by_group([examples[i] for i in groups], label_mask))
         seqs = concat(seqs, labels.seqs, host.processor.pad_token_id)
         width = seqs.ids.shape[1]
         return Batch(
@@ -343,6 +344,18 @@ def label_by_group(examples: list, enters: torch.Tensor, label_adv: torch.Tensor
         entered = enters & rows
         out[f"group/{name}/label_entered"] = entered.float().sum().item() / rows.sum().item()
         out[f"group/{name}/label_advantage"] = label_adv[entered].mean().item() if entered.any() else 0.0
+    return out
+
+
+def label_tokens_by_group(labelled: list, label_mask: torch.Tensor) -> dict[str, float]:
+    """Per data group: the mean number of the label's tokens in the loss. Under
+    `loss_aggregation=grpo` each row's loss is a mean over its own tokens, so a label with fewer
+    tokens (a `[]` answer with its think text masked) gives each of them more weight."""
+    tokens = label_mask.sum(-1)
+    out = {}
+    for name in sorted({e.group for e in labelled}):
+        rows = torch.tensor([e.group == name for e in labelled])
+        out[f"group/{name}/label_tokens"] = tokens[rows].float().mean().item()
     return out
 
 
