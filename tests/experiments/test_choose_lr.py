@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from experiments import choose_lr
+
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "choose_lr.py"
 
 
-def load():
-    spec = importlib.util.spec_from_file_location("choose_lr", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_choose_takes_the_best_validation_accuracy_and_the_smaller_rate_on_ties():
-    choose = load().choose
+    choose = choose_lr.choose
     rows = [
         {"objective": "sft", "lr": 1e-5, "val_after": 0.30},
         {"objective": "sft", "lr": 1e-4, "val_after": 0.40},
@@ -31,7 +25,7 @@ def test_choose_takes_the_best_validation_accuracy_and_the_smaller_rate_on_ties(
 
 
 def test_a_real_grid_runs_on_the_validation_split_and_records_its_choice(tmp_path):
-    chosen = load().main(
+    chosen = choose_lr.main(
         [
             "--experiment=smoke",
             "--objectives=sft",
@@ -60,11 +54,11 @@ def test_a_real_grid_runs_on_the_validation_split_and_records_its_choice(tmp_pat
 
 def test_a_bad_rate_is_refused_before_any_run(tmp_path):
     with pytest.raises(ValueError):
-        load().main(["--lrs=fast", f"--work={tmp_path}", f"--out={tmp_path}"])
+        choose_lr.main(["--lrs=fast", f"--work={tmp_path}", f"--out={tmp_path}"])
 
 
 def test_a_grid_cell_reads_accuracy_and_the_paired_change():
-    cell = load().grid_cell
+    cell = choose_lr.grid_cell
     assert (
         cell({"val_after": 0.41, "gained": 141, "lost": 53, "p_value": 2.06e-10}) == "0.410 (141/53, p 2e-10)"
     )
@@ -76,9 +70,9 @@ def test_objectives_not_rerun_keep_their_rows_from_the_previous_grid(tmp_path):
     sft = {"objective": "sft", "lr": 1e-4, "val_after": 0.28}
     stale_rlvr = {"objective": "rlvr", "lr": 1e-4, "val_after": 0.10}
     previous.write_text(json.dumps({"rows": [sft, stale_rlvr], "chosen": {}}))
-    kept = load().kept_rows(previous, ["rlvr"])
+    kept = choose_lr.kept_rows(previous, ["rlvr"])
     assert kept == [sft]  # rlvr is re-run, so its old row goes; sft's stays
-    assert load().kept_rows(tmp_path / "absent.json", ["rlvr"]) == []
+    assert choose_lr.kept_rows(tmp_path / "absent.json", ["rlvr"]) == []
 
 
 def test_the_pocket_preset_records_the_grids_choice():
@@ -100,7 +94,7 @@ def test_the_pocket_preset_records_the_grids_choice():
 def test_rates_are_written_as_in_the_configs_and_the_printed_block_reads_back_as_numbers():
     import yaml
 
-    text = load().lr_text
+    text = choose_lr.lr_text
     assert [text(lr) for lr in (1e-4, 3e-5, 2.5e-4, 1e-3)] == ["1e-4", "3e-5", "2.5e-4", "1e-3"]
     block = "".join(f"{o}: {text(lr, yaml=True)}\n" for o, lr in {"sft": 1e-4, "rlvr": 3e-5}.items())
     assert yaml.safe_load(block) == {"sft": 1e-4, "rlvr": 3e-5}

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from experiments import curves
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("curves", ROOT / "experiments" / "curves.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_windows_average_logged_steps_and_skip_evaluation_rows():
@@ -26,7 +20,6 @@ def test_windows_average_logged_steps_and_skip_evaluation_rows():
             "eval/accuracy": [0.3, None, None, None, None, None, 0.4],
         }
     )
-    curves = load()
     out = curves.windowed(metrics, ["reward", "absent"], window=2)
     assert list(out["step"]) == [0, 2, 4]
     assert list(out["reward"]) == pytest.approx([1.5, 3.5, 5.0])
@@ -36,7 +29,7 @@ def test_windows_average_logged_steps_and_skip_evaluation_rows():
 def test_cli_reads_a_committed_run(capsys):
     pocket = ROOT / "experiments" / "results" / "pocket"
     (run,) = [p for p in pocket.glob("*_s0") if p.name.split("_", 1)[1] == "rlvr_s0"]  # any job number
-    load().main([str(run), "--metrics", "reward,accuracy"])
+    curves.main([str(run), "--metrics", "reward,accuracy"])
     out = capsys.readouterr().out
     rows = pd.read_csv(run / "metrics.csv").dropna(subset=["train/reward"])
     assert f"{rows['train/reward'].iloc[:10].mean():.3f}" in out
@@ -44,4 +37,4 @@ def test_cli_reads_a_committed_run(capsys):
 
 def test_a_missing_run_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit):
-        load().main([str(tmp_path / "nope")])
+        curves.main([str(tmp_path / "nope")])

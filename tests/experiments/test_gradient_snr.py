@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import zlib
 from pathlib import Path
 
 import pytest
 import torch
 
+from experiments import gradient_snr
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def load():
-    sys.path.insert(0, str(ROOT / "experiments"))
-    spec = importlib.util.spec_from_file_location("gradient_snr", ROOT / "experiments" / "gradient_snr.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_estimates_recover_a_known_signal_and_noise():
@@ -26,7 +18,7 @@ def test_estimates_recover_a_known_signal_and_noise():
     k, p = 64, 20_000
     signal = torch.full((p,), 0.5, dtype=torch.float64)  # |s|^2 = 0.25 p
     grads = signal + torch.randn(k, p, dtype=torch.float64)  # E|n|^2 = p
-    out = load().snr(grads)
+    out = gradient_snr.snr(grads)
     assert out["signal_energy"] == pytest.approx(0.25 * p, rel=0.05)
     assert out["grad_energy"] == pytest.approx(1.25 * p, rel=0.02)
     assert out["signal_share"] == pytest.approx(0.2, abs=0.01)
@@ -35,14 +27,14 @@ def test_estimates_recover_a_known_signal_and_noise():
 
 def test_pure_noise_has_no_signal_and_one_batch_is_refused():
     torch.manual_seed(1)
-    out = load().snr(torch.randn(32, 10_000, dtype=torch.float64))
+    out = gradient_snr.snr(torch.randn(32, 10_000, dtype=torch.float64))
     assert abs(out["signal_share"]) < 0.01 and out["adam_signal_share"] < 0.05
     with pytest.raises(ValueError, match="at least 2 batches"):
-        load().snr(torch.randn(1, 10, dtype=torch.float64))
+        gradient_snr.snr(torch.randn(1, 10, dtype=torch.float64))
 
 
 def test_the_probe_runs_the_real_stage_on_real_batches(tmp_path):
-    out = load().main(
+    out = gradient_snr.main(
         ["--batches", "2", "--out", str(tmp_path / "snr.json"), "experiment=smoke", "objective=visurf"]
     )
     # the injected label gives every group a reward spread, so the gradients are not zero
@@ -53,7 +45,7 @@ def test_the_probe_runs_the_real_stage_on_real_batches(tmp_path):
 def test_group_kinds_by_hand():
     greedy = torch.tensor([False, False, True, True, True])
     correct = torch.tensor([[0, 1], [0, 0], [1, 0], [1, 1], [0, 0]], dtype=torch.bool)
-    kinds = load().group_kinds(greedy, correct)
+    kinds = gradient_snr.group_kinds(greedy, correct)
     # turnable, other (all wrong like greedy), at risk, other (all right), at risk (all wrong)
     assert kinds.tolist() == [0, 2, 1, 2, 1]
 
@@ -64,7 +56,7 @@ def test_by_kind_shares_add_up_and_match_hand_computed_values():
         [[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, -1.0], [0.0, 0.0]]], dtype=torch.float64
     )
     shares = torch.tensor([[0.25, 0.5, 0.25], [0.25, 0.25, 0.5]], dtype=torch.float64)
-    out = load().by_kind(parts, shares)
+    out = gradient_snr.by_kind(parts, shares)
     # g_0 = (1, 1), g_1 = (1, -1): |g|^2 = 2 each; the pair's product (1 - 1) is 0 -> no signal here,
     # so use push and energy shares, and prompt shares.
     assert out["turnable"]["push_share"] == pytest.approx(0.5)
@@ -75,7 +67,7 @@ def test_by_kind_shares_add_up_and_match_hand_computed_values():
     assert sum(v["push_share"] for v in out.values()) == pytest.approx(1.0)
     # With a signal: the turnable parts agree across batches, the at-risk parts cancel.
     parts[1, 1] = torch.tensor([0.0, 1.0], dtype=torch.float64)  # g_1 = (1, 1): g_0 . g_1 = 2
-    out = load().by_kind(parts, shares)
+    out = gradient_snr.by_kind(parts, shares)
     assert out["turnable"]["signal_share"] == pytest.approx(0.5)  # (1*1) / 2 per pair
     assert sum(v["signal_share"] for v in out.values()) == pytest.approx(1.0)
 
@@ -102,7 +94,7 @@ def test_by_kind_parts_add_up_to_the_batch_gradient(hashed_reward):
     from visurf.config.compose import compose_config
     from visurf.recipes.train import build_run
 
-    snr = load()
+    snr = gradient_snr
     overrides = ["experiment=smoke", "objective=rlvr", "objective.beta=0.0", f"reward.name={hashed_reward}"]
     cfg = compose_config([*overrides, "rollout.num_generations=4", "objective.mask_truncated=false"])
     module, train_examples, _ = build_run(cfg)
@@ -121,7 +113,7 @@ def test_by_kind_refuses_an_injected_label():
 
     module, train_examples, _ = build_run(compose_config(["experiment=smoke", "objective=visurf"]))
     with pytest.raises(ValueError, match="--by-kind splits RLVR groups"):
-        load().kind_gradients(module, module.schedule.stages[0], [train_examples[:2]])
+        gradient_snr.kind_gradients(module, module.schedule.stages[0], [train_examples[:2]])
 
 
 def test_experience_records_each_rollouts_rightness(hashed_reward):

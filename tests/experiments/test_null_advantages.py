@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import torch
 
+from experiments import null_advantages
 from visurf.algorithms import group_advantages
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def load():
-    spec = importlib.util.spec_from_file_location(
-        "null_advantages", ROOT / "experiments" / "null_advantages.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_each_group_keeps_its_advantages_in_a_random_order():
@@ -27,7 +18,7 @@ def test_each_group_keeps_its_advantages_in_a_random_order():
     real = group_advantages(rewards, "group")
     orders = set()
     for _ in range(20):
-        null = load().shuffled_group_advantages(rewards, "group")
+        null = null_advantages.shuffled_group_advantages(rewards, "group")
         # same multiset of advantages per group (so the step's size is the real one's) ...
         assert torch.equal(null.sort(-1).values, real.sort(-1).values)
         orders.add(tuple(null[0].tolist()))
@@ -41,7 +32,7 @@ def test_a_null_run_trains_with_shuffled_advantages(tmp_path):
     from visurf.config.compose import compose_config
     from visurf.recipes.train import train
 
-    module = load()
+    module = null_advantages
     calls = []
     shuffle = ADVANTAGE_ESTIMATORS.get("shuffled")
     assert shuffle is module.shuffled_group_advantages

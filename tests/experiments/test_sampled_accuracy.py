@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from experiments import sampled_accuracy
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def load():
-    sys.path.insert(0, str(ROOT / "experiments"))
-    spec = importlib.util.spec_from_file_location(
-        "sampled_accuracy", ROOT / "experiments" / "sampled_accuracy.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_greedy_matches_the_evaluator_and_samples_are_counted_per_answer(tiny_dir, capsys):
@@ -30,7 +20,7 @@ def test_greedy_matches_the_evaluator_and_samples_are_counted_per_answer(tiny_di
 
     overrides = ["experiment=smoke", "model.source=path", f"model.path={tiny_dir}"]
     args = [str(tiny_dir), "--split", "test", "--rows", "0:4", "--samples", "3", "--temperature", "1.5"]
-    result = load().main([*args, "--", *overrides])[str(tiny_dir)]
+    result = sampled_accuracy.main([*args, "--", *overrides])[str(tiny_dir)]
 
     cfg = compose_config(overrides)
     examples = load_examples(cfg.data, int(cfg.model.frame), "test")[:4]
@@ -51,7 +41,7 @@ def test_greedy_matches_the_evaluator_and_samples_are_counted_per_answer(tiny_di
     assert 0.0 <= result["sampled"]["accuracy"] <= 1.0
     assert "sampled at T 1.5 x3" in capsys.readouterr().out
     # The same seed samples the same answers.
-    again = load().main([*args, "--", *overrides])[str(tiny_dir)]
+    again = sampled_accuracy.main([*args, "--", *overrides])[str(tiny_dir)]
     assert again == result
 
 
@@ -61,7 +51,7 @@ def test_turnable_and_at_risk_questions_by_hand():
 
     greedy = [rewards(0), rewards(0), rewards(1), rewards(1)]
     sampled = [rewards(0, 1), rewards(0, 0), rewards(1, 0), rewards(1, 1)]
-    out = load().summarise(greedy, sampled)
+    out = sampled_accuracy.summarise(greedy, sampled)
     assert out["greedy"] == {"accuracy": 0.5, "reward": 1.0}
     assert out["sampled"]["accuracy"] == pytest.approx(4 / 8)
     assert out["turnable"] == 0.25  # question 0 only: greedy wrong, a sample right
@@ -71,6 +61,6 @@ def test_turnable_and_at_risk_questions_by_hand():
 
 def test_bad_arguments_are_refused_naming_them(tiny_dir):
     with pytest.raises(SystemExit, match="--rows takes START:END"):
-        load().parse_rows("500")
+        sampled_accuracy.parse_rows("500")
     with pytest.raises(SystemExit):
-        load().main([str(tiny_dir), "--samples", "0"])
+        sampled_accuracy.main([str(tiny_dir), "--samples", "0"])

@@ -67,5 +67,12 @@ class Registry:
 
 
 def _definition(item) -> tuple:
-    """Where an item is defined: a module run again (a reloaded script) registers its own anew."""
-    return (getattr(item, "__module__", None), getattr(item, "__qualname__", None))
+    """Where an item is defined: a file run again (a reloaded script, or one imported under a
+    second name) registers its own anew."""
+    import inspect
+
+    try:
+        where = inspect.getfile(item)
+    except TypeError:  # a built-in or an instance: its module stands for its file
+        where = getattr(item, "__module__", None)
+    return (where, getattr(item, "__qualname__", None))
