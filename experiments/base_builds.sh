@@ -4,7 +4,8 @@
 # BUILDS lists THREADS:BASE_SEED pairs, e.g. "1:0 2:0 1:1": each build's base is trained with
 # OMP_NUM_THREADS=THREADS and model.base.seed=BASE_SEED, in a cache of its own (OUT/cache-T-S:
 # the thread count is not part of the cache key, so builds that differ only in it are kept
-# apart). SEEDS lists post-training seeds, e.g. "0 1". Every (build, seed) run goes to
+# apart; BUILDS_CACHE=DIR keeps the caches there instead, so several recipes share their bases).
+# SEEDS lists post-training seeds, e.g. "0 1". Every (build, seed) run goes to
 # OUT/runs/T-S/sSEED, two at a time, one thread each; then experiments/base_builds.py prints the
 # table of gains and losses per run, summed and at the level of runs.
 #   bash experiments/base_builds.sh /tmp/builds "1:0 2:0 1:1" "0 1" data.test_split=val
@@ -13,10 +14,11 @@ cd "$(dirname "$0")/.."
 [ $# -ge 3 ] || { echo "usage: bash experiments/base_builds.sh OUT \"T:S ...\" \"SEED ...\" [overrides]" >&2; exit 2; }
 out=$1 builds=$2 seeds=$3
 shift 3
+caches=${BUILDS_CACHE:-$out}
 mkdir -p "$out/runs"
 for build in $builds; do  # the bases first, each once, with its own thread count
     threads=${build%%:*} base_seed=${build##*:}
-    VISURF_CACHE="$out/cache-$threads-$base_seed" OMP_NUM_THREADS=$threads \
+    VISURF_CACHE="$caches/cache-$threads-$base_seed" OMP_NUM_THREADS=$threads \
         python -m visurf.recipes.base_model model.base.seed="$base_seed" "$@" > "$out/base-$threads-$base_seed.log" 2>&1
 done
 jobs_=()
@@ -25,7 +27,7 @@ for build in $builds; do
     for seed in $seeds; do
         run="$out/runs/$threads-$base_seed/s$seed"
         [ -f "$run/summary.json" ] && continue  # done already: a rerun fills in only what is missing
-        VISURF_CACHE="$out/cache-$threads-$base_seed" OMP_NUM_THREADS=1 \
+        VISURF_CACHE="$caches/cache-$threads-$base_seed" OMP_NUM_THREADS=1 \
             python -m visurf.run model.base.seed="$base_seed" seed="$seed" hydra.run.dir="$run" "$@" \
             > "$out/runs/$threads-$base_seed-s$seed.log" 2>&1 &
         jobs_+=($!)
