@@ -27,7 +27,12 @@ def test_the_base_is_keyed_by_its_recipe_and_its_whole_world():
     # data=local has no synthetic world: its base learns the default world (in an entry of its own).
     local = compose_config(["data=local", "data.path=/nowhere"]).model
     assert base_world(local) is None
-    assert base_config(local).data.synth == base_config(model).data.synth
+    from visurf.data.synth_config import world_config
+
+    def world(cfg):
+        return world_config(OmegaConf.to_container(cfg.data.synth, resolve=True))
+
+    assert world(base_config(local)) == world(base_config(model))
 
 
 def test_a_changed_world_gets_its_own_base_trained_on_that_world():

@@ -32,6 +32,23 @@ def test_the_page_has_an_example_of_each_extension_point():
     assert set(examples()) == {"cap.py", "rank.py", "sft_think.py", "brevity.py"}
 
 
+@pytest.fixture(autouse=True)
+def forget_what_the_examples_register():
+    """Each example registers a name for the rest of the process: forgotten after its test, so
+    the suite's checks of every registered component see the package's own."""
+    from visurf.algorithms import ADVANTAGE_ESTIMATORS
+    from visurf.objectives import STAGES
+    from visurf.reward_control import STRATEGIES
+    from visurf.rewards import REWARDS
+
+    registries = (ADVANTAGE_ESTIMATORS, STAGES, STRATEGIES, REWARDS)
+    before = [set(r.names()) for r in registries]
+    yield
+    for registry, names in zip(registries, before):
+        for name in set(registry.names()) - names:
+            registry.remove(name)
+
+
 def run_example(name: str, tmp_path, *extra: str):
     from visurf.config.compose import compose_config
     from visurf.config.validate import validate

@@ -181,7 +181,10 @@ def test_image_size_is_configurable():
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"image_size": 100}, "image_size"),
+        (
+            {"image_size": 20},
+            "image_size",
+        ),  # not a multiple of anything: the images are resized to the model's frame
         ({"image_size": 0}, "image_size"),
         ({"known_colors": ("red", "yellow")}, "known_colors"),
         ({"novel_shapes": ("circle",)}, "known_shapes"),
@@ -227,7 +230,7 @@ def test_write_splits_matches_generate_rows(tmp_path):
 
 def test_cli_rejects_a_bad_config(tmp_path):
     with pytest.raises(SystemExit):
-        main(["--out", str(tmp_path), "--num-train", "1", "--num-test", "1", "--image-size", "100"])
+        main(["--out", str(tmp_path), "--num-train", "1", "--num-test", "1", "--image-size", "20"])
 
 
 def test_corpus_covers_novel_words_and_the_completion_format():

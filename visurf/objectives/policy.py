@@ -10,6 +10,7 @@ on labels, plus β·KL to the reference, normalised by counts over all processes
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +26,7 @@ from visurf.algorithms import (
     label_rewards,
     policy_loss,
 )
+from visurf.data.groups import GROUPS
 from visurf.objectives.diagnostics import sampled_entropy, spread_diagnostics
 from visurf.objectives.experience import Experience
 from visurf.objectives.registry import register_stage
@@ -189,6 +191,7 @@ class PolicyStage:
             loss_mask = loss_mask[rows]
         is_label = torch.zeros(advantages.shape[0], dtype=torch.bool)
         if labels is None:
+            metrics.update(label_tokens_by_group([], torch.zeros(0, 1)))
             return Batch(seqs, loss_mask, advantages, is_label)
         label_mask = self.control.label_mask(labels.seqs.mask.clone(), labels.think_spans)
         metrics.update(label_tokens_by_group([examples[i] for i in groups], label_mask))
@@ -320,6 +323,21 @@ def _widen(mask: torch.Tensor, width: int) -> torch.Tensor:
     return torch.nn.functional.pad(mask, (0, width - mask.shape[1]))
 
 
+def _data_groups(examples: list) -> list[str]:
+    """The data groups a step reports on: every one of the data's own groups (NaN where the batch
+    has no prompt of it: a step logs the same keys every time), and any other group present."""
+    return [*GROUPS, *sorted({e.group for e in examples} - set(GROUPS))]
+
+
+def _rows(examples: list, group: str) -> torch.Tensor:
+    """[len(examples)] bool: the examples of `group`."""
+    return torch.tensor([e.group == group for e in examples], dtype=torch.bool)
+
+
+def _mean(values: torch.Tensor) -> float:
+    return values.float().mean().item() if values.numel() else math.nan
+
+
 def by_group(examples: list, correct: torch.Tensor, texts: list[str]) -> dict[str, float]:
     """Per data group of the batch's prompts (`group/<name>/...`): rollout accuracy, the share of
     `[]` answers, and the share of prompts none of whose G rollouts is correct (where RLVR has
@@ -327,23 +345,22 @@ def by_group(examples: list, correct: torch.Tensor, texts: list[str]) -> dict[st
     g = correct.shape[1]
     empty = torch.tensor([parse_completion(t).objects == [] for t in texts]).view(-1, g)
     out = {}
-    for name in sorted({e.group for e in examples}):
-        rows = torch.tensor([e.group == name for e in examples])
-        out[f"group/{name}/accuracy"] = correct[rows].float().mean().item()
-        out[f"group/{name}/empty_answer_rate"] = empty[rows].float().mean().item()
-        out[f"group/{name}/none_correct"] = (~correct[rows].any(1)).float().mean().item()
+    for name in _data_groups(examples):
+        rows = _rows(examples, name)
+        out[f"group/{name}/accuracy"] = _mean(correct[rows])
+        out[f"group/{name}/empty_answer_rate"] = _mean(empty[rows])
+        out[f"group/{name}/none_correct"] = _mean(~correct[rows].any(1))
     return out
 
 
 def label_by_group(examples: list, enters: torch.Tensor, label_adv: torch.Tensor) -> dict[str, float]:
     """Per data group: the share of its prompts' groups the label entered, and the label's mean
-    advantage there (0 where it entered none): where the labels push, and how hard."""
+    advantage there (NaN where it entered none): where the labels push, and how hard."""
     out = {}
-    for name in sorted({e.group for e in examples}):
-        rows = torch.tensor([e.group == name for e in examples])
-        entered = enters & rows
-        out[f"group/{name}/label_entered"] = entered.float().sum().item() / rows.sum().item()
-        out[f"group/{name}/label_advantage"] = label_adv[entered].mean().item() if entered.any() else 0.0
+    for name in _data_groups(examples):
+        rows = _rows(examples, name)
+        out[f"group/{name}/label_entered"] = _mean(enters[rows])
+        out[f"group/{name}/label_advantage"] = _mean(label_adv[enters & rows])
     return out
 
 
@@ -352,11 +369,9 @@ def label_tokens_by_group(labelled: list, label_mask: torch.Tensor) -> dict[str,
     `loss_aggregation=grpo` each row's loss is a mean over its own tokens, so a label with fewer
     tokens (a `[]` answer with its think text masked) gives each of them more weight."""
     tokens = label_mask.sum(-1)
-    out = {}
-    for name in sorted({e.group for e in labelled}):
-        rows = torch.tensor([e.group == name for e in labelled])
-        out[f"group/{name}/label_tokens"] = tokens[rows].float().mean().item()
-    return out
+    return {
+        f"group/{name}/label_tokens": _mean(tokens[_rows(labelled, name)]) for name in _data_groups(labelled)
+    }
 
 
 def rollout_metrics(

@@ -164,8 +164,11 @@ class PostTrainModule(L.LightningModule):
         return float(grad_norm)
 
     def _log(self, metrics: dict[str, float], batch_size: int) -> None:
+        # Every key a stage reports is logged every step, NaN included (a per-group metric of a
+        # group absent from the batch): a key left out would show its last value again, as
+        # Lightning keeps a step metric's value until it is logged anew.
         for key, value in metrics.items():
-            if value is None or (isinstance(value, float) and math.isnan(value) and key != "grad_norm"):
+            if value is None:
                 continue
             self.log(
                 f"train/{key}",
