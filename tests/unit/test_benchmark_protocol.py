@@ -112,12 +112,8 @@ def test_sample_records_of_empty_labels():
     # Nothing answered: counts 1 in gIoU, 0 / 0 in cIoU, a hit and a right no-target answer.
     right = sample_record([], empty, mask(10, 12), bbox=[])
     assert (right["iou"], right["intersection"], right["union"]) == (1.0, 0, 0)
-    assert (right["box_iou"], right["box_hit"], right["no_target"], right["no_target_correct"]) == (
-        1.0,
-        1.0,
-        1,
-        1,
-    )
+    assert (right["box_iou"], right["box_hit"]) == (1.0, 1.0)
+    assert (right["no_target"], right["no_target_correct"]) == (1, 1)
     # A box answered, its mask 6 px: IoU 0, and its area enlarges cIoU's denominator.
     wrong = sample_record([[0, 0, 3, 2]], empty, mask(10, 12, (0, 2, 0, 3)), bbox=[])
     assert (wrong["iou"], wrong["intersection"], wrong["union"]) == (0.0, 0, 6)
