@@ -286,6 +286,7 @@ def _data(cfg) -> None:
 
     one_of(cfg, "data.on_bad_row", ON_BAD_ROW)
     one_of(cfg, "data.source", SOURCES)
+    _prompt_template(cfg)
     if get(cfg, "data.source") == "local":
         path = OmegaConf.select(cfg, "data.path", throw_on_missing=False)
         if OmegaConf.is_missing(cfg.data, "path") or not path:
@@ -304,6 +305,17 @@ def _data(cfg) -> None:
         world_config(OmegaConf.to_container(synth, resolve=True))
     except (TypeError, ValueError) as err:
         raise ConfigError(f"data.synth is invalid: {err}") from None
+
+
+def _prompt_template(cfg) -> None:
+    from visurf.data.prompt import template_text
+
+    template = get(cfg, "data.prompt_template")
+    if template is not None:
+        try:
+            template_text(template)
+        except ValueError as err:
+            raise ConfigError(f"data.prompt_template: {err}") from None
 
 
 def _check_frame(model_cfg) -> None:

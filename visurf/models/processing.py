@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoImageProcessor, AutoProcessor, AutoTokenizer
 
+from visurf.data.prompt import IMAGE
+
 log = logging.getLogger(__name__)
 
 # Processor attributes naming tokens the processor inserts around or for an image: none of them
@@ -123,8 +125,15 @@ class VLProcessor:
         return cls(images_only_processor(path), "images_only")
 
     def prompt_text(self, prompt: str) -> str:
-        """The chat-formatted user turn with one image, ending with the assistant header."""
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        """The chat-formatted user turn with one image, ending with the assistant header.
+
+        The image comes first, or where the prompt's `<image>` marker puts it (Seg-Zero's prompt
+        opens with `<image>` and a newline: the newline then follows the image, as in training).
+        """
+        before, marker, after = prompt.partition(IMAGE)
+        parts = [before, None, after] if marker else [None, prompt]
+        content = [{"type": "image"} if p is None else {"type": "text", "text": p} for p in parts if p != ""]
+        messages = [{"role": "user", "content": content}]
         return self.tokenizer.apply_chat_template(
             messages, chat_template=self.chat_template, tokenize=False, add_generation_prompt=True
         )
