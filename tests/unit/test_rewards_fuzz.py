@@ -180,7 +180,7 @@ def test_rendered_label_scores_full_marks_in_any_order(labels, data):
     shuffled = data.draw(st.permutations(labels))
     out = reward(format_completion("Look at the scene.", shuffled), json.dumps(labels), 840, 840)
     assert out["total"] == reward.max_total and out["correct"] == 1.0
-    # The reference reward too, for every label but `[]` (which it never rewards); its format is
+    # The reference reward too, for every label but `[]` (whose format it never rewards); its format is
     # summed element by element (2/3 three times is 2 - 1 ulp), hence isclose.
     if labels:
         text = format_completion("Look at the scene.", shuffled)

@@ -22,8 +22,10 @@ def completion(objects, think=THINK) -> str:
 
 
 def both(text: str, labels: list, size: int = 840) -> tuple[dict, dict]:
+    """The reference rule for rule (its no-target rule included), and grounding."""
     solution = json.dumps(labels)
-    return VisionReasonerReward()(text, solution, size, size), GroundingReward()(text, solution, size, size)
+    reference = VisionReasonerReward(empty_label="reference")
+    return reference(text, solution, size, size), GroundingReward()(text, solution, size, size)
 
 
 def parts(out: dict) -> tuple:
@@ -188,6 +190,30 @@ def test_empty_answers_earn_no_format_or_accuracy():
     assert parts(both(completion([]), [LABEL])[0]) == (1.0, 0.0, 0.0, 1.0)
     # A box for an empty label: format 2, accuracy 0 (the label's array fails).
     assert parts(both(completion([LABEL]), [])[0]) == (1.0, 2.0, 0.0, 1.0)
+
+
+def test_the_no_target_rule():
+    right, box = completion([]), completion([LABEL])
+    reference, full = VisionReasonerReward(empty_label="reference"), VisionReasonerReward()
+    assert full.empty_label == "full"  # the default
+    # reference: its IoU step raises on the empty label and the catch-all zeroes the accuracy, so
+    # a right `[]` (think 1 + format 0 + accuracy 0 + non-repeat 1 = 2) earns less than a
+    # hallucinated box (1 + 2 + 0 + 1 = 4).
+    assert parts(reference(right, "[]", 840, 840)) == (1.0, 0.0, 0.0, 1.0)
+    assert reference(box, "[]", 840, 840)["total"] == 4.0
+    # full: the right `[]` earns the full accuracy 3 (5 in all: its format stays the reference's 0).
+    assert parts(full(right, "[]", 840, 840)) == (1.0, 0.0, 3.0, 1.0)
+    assert full(right, "[]", 840, 840)["total"] == 5.0 and full(box, "[]", 840, 840)["total"] == 4.0
+    # Only the accuracy of a right `[]` changes: a `[]` without answer tags earns nothing, and
+    # rows with a target score the same under both rules.
+    assert full("[]", "[]", 840, 840)["accuracy"] == 0.0
+    for text in (right, box, completion([LABEL, LABEL2]), completion("[{}]")):
+        for labels in ([LABEL], [LABEL, LABEL2]):
+            solution = json.dumps(labels)
+            assert reference(text, solution, 840, 840) == full(text, solution, 840, 840)
+    assert build_reward("vision_reasoner", empty_label="reference").empty_label == "reference"
+    with pytest.raises(ValueError, match=r"empty_label must be one of \['reference', 'full'\], got 'zero'"):
+        VisionReasonerReward(empty_label="zero")
 
 
 def test_only_the_first_120_objects_count():

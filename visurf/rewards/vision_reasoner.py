@@ -7,9 +7,14 @@ reference is surprising (each such rule is commented, and docs/rewards.md tables
 differs from `grounding`). Thresholds are absolute pixels, as in the reference, whose images are
 always 840 x 840: at another frame they are not rescaled.
 
-Two things are visurf's own: every part runs in time linear in the completion (the reference's
-regexes are quadratic on unclosed repeated tags), and `correct`, which the reference does not
-have, is the grounding reward's (so evaluation accuracy means the same under either reward).
+Three things are visurf's own: every part runs in time linear in the completion (the reference's
+regexes are quadratic on unclosed repeated tags); `correct`, which the reference does not have,
+is the grounding reward's (so evaluation accuracy means the same under either reward); and the
+no-target rule `empty_label`. The reference's IoU step raises on an empty label and its catch-all
+scores every answer's accuracy 0 there, a right `[]` included (`empty_label="reference"`);
+`"full"` (the default) gives a right `[]` the full accuracy of 3, as `grounding` does. The two
+agree on every row with a target, so on the reference's own training data, which has none
+without one.
 """
 
 import re
@@ -25,6 +30,8 @@ IOU_THRESHOLD = 0.5  # IoU must exceed it
 BOX_L1_THRESHOLD = 10.0  # mean absolute corner difference must be below it (pixels)
 POINT_THRESHOLD = 30.0  # point distance must be below it (pixels)
 MAX_OBJECTS = 120  # predictions and labels beyond the first 120 are ignored
+# The accuracy of a right `[]` for an empty label: 0 as the reference scores it, or 3 in full.
+EMPTY_LABEL_RULES = ("reference", "full")
 
 _THINK_TO_ANSWER = re.compile(r"</think>\s*<answer>")
 _OPEN, _CLOSE = "<answer>", "</answer>"
@@ -153,12 +160,19 @@ def non_repeat(text: str) -> float:
 
 @register_reward("vision_reasoner")
 class VisionReasonerReward:
-    """The reference reward: think format (0/1) + answer format (0-2) + accuracy (0-3) + non-repeat (0/1)."""
+    """The reference reward: think format (0/1) + answer format (0-2) + accuracy (0-3) + non-repeat (0/1).
+
+    `empty_label`: "full" (default) scores a right `[]` for an empty label accuracy 3;
+    "reference" scores it 0, as the public code does (module docstring, docs/rewards.md).
+    """
 
     components = ("think_format", "answer_format", "accuracy", "non_repeat")
     max_total = 7.0
 
-    def __init__(self):
+    def __init__(self, empty_label: str = "full"):
+        if empty_label not in EMPTY_LABEL_RULES:
+            raise ValueError(f"empty_label must be one of {list(EMPTY_LABEL_RULES)}, got {empty_label!r}")
+        self.empty_label = empty_label
         self._grounding = GroundingReward()  # for `correct` only
 
     def __call__(self, completion: str, solution, width: int, height: int) -> dict[str, float]:
@@ -176,6 +190,8 @@ class VisionReasonerReward:
                 scores["think_format"] = think_format(completion)
                 scores["answer_format"] = answer_format(data)
                 scores["accuracy"] = accuracy(data, raw_labels)
+                if self.empty_label == "full" and data == [] and not raw_labels:
+                    scores["accuracy"] = 3.0  # a right "nothing there"
                 scores["non_repeat"] = non_repeat(completion)
                 objects = parse_completion(completion).objects
                 correct = self._grounding.accuracy(objects, labels, width, height)[1]
