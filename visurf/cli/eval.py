@@ -14,6 +14,16 @@ Every other `key=value` overrides the config:
 - with a run, dotted keys of the run's `config.yaml` (`data.path=...`, `eval.batch_size=16`)
   and `data=<option>`, which swaps in `conf/data/<option>.yaml`. Unknown keys are refused.
 
+On an evaluation set of the authors' benchmark schema (columns `image, text, mask, image_id, ann_id,
+img_height, img_width` and optionally `bbox`), the result holds the released protocol's figures
+instead (gIoU, cIoU, box hit rate, N-Acc: docs/evaluation.md), and the out file every sample's
+answer, boxes and points in original pixels and scores (`samples`). `eval.segmenter.path=DIR`
+(a SAM2 model directory, or a hub id in the local HF cache) gives the masks; without it the
+gIoU and cIoU are box-level (`box_giou`, `box_ciou`, `level: box`):
+
+    python -m visurf.eval checkpoint=base model=qwen2_5_vl_7b model.path=/models/Visurf-7B \
+        data=local data.path=/data/grefcoco_val_all eval.segmenter.path=/models/sam2-hiera-large out=g.json
+
 The metrics come from the one evaluator (`visurf.evaluation.runner.evaluate`) and have the keys
 of summary.json's `eval_after`, plus `checkpoint`, `split`, `versions`, `outcomes` (every
 question's [index, group, correct]) and `answers` (every question's problem, label and greedy
@@ -42,7 +52,7 @@ from visurf.runs.weights import load_trained
 log = logging.getLogger(__name__)
 
 OWN_KEYS = ("checkpoint", "split", "limit", "out", "device")
-PER_QUESTION = ("outcomes", "answers")  # in the out= file only
+PER_QUESTION = ("outcomes", "answers", "samples")  # in the out= file only
 # Groups that can be swapped on a run's resolved config: the test data is the one thing an
 # evaluation may change; the model, objective etc. are fixed by the checkpoint.
 RUN_GROUPS = ("data",)
@@ -130,26 +140,34 @@ def run_eval(
     limit: int = 0,
     device: str = "auto",
 ) -> dict:
-    """Metrics of `checkpoint` on `split` (the keys of summary.json's eval_after and more)."""
+    """Metrics of `checkpoint` on `split`: eval_after's keys and more (an evaluation set: eval_benchmark's)."""
+    from visurf.cli import eval_benchmark
     from visurf.data.sources import load_examples
     from visurf.evaluation.runner import evaluate
     from visurf.rewards import build_reward
     from visurf.runs.summary import versions
 
-    cfg, weights = resolve(checkpoint, list(overrides))
+    overrides, segmenter_settings = eval_benchmark.split_segmenter_overrides(list(overrides))
+    cfg, weights = resolve(checkpoint, overrides)
     missing = OmegaConf.missing_keys(cfg)
     if missing:  # e.g. data=local without data.path
         raise EvalError(f"config values not set: {', '.join(sorted(missing))} (pass key=value)")
     validate(cfg)
     split = split or str(cfg.data.test_split)
-    examples = load_examples(cfg.data, int(cfg.model.frame), split, limit=limit or None)
+    target = pick_device(device)
+    benchmark = eval_benchmark.prepare(cfg, split, limit, segmenter_settings, target)  # None: visurf's schema
+    if benchmark is None:
+        examples = load_examples(cfg.data, int(cfg.model.frame), split, limit=limit or None)
     if weights is None or not (weights / "config.json").is_file():  # the config's model is loaded
         from visurf.recipes.base_model import ensure_model
 
         ensure_model(cfg.model)
     model, processor = load_trained(cfg, weights)
-    target = pick_device(device)
     model.to(target)
+    described = checkpoint if weights is None else str(Path(checkpoint).expanduser().resolve())
+    if benchmark is not None:
+        result = benchmark.run(cfg, model, processor)
+        return {**result, "checkpoint": described, "split": split, "versions": versions()}
     log.info("evaluating %s on %d %s examples (%s)", checkpoint, len(examples), split, target)
     outcomes: list = []
     metrics, records = evaluate(
@@ -163,7 +181,6 @@ def run_eval(
         num_samples_logged=len(examples),  # every answer, so two files show what changed in words
         outcomes=outcomes,
     )
-    described = checkpoint if weights is None else str(Path(checkpoint).expanduser().resolve())
     # [index in the split, group, correct] per question, as a run's outcome files: two evaluations
     # of the same split compare question by question (python -m visurf.compare A.json B.json).
     keyed = [[index, group, correct] for index, (group, correct) in enumerate(outcomes)]
