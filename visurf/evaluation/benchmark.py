@@ -16,7 +16,7 @@ from visurf.data.benchmarks import benchmark_batches
 from visurf.data.dataset import frame_size
 from visurf.evaluation.answers import map_answer
 from visurf.evaluation.protocol import summarise
-from visurf.rollout import sample
+from visurf.rollout import model_inputs
 from visurf.training.distributed import generation_context
 
 log = logging.getLogger(__name__)
@@ -30,23 +30,30 @@ PROTOCOL = (
 def greedy_texts(
     model, processor, prompts: list[str], images: list, max_new_tokens: int, device
 ) -> list[str]:
-    """One greedy completion per prompt (decoded without special tokens)."""
+    """One greedy completion per prompt, generated as the released evaluation generates it.
+
+    `generate(do_sample=False)` with the checkpoint's own generation settings left in force (a
+    Qwen-Instruct checkpoint's repetition penalty of 1.05 applies to greedy decoding too), ending
+    at the chat template's end of turn or any end token the checkpoint names; decoded without
+    special tokens or clean-up of spaces. (Training rollouts instead neutralise those settings:
+    visurf.rollout.sample.)
+    """
     inputs = {k: v.to(device) for k, v in processor(prompts, images).items()}
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    configured = configured if isinstance(configured, list) else [configured]
+    eos = list(dict.fromkeys([processor.eos_token_id, *(i for i in configured if i is not None)]))
     with generation_context(model) as generate_kwargs:
-        seqs = sample(
-            model,
-            inputs,
-            1,
+        out = model.generate(
+            **model_inputs(inputs),
+            do_sample=False,
             max_new_tokens=max_new_tokens,
-            temperature=1.0,
-            top_p=1.0,
-            eos_id=processor.eos_token_id,
-            pad_id=processor.pad_token_id,
-            greedy=True,
-            suppress_ids=processor.vision_token_ids,
+            eos_token_id=eos,
+            pad_token_id=processor.pad_token_id,
+            use_cache=True,
             **generate_kwargs,
         )
-    return [processor.decode(ids[m > 0]) for ids, m in zip(seqs.ids, seqs.mask)]
+    new = out[:, inputs["input_ids"].shape[1] :]
+    return processor.tokenizer.batch_decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
 
 def evaluate_benchmark(
