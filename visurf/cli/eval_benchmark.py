@@ -133,7 +133,12 @@ def prepare(cfg, split: str, limit: int, segmenter_settings: dict, device) -> Be
     """The split as a Benchmark when it has the evaluation schema (its segmenter loaded now, so
     a wrong path fails before any generation), else None."""
     data = benchmark_split(cfg.data, split, limit)
-    if data is None:
-        return None
     path = segmenter_path(cfg, segmenter_settings)
+    if data is None:
+        if "path" in segmenter_settings and path:
+            log.warning(
+                "eval.segmenter.path is unused: the %s split is not an evaluation set (docs/evaluation.md)",
+                split,
+            )
+        return None
     return Benchmark(data, device, load_segmenter(path, device) if path else None, path)
