@@ -1,4 +1,4 @@
-"""experiments/base_builds.py: every (build, seed) run against its own start, summed and per run."""
+"""experiments/sweeps/base_builds.py: every (build, seed) run against its own start, summed and per run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from experiments.base_builds import main
+from experiments.sweeps.base_builds import main
 from visurf.config.paths import ROOT
 
 
@@ -45,6 +45,6 @@ def test_no_finished_run_is_a_clear_error(tmp_path):
 
 def test_the_driver_checks_its_arguments():
     done = subprocess.run(
-        ["bash", str(ROOT / "experiments" / "base_builds.sh")], capture_output=True, text=True
+        ["bash", str(ROOT / "experiments" / "sweeps" / "base_builds.sh")], capture_output=True, text=True
     )
     assert done.returncode == 2 and "usage" in done.stderr

@@ -1,4 +1,4 @@
-"""experiments/by_concept.py: gains and losses per named concept, and whether the think text names it."""
+"""experiments/probes/by_concept.py: gains and losses per named concept, and whether the think text names it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.by_concept import main
+from experiments.probes.by_concept import main
 
 
 def eval_file(path: Path, rows: list[tuple[str, int, str]]) -> str:

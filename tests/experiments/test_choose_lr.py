@@ -1,4 +1,4 @@
-"""experiments/choose_lr.py: the learning-rate grid runs on the validation split and picks per objective."""
+"""experiments/sweeps/choose_lr.py: the learning-rate grid runs on the validation split and picks per objective."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments import choose_lr
+from experiments.sweeps import choose_lr
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "choose_lr.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "choose_lr.py"
 
 
 def test_choose_takes_the_best_validation_accuracy_and_the_smaller_rate_on_ties():
@@ -80,7 +80,7 @@ def test_the_pocket_preset_records_the_grids_choice():
     from visurf.config.compose import compose_config
     from visurf.config.validate import validate
 
-    grid = json.loads((SCRIPT.parents[0] / "results" / "lr_grid" / "lr_grid.json").read_text())
+    grid = json.loads((SCRIPT.parents[1] / "results" / "lr_grid" / "lr_grid.json").read_text())
     assert set(grid["chosen"]) == {"sft", "rlvr", "sft_rlvr", "visurf"}
     for objective, lr in grid["chosen"].items():
         cfg = compose_config(["experiment=pocket", f"objective={objective}"])

@@ -1,4 +1,4 @@
-"""experiments/collect_results.sh, run_pocket.sh and eval_fresh.sh: the sweeps they are given by name; names they do not know are refused."""
+"""experiments/sweeps/collect_results.sh, run_pocket.sh and eval_fresh.sh: the sweeps they are given by name; names they do not know are refused."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments" / "sweeps"
 
 
 def script(name: str, *args: str) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""experiments/curves.py: windowed means of a run's metrics, read from its metrics.csv."""
+"""experiments/sweeps/curves.py: windowed means of a run's metrics, read from its metrics.csv."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments import curves
+from experiments.sweeps import curves
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""experiments/eval_benchmarks.sh: every evaluation set that is here, evaluated, in one table (on replicas)."""
+"""experiments/sweeps/eval_benchmarks.sh: every evaluation set that is here, evaluated, in one table (on replicas)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.cli.test_eval_benchmarks import GREFCOCO, REASONSEG, REFCOCO, write_r
 from visurf.analysis.benchmarks import markdown, rows
 from visurf.models.tiny_sam2 import tiny_sam2_dir
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "eval_benchmarks.sh"
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "eval_benchmarks.sh"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""experiments/gradient_snr.py: the signal share of a step's gradient, from independent batches."""
+"""experiments/probes/gradient_snr.py: the signal share of a step's gradient, from independent batches."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from experiments import gradient_snr
+from experiments.probes import gradient_snr
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""experiments/null_advantages.py: the control run whose advantages are shuffled within groups."""
+"""experiments/probes/null_advantages.py: the control run whose advantages are shuffled within groups."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from experiments import null_advantages
+from experiments.probes import null_advantages
 from visurf.algorithms import group_advantages
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""experiments/one_sign_advantages.py: the probe run with only one sign of the advantages."""
+"""experiments/probes/one_sign_advantages.py: the probe run with only one sign of the advantages."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from experiments import one_sign_advantages
+from experiments.probes import one_sign_advantages
 from visurf.algorithms import group_advantages
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments" / "probes"
 
 
 def test_one_sign_keeps_that_signs_advantages_and_zeroes_the_rest():

@@ -1,11 +1,11 @@
-"""experiments/position_probe.py: the probe itself, and a run on the tiny model."""
+"""experiments/probes/position_probe.py: the probe itself, and a run on the tiny model."""
 
 from __future__ import annotations
 
 import torch
 
-from experiments.position_probe import linear_probe, shape_under
-from experiments.position_probe import main as probe_main
+from experiments.probes.position_probe import linear_probe, shape_under
+from experiments.probes.position_probe import main as probe_main
 
 
 def test_linear_probe_separates_separable_classes_and_not_random_ones():

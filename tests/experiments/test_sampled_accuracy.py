@@ -1,4 +1,4 @@
-"""experiments/sampled_accuracy.py: greedy scores as the evaluator's, sampled scores per answer."""
+"""experiments/probes/sampled_accuracy.py: greedy scores as the evaluator's, sampled scores per answer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import sampled_accuracy
+from experiments.probes import sampled_accuracy
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,10 +1,10 @@
-"""experiments/scene_reading.py: the parse of "I see …" sentences and its counts."""
+"""experiments/probes/scene_reading.py: the parse of "I see …" sentences and its counts."""
 
 from __future__ import annotations
 
 import pytest
 
-from experiments.scene_reading import objects_seen, scene_reading
+from experiments.probes.scene_reading import objects_seen, scene_reading
 
 TRUE = "I see a red square at (1,2), a blue circle at (3,1) and a green square at (4,4). The red square is the target."
 
@@ -33,7 +33,7 @@ def test_scene_reading_counts_colours_and_shapes_of_correctly_counted_scenes():
 def test_landing_tells_target_other_object_and_empty_background():
     from types import SimpleNamespace
 
-    from experiments.scene_reading import landing, landings
+    from experiments.probes.scene_reading import landing, landings
     from visurf.data.synth_scene import SceneObject, render_scene
 
     red = SceneObject("red", "square", (4, 4, 25, 25))
@@ -66,7 +66,7 @@ def test_landing_tells_target_other_object_and_empty_background():
 def test_binding_compares_landings_with_chance_and_the_first_listed_object():
     from types import SimpleNamespace
 
-    from experiments.scene_reading import binding, scene_objects
+    from experiments.probes.scene_reading import binding, scene_objects
     from visurf.data.synth_scene import SceneObject, render_scene
 
     left = SceneObject("red", "circle", (4, 32, 25, 53))

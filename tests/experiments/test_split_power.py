@@ -1,4 +1,4 @@
-"""experiments/split_power.py: gains and losses against the base, by slice, and the power per size."""
+"""experiments/probes/split_power.py: gains and losses against the base, by slice, and the power per size."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.split_power import main
+from experiments.probes.split_power import main
 from visurf.evaluation.paired import mcnemar_power
 
 

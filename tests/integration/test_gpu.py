@@ -1,9 +1,9 @@
 """What only a GPU can check, marked `gpu` and skipped where torch.cuda is unavailable:
 bf16 runs of every objective on CUDA, QLoRA with bitsandbytes' CUDA kernels, Lightning's FSDP
 strategy on one device, and the stock processor against visurf's own processing path (a GPU
-machine has torchvision). `bash experiments/gpu_check.sh` runs them (`-m gpu`) on a lent GPU.
+machine has torchvision). `bash experiments/bench/gpu_check.sh` runs them (`-m gpu`) on a lent GPU.
 
-The tests at the end run everywhere: they check that script and experiments/gpu_step.py."""
+The tests at the end run everywhere: they check that script and experiments/bench/gpu_step.py."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from tests.integration.test_bf16 import OBJECTIVES, bf16_run, check_bf16_run, he
 
 ROOT = Path(__file__).resolve().parents[2]
 SKIP_REASON = (
-    "needs a CUDA device (torch.cuda.is_available() is False); bash experiments/gpu_check.sh runs these"
+    "needs a CUDA device (torch.cuda.is_available() is False); bash experiments/bench/gpu_check.sh runs these"
 )
 gpu = pytest.mark.gpu
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason=SKIP_REASON)
@@ -91,11 +91,11 @@ def test_stock_processor_gives_visurf_s_inputs(tiny_dir):
 
 
 def test_gpu_check_script_parses():
-    script = ROOT / "experiments" / "gpu_check.sh"
+    script = ROOT / "experiments" / "bench" / "gpu_check.sh"
     done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     text = script.read_text()
-    assert "-m gpu" in text and "experiments/gpu_step.py" in text
+    assert "-m gpu" in text and "experiments/bench/gpu_step.py" in text
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the skipping, which only happens without CUDA")
@@ -115,7 +115,7 @@ def test_gpu_tests_skip_cleanly_without_cuda():
 
 
 def test_the_step_model_has_qwen2_5_vl_3b_s_shape():
-    from experiments.gpu_step import build_config, parameter_counts
+    from experiments.bench.gpu_step import build_config, parameter_counts
 
     counts = parameter_counts(build_config("3b"))
     assert counts["total"] == 3_754_622_976  # Qwen2.5-VL-3B-Instruct's parameter count
@@ -123,7 +123,7 @@ def test_the_step_model_has_qwen2_5_vl_3b_s_shape():
 
 
 def test_gpu_step_runs_at_a_tiny_shape(tmp_path):
-    from experiments.gpu_step import main
+    from experiments.bench.gpu_step import main
 
     out = tmp_path / "step.json"
     args = ["--shape", "tiny", "--device", "cpu", "--prompts", "1", "--generations", "2"]

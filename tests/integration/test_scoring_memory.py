@@ -1,6 +1,6 @@
 """Token scoring's memory grows with rows × tokens, not with the vocabulary: measured on the tiny
 Qwen2.5-VL of the repo's builder widened to Qwen2.5-VL's vocabulary (151,936 entries), one layer
-of width 64, so the output head decides the memory (experiments/bench_memory.py, the same
+of width 64, so the output head decides the memory (experiments/bench/bench_memory.py, the same
 measurement over more sizes)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 import pytest
 import torch
 
-from experiments.bench_memory import (
+from experiments.bench.bench_memory import (
     full_logits_logps,
     make_batch,
     peak_growth,

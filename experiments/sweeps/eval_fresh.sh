@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Evaluate a pocket sweep's final models, and its base, on a larger test split:
-#   bash experiments/eval_fresh.sh pocket|ablation|pocket_swapped [NUM_TEST]        (default 2500)
+#   bash experiments/sweeps/eval_fresh.sh pocket|ablation|pocket_swapped [NUM_TEST]        (default 2500)
 # The sweep's runs were evaluated on the first 500 test questions while they trained; a test
 # question depends on its index only, so questions 500 to NUM_TEST - 1 are ones no run has seen.
 # Writes multirun/pocket-results/SWEEP/RUN/test_NUM_TEST.json (every answer) and a copy without
@@ -8,15 +8,15 @@
 # the new questions, overall and per data group; compare two models on them with
 #   python -m visurf.compare --questions 500:NUM_TEST A.json B.json ...
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source experiments/sweeps.sh
+cd "$(dirname "$0")/../.."
+source experiments/sweeps/sweeps.sh
 sweep=${1:?usage: eval_fresh.sh pocket|ablation|pocket_swapped [NUM_TEST]}
 num_test=${2:-2500}
 check_sweeps eval_fresh.sh "$sweep"
 [[ "$num_test" =~ ^[0-9]+$ ]] && [ "$num_test" -gt 500 ] || {
     echo "eval_fresh.sh: NUM_TEST must be a whole number above the sweep's 500 test questions, got '$num_test'" >&2; exit 2; }
 work=$POCKET_WORK/$sweep
-[ -d "$work" ] || { echo "eval_fresh.sh: $work does not exist; run the sweep first (experiments/run_pocket.sh)" >&2; exit 2; }
+[ -d "$work" ] || { echo "eval_fresh.sh: $work does not exist; run the sweep first (experiments/sweeps/run_pocket.sh)" >&2; exit 2; }
 dest=experiments/results/fresh/$sweep
 mkdir -p "$dest" "$work/base"
 evaluate() {  # NAME CHECKPOINT [overrides...]

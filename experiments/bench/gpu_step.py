@@ -1,7 +1,7 @@
 """Time a visurf training step on a Qwen2.5-VL-3B-shaped model with random weights (nothing downloaded).
 
-    python experiments/gpu_step.py [--prompts 2] [--generations 8] [--completion 256] [--steps 4] [--json FILE]
-    python experiments/gpu_step.py --shape tiny --device cpu --steps 1 --warmup 0   # the same code, tiny (tests)
+    python experiments/bench/gpu_step.py [--prompts 2] [--generations 8] [--completion 256] [--steps 4] [--json FILE]
+    python experiments/bench/gpu_step.py --shape tiny --device cpu --steps 1 --warmup 0   # the same code, tiny (tests)
 
 The config is transformers' `Qwen2_5_VLConfig` with Qwen2.5-VL-3B-Instruct's dimensions (36 layers
 of width 2048, 16 heads / 2 KV heads, vocabulary 151,936, tied embeddings; a 32-block vision

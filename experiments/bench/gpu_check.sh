@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # visurf's GPU check, in under 8 minutes on one GPU: the tests marked `gpu` (bf16 runs of every
 # objective, QLoRA on CUDA, Lightning's FSDP on one device, the stock processor), then a timed
-# training step on a Qwen2.5-VL-3B-shaped model with random weights (experiments/gpu_step.py:
+# training step on a Qwen2.5-VL-3B-shaped model with random weights (experiments/bench/gpu_step.py:
 # peak memory, tokens/s, MFU). Results: experiments/results/gpu.md.
 #
 # 1. On a machine with PyPI, in the repository, visurf's environment active:
-#        bash experiments/gpu_check.sh fetch
+#        bash experiments/bench/gpu_check.sh fetch
 #    Downloads wheels (Python 3.12, x86-64) of what a bare GPU image lacks, or holds at other
 #    versions than this checkout was tested with, at the versions installed here, into .whl/
 #    (git-ignored, about 25 MB).
-# 2. On the GPU machine, in the repository with .whl/ beside it:   bash experiments/gpu_check.sh
+# 2. On the GPU machine, in the repository with .whl/ beside it:   bash experiments/bench/gpu_check.sh
 #    Installs .whl/ into /tmp/site (nothing else is touched), runs the checks, and writes
 #    gpu.txt, gpu_tests.log, gpu_step.log and gpu_step.json into $OUT (default
 #    experiments/results/gpu-run/). Exit status: non-zero if either part failed.
 set -uo pipefail
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 WHEELS=.whl
 PY=${PYTHON:-python3}
 # Pinned to this checkout's environment at fetch time; antlr4 (hydra's parser) has no wheel on
@@ -73,7 +73,7 @@ assert torch.cuda.is_available(), "torch sees no CUDA device"' | tee -a "$out/gp
     tests=${PIPESTATUS[0]}
     echo "gpu tests: exit $tests after $((SECONDS - start)) s" | tee -a "$out/gpu.txt"
     start=$SECONDS
-    timeout "$STEP_TIMEOUT" "$PY" experiments/gpu_step.py --json "$out/gpu_step.json" 2>&1 | tee "$out/gpu_step.log"
+    timeout "$STEP_TIMEOUT" "$PY" experiments/bench/gpu_step.py --json "$out/gpu_step.json" 2>&1 | tee "$out/gpu_step.log"
     step=${PIPESTATUS[0]}
     echo "3B-shaped step: exit $step after $((SECONDS - start)) s" | tee -a "$out/gpu.txt"
     [ "$tests" -eq 0 ] && [ "$step" -eq 0 ]

@@ -1,7 +1,7 @@
 """Choose each objective's learning rate on the validation split, from a small grid.
 
-    python experiments/choose_lr.py                                   # the pocket grid
-    python experiments/choose_lr.py --objectives sft,rlvr --lrs 1e-5,1e-4 --jobs 2 -- trainer.max_steps=30
+    python experiments/sweeps/choose_lr.py                                   # the pocket grid
+    python experiments/sweeps/choose_lr.py --objectives sft,rlvr --lrs 1e-5,1e-4 --jobs 2 -- trainer.max_steps=30
 
 Every (objective, lr) pair is one run of `experiment=pocket` (or `--experiment`) that evaluates on
 `data.test_split=val` — the synthetic world's validation split, drawn apart from the test split —
@@ -21,7 +21,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def grid_command(

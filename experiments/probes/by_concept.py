@@ -1,6 +1,6 @@
 """Two models question by question, per concept the question names, and whether their think text names it.
 
-    python experiments/by_concept.py --concepts yellow,purple,triangle A.json B.json [A2 B2 ...] [--questions 500:2500]
+    python experiments/probes/by_concept.py --concepts yellow,purple,triangle A.json B.json [A2 B2 ...] [--questions 500:2500]
 
 A and B are `python -m visurf.eval ... out=FILE` files (they hold every answer) of the same
 questions, in pairs as for `python -m visurf.compare` (one pair per seed, say). For each concept,
@@ -58,7 +58,9 @@ def by_concept(pairs: list[tuple[list, list]], concepts: list[str], questions: r
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="experiments/by_concept.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="experiments/probes/by_concept.py", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("files", type=Path, nargs="+", metavar="A B", help="visurf.eval out= files, in pairs")
     parser.add_argument(
         "--concepts", required=True, help="comma-separated words, e.g. yellow,purple,triangle"

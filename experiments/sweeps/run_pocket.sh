@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Regenerate the committed pocket results (experiments/results/) with one command:
-#   bash experiments/run_pocket.sh [pocket] [ablation] [pocket_swapped] [extra Hydra overrides for every run]
+#   bash experiments/sweeps/run_pocket.sh [pocket] [ablation] [pocket_swapped] [extra Hydra overrides for every run]
 # Runs the objective comparison (`pocket`), the reward-control ablation (`ablation`) and the
 # objective comparison on the second concept split (`pocket_swapped`), all three when none is
 # named (Hydra multiruns, into multirun/pocket-results/), reports each, and copies the
 # reports plus every run's summary.json, metrics.csv and config.yaml (not the weights) into
 # experiments/results/.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source experiments/sweeps.sh
+cd "$(dirname "$0")/../.."
+source experiments/sweeps/sweeps.sh
 python -c "import visurf, pandas" 2>/dev/null || {
     echo "run_pocket.sh: the 'python' on PATH cannot import visurf and pandas; activate the project's venv first (README, Quickstart)" >&2
     exit 1
@@ -29,4 +29,4 @@ for sweep in "${sweeps[@]}"; do
             hydra.sweep.dir=$POCKET_WORK/$sweep "$@"
     fi
 done
-bash experiments/collect_results.sh "${sweeps[@]}"
+bash experiments/sweeps/collect_results.sh "${sweeps[@]}"

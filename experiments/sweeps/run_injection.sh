@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The pocket sweep over the label-injection presets (docs/injection.md) with one command:
-#   bash experiments/run_injection.sh [SEEDS] [extra Hydra overrides for every run]
+#   bash experiments/sweeps/run_injection.sh [SEEDS] [extra Hydra overrides for every run]
 # SEEDS is a Hydra list (default 0; e.g. 0,1,2). Every run is experiment=pocket objective=visurf
 # reward_control=all, with injection=visurf|luffy|sgrpo|hpt, all in one sweep directory: the
 # injection preset is part of each run's name and of the report's keys, so `python -m visurf.report`
@@ -8,7 +8,7 @@
 # each, one thread per run). The report and every run's summary.json, metrics.csv, config.yaml and
 # outcome files are copied to experiments/results/injection/.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 python -c "import visurf, pandas" 2>/dev/null || {
     echo "run_injection.sh: the 'python' on PATH cannot import visurf and pandas; activate the project's venv first (README, Quickstart)" >&2
     exit 1

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Evaluate a model on every evaluation set of the authors' that is here, by the released protocol
 # (docs/evaluation.md), and write a table like the paper's: a row per benchmark, a column per metric.
-#   bash experiments/eval_benchmarks.sh CHECKPOINT [key=value ...]
+#   bash experiments/sweeps/eval_benchmarks.sh CHECKPOINT [key=value ...]
 # CHECKPOINT is visurf.eval's checkpoint= (a run, a .ckpt file, a model directory, or base); every
 # key=value goes to each visurf.eval, e.g. a released checkpoint with SAM2 masks:
-#   bash experiments/eval_benchmarks.sh /models/Visurf-7B model=qwen2_5_vl_7b \
+#   bash experiments/sweeps/eval_benchmarks.sh /models/Visurf-7B model=qwen2_5_vl_7b \
 #       eval.segmenter.path=/models/sam2-hiera-large
 # Which sets: BENCHMARKS (space-separated hub ids or folders), by default the authors' hub ids
 # (visurf.analysis.benchmarks.BENCHMARKS); a hub id counts when the local HF cache ($HF_HUB_CACHE)
@@ -12,7 +12,7 @@
 # experiments/results/benchmarks/<checkpoint's name>)/NAME.json (every sample's answer and scores)
 # and NAME.log, then table.md and table.csv there; the table is printed too.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 checkpoint=${1:?usage: eval_benchmarks.sh CHECKPOINT [key=value ...]}
 shift
 out=${OUT:-experiments/results/benchmarks/$(basename "${checkpoint%/}")}

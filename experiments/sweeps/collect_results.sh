@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Report the pocket sweeps and copy what the notebook and the report read into experiments/results/:
-#   bash experiments/collect_results.sh [pocket] [ablation] [pocket_swapped]   (no argument: all three)
+#   bash experiments/sweeps/collect_results.sh [pocket] [ablation] [pocket_swapped]   (no argument: all three)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source experiments/sweeps.sh
+cd "$(dirname "$0")/../.."
+source experiments/sweeps/sweeps.sh
 python -c "import visurf, pandas" 2>/dev/null || {
     echo "collect_results.sh: the 'python' on PATH cannot import visurf and pandas; activate the project's venv first (README, Quickstart)" >&2
     exit 1
@@ -12,7 +12,7 @@ work=$POCKET_WORK
 sweeps=("$@"); [ ${#sweeps[@]} -gt 0 ] || sweeps=("${POCKET_SWEEPS[@]}")
 check_sweeps collect_results.sh "${sweeps[@]}"  # every name checked before anything is copied
 for sweep in "${sweeps[@]}"; do
-    [ -d "$work/$sweep" ] || { echo "collect_results.sh: $work/$sweep does not exist; run the sweep first (experiments/run_pocket.sh)" >&2; exit 2; }
+    [ -d "$work/$sweep" ] || { echo "collect_results.sh: $work/$sweep does not exist; run the sweep first (experiments/sweeps/run_pocket.sh)" >&2; exit 2; }
 done
 for sweep in "${sweeps[@]}"; do
     python -m visurf.report $work/$sweep

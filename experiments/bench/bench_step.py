@@ -1,6 +1,6 @@
 """Time per optimisation step of `visurf` against `rlvr` at G = 8 on the tiny model, in one process.
 
-    python experiments/bench_step.py [--steps 12] [--warmup 3] [--rounds 2] [--model tiny_base] [--lr 1e-12]
+    python experiments/bench/bench_step.py [--steps 12] [--warmup 3] [--rounds 2] [--model tiny_base] [--lr 1e-12]
 
 Both objectives run through the real recipe (Hydra config, Lightning Trainer, generate, loss,
 optimiser) with the same seed, batch (8 prompts) and G; they alternate for `--rounds` rounds so

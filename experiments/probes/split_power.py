@@ -1,6 +1,6 @@
 """How many test questions a paired comparison needs, from a run measured on the validation split.
 
-    python experiments/split_power.py BASE_EVAL RUN_EVAL [RUN_EVAL ...] [--sizes 500,1000] [--slice 500]
+    python experiments/probes/split_power.py BASE_EVAL RUN_EVAL [RUN_EVAL ...] [--sizes 500,1000] [--slice 500]
 
 BASE_EVAL and each RUN_EVAL are `python -m visurf.eval ... split=val out=FILE` files on the same
 validation questions (the base's, and one per seed of the run). For each run it prints the
@@ -26,7 +26,9 @@ def counts(before: list, after: list) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(prog="experiments/split_power.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="experiments/probes/split_power.py", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("base")
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--sizes", default="500,1000", help="test split sizes to give the power of")

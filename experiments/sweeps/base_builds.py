@@ -1,7 +1,7 @@
-"""The table of `experiments/base_builds.sh`: every (build, seed) run's gains and losses against
+"""The table of `experiments/sweeps/base_builds.sh`: every (build, seed) run's gains and losses against
 its own start, their sum (McNemar) and a test at the level of runs.
 
-    python experiments/base_builds.py OUT/runs [--out table.md]
+    python experiments/sweeps/base_builds.py OUT/runs [--out table.md]
 
 Each run's summary.json holds `change`: its final evaluation against its evaluation before
 training, question by question. Summed over runs, McNemar's p tests these trained models; the
@@ -73,7 +73,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path, help="OUT/runs of experiments/base_builds.sh")
+    parser.add_argument("root", type=Path, help="OUT/runs of experiments/sweeps/base_builds.sh")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
     text = table(collect(args.root))

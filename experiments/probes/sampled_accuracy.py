@@ -1,6 +1,6 @@
 """Greedy against sampled accuracy of models on the same questions: what RL at a temperature learns.
 
-    python experiments/sampled_accuracy.py MODEL_DIR [MODEL_DIR ...] [--temperature 1.5] [--samples 4]
+    python experiments/probes/sampled_accuracy.py MODEL_DIR [MODEL_DIR ...] [--temperature 1.5] [--samples 4]
         [--split val] [--rows 500:900] [-- Hydra overrides, default experiment=pocket data.synth.num_val=2000]
 
 RL samples its rollouts at `rollout.temperature` and the reward it raises is that of its samples;
@@ -91,7 +91,7 @@ def parse_rows(text: str) -> slice:
 def main(argv: list[str]) -> dict:
     own, overrides = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     parser = argparse.ArgumentParser(
-        prog="experiments/sampled_accuracy.py", description=__doc__.splitlines()[0]
+        prog="experiments/probes/sampled_accuracy.py", description=__doc__.splitlines()[0]
     )
     parser.add_argument("models", nargs="+", help="model directories (a run's model/, or a base)")
     parser.add_argument("--temperature", type=float, default=1.5)

@@ -1,6 +1,6 @@
 """Peak memory of token scoring: the full-logits path against the chunked one, in one process.
 
-    OMP_NUM_THREADS=1 python experiments/bench_memory.py [--cases 4x64,8x64,8x128,16x128]
+    OMP_NUM_THREADS=1 python experiments/bench/bench_memory.py [--cases 4x64,8x64,8x128,16x128]
         [--vocabs 151936,32768] [--chunks 512]
 
 The model is the tiny Qwen2.5-VL of the repo's builder (`visurf.models.tiny.build_config`) with

@@ -1,6 +1,6 @@
 """How well a model reads the synthetic scenes: its "I see …" sentence against the true one.
 
-    python experiments/scene_reading.py [Hydra overrides, e.g. model.source=path model.path=DIR]
+    python experiments/probes/scene_reading.py [Hydra overrides, e.g. model.source=path model.path=DIR]
 
 Evaluates the model of the config (default: the embedded base `tiny_base`) greedily on the
 test split, as a run's evaluation does, and compares the first sentence of each completion's

@@ -1,6 +1,6 @@
 """A control run for RL: the same run, with each group's advantages shuffled among its members.
 
-    python experiments/null_advantages.py experiment=pocket objective=rlvr optim.lr=1e-4 ...
+    python experiments/probes/null_advantages.py experiment=pocket objective=rlvr optim.lr=1e-4 ...
 
 Everything else is the real run (`python -m visurf.run` with the same overrides): the rollouts,
 the advantages' sizes and the optimiser are unchanged, only which rollout gets which advantage

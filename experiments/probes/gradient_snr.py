@@ -1,7 +1,7 @@
 """How much of one RL step's gradient is signal: gradients of independent batches at one policy.
 
-    python experiments/gradient_snr.py [--batches 8] [--null] [--by-kind] [Hydra overrides ...]
-    python experiments/gradient_snr.py experiment=pocket objective=rlvr --batches 8
+    python experiments/probes/gradient_snr.py [--batches 8] [--null] [--by-kind] [Hydra overrides ...]
+    python experiments/probes/gradient_snr.py experiment=pocket objective=rlvr --batches 8
 
 Builds the run the overrides describe (`visurf.recipes.train.build_run`: the same module, stage, reward
 and data a run trains), then for K disjoint rollout batches of its training data computes the
@@ -16,7 +16,7 @@ Adam scales each parameter's step to about lr whatever its gradient's size, so w
 each parameter's own ratio: `adam_signal_share` is the mean over parameters of
 mean_k(g)^2 / mean_k(g^2), bias-corrected for K batches (0 where a parameter's gradient is pure
 noise, 1 where every batch agrees). `--null` shuffles each group's advantages among its members
-(experiments/null_advantages.py), the control whose signal is 0 by construction.
+(experiments/probes/null_advantages.py), the control whose signal is 0 by construction.
 
 `--by-kind` (RLVR) also splits each batch's gradient by the kind of its groups, from the
 policy's greedy answer to the prompt: `turnable` (greedy answer wrong, some rollout right: the

@@ -1,6 +1,6 @@
 """A run's learning curves as text: windowed means of its per-step metrics, then its evaluations.
 
-    python experiments/curves.py RUN_DIR [RUN_DIR ...] [--window 10] [--metrics reward,accuracy,...]
+    python experiments/sweeps/curves.py RUN_DIR [RUN_DIR ...] [--window 10] [--metrics reward,accuracy,...]
 
 Reads each run's metrics.csv (the `train/` prefix is implied). Use it to read a run while it
 trains, or to compare a few controlled runs side by side without a notebook.

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # The main job (or any run) on several builds of the base model, seeds side by side:
-#   bash experiments/base_builds.sh OUT "BUILDS" "SEEDS" [Hydra overrides for every run]
+#   bash experiments/sweeps/base_builds.sh OUT "BUILDS" "SEEDS" [Hydra overrides for every run]
 # BUILDS lists THREADS:BASE_SEED pairs, e.g. "1:0 2:0 1:1": each build's base is trained with
 # OMP_NUM_THREADS=THREADS and model.base.seed=BASE_SEED, in a cache of its own (OUT/cache-T-S:
 # the thread count is not part of the cache key, so builds that differ only in it are kept
 # apart; BUILDS_CACHE=DIR keeps the caches there instead, so several recipes share their bases).
 # SEEDS lists post-training seeds, e.g. "0 1". Every (build, seed) run goes to
-# OUT/runs/T-S/sSEED, two at a time, one thread each; then experiments/base_builds.py prints the
+# OUT/runs/T-S/sSEED, two at a time, one thread each; then experiments/sweeps/base_builds.py prints the
 # table of gains and losses per run, summed and at the level of runs.
-#   bash experiments/base_builds.sh /tmp/builds "1:0 2:0 1:1" "0 1" data.test_split=val
+#   bash experiments/sweeps/base_builds.sh /tmp/builds "1:0 2:0 1:1" "0 1" data.test_split=val
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[ $# -ge 3 ] || { echo "usage: bash experiments/base_builds.sh OUT \"T:S ...\" \"SEED ...\" [overrides]" >&2; exit 2; }
+cd "$(dirname "$0")/../.."
+[ $# -ge 3 ] || { echo "usage: bash experiments/sweeps/base_builds.sh OUT \"T:S ...\" \"SEED ...\" [overrides]" >&2; exit 2; }
 out=$1 builds=$2 seeds=$3
 shift 3
 caches=${BUILDS_CACHE:-$out}
@@ -35,4 +35,4 @@ for build in $builds; do
     done
 done
 wait
-python experiments/base_builds.py "$out/runs"
+python experiments/sweeps/base_builds.py "$out/runs"

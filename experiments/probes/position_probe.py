@@ -1,6 +1,6 @@
 """Do a model's image tokens say where they are? A linear probe on the vision tower's output.
 
-    python experiments/position_probe.py [Hydra overrides, e.g. model.source=path model.path=DIR]
+    python experiments/probes/position_probe.py [Hydra overrides, e.g. model.source=path model.path=DIR]
 
 Runs the vision tower of the config's model (default: the embedded base `tiny_base`) on
 training images of the synthetic world and fits a linear classifier from each image token (the
@@ -8,7 +8,7 @@ features the language model reads) to the token's place in the image (one of (fr
 on three quarters of the tokens; prints its accuracy on the other quarter, for tokens with an
 object under their centre and for empty ones. High accuracy means the place of each object is
 there for the language model to read: if its answers still miss the named object
-(`experiments/scene_reading.py`), what it lacks is binding a name to that place. A second probe
+(`experiments/probes/scene_reading.py`), what it lacks is binding a name to that place. A second probe
 names the colour of the tokens with an object (the palette colour under the token's centre):
 a name can only be bound through attention if what it names is readable from the token too.
 A third set of probes names the shape under the token's centre, one probe per pair of shapes
