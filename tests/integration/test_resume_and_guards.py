@@ -325,7 +325,7 @@ def test_a_summary_with_holes_says_so_and_the_run_fails(tmp_path, monkeypatch):
 
 def test_the_cli_refuses_a_stray_checkpoint_in_one_line(tmp_path):
     """`resume=` errors end like config errors: one `visurf:` line, exit status 2, nothing written."""
-    from tests.unit.test_config import cli
+    from tests.cli.test_run_errors import cli
 
     stray = tmp_path / "x" / "a" / "b.ckpt"
     stray.parent.mkdir(parents=True)

@@ -336,22 +336,6 @@ def test_malformed_jsonl_lines_can_be_skipped(tmp_path, caplog):
     assert [e.id for e in examples] == ["row-7", "row-8"]
 
 
-def test_bad_rows_stop_the_cli_with_one_line_and_exit_2(tmp_path):
-    """Like a config error: `visurf: bad row ...`, no traceback, before any model is built."""
-    from tests.unit.test_config import cli
-
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "a.png").write_bytes(_png())
-    (data / "train.jsonl").write_text(json.dumps(_row(image="a.png")) + "\n")
-    bad = _row(id="q-9", image="a.png", solution='[{"bbox_2d": [10, 10, 50, 60], "point_2d": [100, 20]}]')
-    (data / "test.jsonl").write_text(json.dumps(bad) + "\n")
-    out = cli("experiment=smoke", "data=local", f"data.path={data}", f"hydra.run.dir={tmp_path / 'run'}")
-    assert out.returncode == 2, out.stderr[-2000:]
-    assert "visurf: bad row 'q-9': solution[0] point_2d [100, 20] is outside its own bbox_2d" in out.stderr
-    assert "Traceback" not in out.stderr and not (tmp_path / "run" / "model").exists()
-
-
 def _crowded_row(n: int, **changes) -> dict:
     """A row whose label has n objects, each a small box with its point inside."""
     objects = [
