@@ -184,7 +184,8 @@ def test_defaults_for_optional_columns():
         ),
         ({"problem": "   "}, "problem is empty"),
         ({"problem": None}, "problem is empty"),
-        ({"img_width": 300}, "img_width x img_height is 300x112 but the image is 224x112"),
+        ({"img_width": 0}, "img_width must be a positive integer, got 0"),
+        ({"img_height": "tall"}, "img_height must be a positive integer"),
     ],
 )
 def test_bad_rows_name_the_row_and_the_reason(changes, reason):

@@ -70,19 +70,17 @@ def benchmark_split(data_cfg, split: str, limit: int = 0):
     """The split as a `datasets.Dataset` when it has the evaluation schema, else None."""
     from visurf.data.benchmarks import is_benchmark
     from visurf.data.errors import DataError
-    from visurf.data.loading import load_split
-    from visurf.data.sources import data_path
+    from visurf.data.sources import describe, open_split
 
     if data_cfg.source == "synth":
         return None
-    path, image_root = data_path(data_cfg)
-    ds = load_split(path, split=split, image_root=image_root, on_bad_row=data_cfg.on_bad_row)
+    ds = open_split(data_cfg, split)  # split files, a save_to_disk folder or a hub id
     if not is_benchmark(ds):
         return None
     if limit:
         ds = ds.select(range(min(limit, len(ds))))
     if len(ds) == 0:
-        raise DataError(f"the {split} split of {path} has no rows")
+        raise DataError(f"the {split} split of {describe(data_cfg)} has no rows")
     return ds
 
 

@@ -292,6 +292,13 @@ def _data(cfg) -> None:
         if OmegaConf.is_missing(cfg.data, "path") or not path:
             raise ConfigError("data.path is required with data=local: the folder or file of the dataset")
         return
+    if get(cfg, "data.source") == "hub":
+        hub_id = OmegaConf.select(cfg, "data.hub_id", throw_on_missing=False)
+        if OmegaConf.is_missing(cfg.data, "hub_id") or not hub_id:
+            raise ConfigError(
+                "data.hub_id is required with data=hub: OWNER/NAME of a dataset in the local HF cache"
+            )
+        return
     if get(cfg, "data.source") != "synth":
         return
     synth = get(cfg, "data.synth")

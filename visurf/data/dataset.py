@@ -44,6 +44,19 @@ class Example:
     group: str = "known"
     think: str = ""
     raw_solution: str = ""  # the dataset's own solution string, unchanged
+    # The image's original size (img_width x img_height): where answers map back to. In the
+    # published convention the stored image is already resized and these keep its size before.
+    original_width: int = 0  # 0: the stored image's size
+    original_height: int = 0
+    index: int = -1  # the row's position in its split (-1: not from a split)
+
+    def to_original(self, text: str):
+        """The boxes and points of a completion in original pixels (`MappedAnswer`), scaled as the
+        released evaluation scales them (visurf.evaluation.answers)."""
+        from visurf.evaluation.answers import map_answer
+
+        ow, oh = self.original_width or self.width, self.original_height or self.height
+        return map_answer(text, ow / self.width, oh / self.height)
 
 
 def frame_size(frame) -> tuple[int, int]:
@@ -68,7 +81,10 @@ def prepare_example(row: Mapping, frame, template: str = PROMPT_TEMPLATE) -> Exa
 def _prepare(row: Mapping, frame: tuple[int, int], template: str, index: int | None) -> Example:
     row_id = _row_id(row, index)
     try:
-        return _build(row, frame, template)
+        example = _build(row, frame, template)
+        if index is not None:
+            example.index = index
+        return example
     except ValueError as err:
         if isinstance(err, BadRowError):
             raise
@@ -93,10 +109,11 @@ def _build(row: Mapping, frame: tuple[int, int], template: str) -> Example:
     if not isinstance(problem, str) or not problem.strip():
         raise ValueError(f"problem is empty or not a string: {problem!r}")
     objects = parse_solution(row["solution"])
+    original = original_size(row)
     image = decode_image(row["image"])
-    width, height = _declared_size(row, image)
-    check_in_image(objects, width, height)
-    scaled = scale_objects(objects, (width, height), frame)
+    # Labels are in the stored image's pixels (Seg-Zero's convention: docs/data.md).
+    check_in_image(objects, image.width, image.height)
+    scaled = scale_objects(objects, image.size, frame)
     raw = row["solution"]
     return Example(
         id=str(row["id"]),
@@ -110,16 +127,24 @@ def _build(row: Mapping, frame: tuple[int, int], template: str) -> Example:
         group=row.get("group") or "known",
         think=row.get("think") or "",
         raw_solution=raw if isinstance(raw, str) else json.dumps(raw),
+        original_width=original[0] or image.width,
+        original_height=original[1] or image.height,
     )
 
 
-def _declared_size(row: Mapping, image: Image.Image) -> tuple[int, int]:
-    # The labels are in the frame of img_width x img_height; a mismatch means they cannot be trusted.
-    declared = []
-    for key, actual in (("img_width", image.width), ("img_height", image.height)):
+def original_size(row: Mapping) -> tuple[int, int]:
+    """(img_width, img_height): the image's original size, 0 where the row does not say.
+
+    Seg-Zero's data preparation (and the ViSurf and VisionReasoner training sets made with it)
+    stores the image resized to 840 x 840 with the labels in that frame, and records the size
+    before resizing here; visurf's own rows record the stored size. Either way it is where an
+    answer maps back to, never the frame the labels are read in.
+    """
+    size = []
+    for key in ("img_width", "img_height"):
         value = row.get(key)
         if value is None:
-            declared.append(actual)
+            size.append(0)
             continue
         if (
             isinstance(value, bool)
@@ -128,12 +153,8 @@ def _declared_size(row: Mapping, image: Image.Image) -> tuple[int, int]:
             or value <= 0
         ):
             raise ValueError(f"{key} must be a positive integer, got {value!r}")
-        declared.append(int(value))
-    if tuple(declared) != image.size:
-        raise ValueError(
-            f"img_width x img_height is {declared[0]}x{declared[1]} but the image is {image.width}x{image.height}"
-        )
-    return declared[0], declared[1]
+        size.append(int(value))
+    return size[0], size[1]
 
 
 def prepare_dataset(
