@@ -142,7 +142,7 @@ def run_eval(
 ) -> dict:
     """Metrics of `checkpoint` on `split`: eval_after's keys and more (an evaluation set: eval_benchmark's)."""
     from visurf.cli import eval_benchmark
-    from visurf.data.sources import load_examples
+    from visurf.data.sources import open_rows
     from visurf.evaluation.runner import evaluate
     from visurf.rewards import build_reward
     from visurf.runs.summary import versions
@@ -157,7 +157,7 @@ def run_eval(
     target = pick_device(device)
     benchmark = eval_benchmark.prepare(cfg, split, limit, segmenter_settings, target)  # None: visurf's schema
     if benchmark is None:
-        examples = load_examples(cfg.data, int(cfg.model.frame), split, limit=limit or None)
+        examples = open_rows(cfg.data, int(cfg.model.frame), split, limit=limit or None)
     if weights is None or not (weights / "config.json").is_file():  # the config's model is loaded
         from visurf.recipes.base_model import ensure_model
 
@@ -183,10 +183,11 @@ def run_eval(
     )
     # [index in the split, group, correct] per question, as a run's outcome files: two evaluations
     # of the same split compare question by question (python -m visurf.compare A.json B.json).
-    keyed = [[index, group, correct] for index, (group, correct) in enumerate(outcomes)]
+    keyed = [[row if row >= 0 else i, group, correct] for i, (row, group, correct) in enumerate(outcomes)]
     answers = [{k: r[k] for k in ("problem", "label", "completion")} for r in records]
     return {
         **metrics,
+        "skipped_rows": examples.skipped,
         "checkpoint": described,
         "split": split,
         "versions": versions(),

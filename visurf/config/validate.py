@@ -127,6 +127,8 @@ def _counts(cfg) -> None:
         integer(cfg, field, 0, default=0)
     for field in ("eval.num_examples", "optim.warmup_steps"):
         integer(cfg, field, 0)
+    if get(cfg, "train.epochs") is not None:  # null: trainer.max_steps decides
+        number(cfg, "train.epochs", 0, low_open=True)
 
 
 def _rollout(cfg) -> None:
@@ -286,6 +288,7 @@ def _data(cfg) -> None:
 
     one_of(cfg, "data.on_bad_row", ON_BAD_ROW)
     one_of(cfg, "data.source", SOURCES)
+    integer(cfg, "data.num_workers", 0, default=0)
     _prompt_template(cfg)
     if get(cfg, "data.source") == "local":
         path = OmegaConf.select(cfg, "data.path", throw_on_missing=False)

@@ -36,7 +36,7 @@ class Example:
     id: str
     problem: str
     prompt: str
-    image: Image.Image  # RGB, resized to (width, height)
+    image: Image.Image | None  # RGB, resized to (width, height); None: described, not decoded
     objects: list[dict]  # [{"bbox_2d": [x1, y1, x2, y2], "point_2d": [x, y]}] as ints in the model frame
     solution: str  # canonical compact JSON of `objects`
     width: int  # model frame
@@ -98,6 +98,14 @@ def _row_id(row, index: int | None) -> str:
 
 
 def _build(row: Mapping, frame: tuple[int, int], template: str) -> Example:
+    _check_text(row)  # the cheap checks first: a row's text is named before its image is read
+    image = decode_image(row["image"])
+    example = describe_row(row, image.size, frame, template)
+    example.image = resize_image(image, frame)
+    return example
+
+
+def _check_text(row: Mapping) -> tuple[str, list[dict]]:
     if not isinstance(row, Mapping):
         raise ValueError(f"row is a {type(row).__name__}, not a mapping of column to value")
     missing = [c for c in REQUIRED_COLUMNS if c not in row]
@@ -108,18 +116,23 @@ def _build(row: Mapping, frame: tuple[int, int], template: str) -> Example:
     problem = row["problem"]
     if not isinstance(problem, str) or not problem.strip():
         raise ValueError(f"problem is empty or not a string: {problem!r}")
-    objects = parse_solution(row["solution"])
+    return problem, parse_solution(row["solution"])
+
+
+def describe_row(row: Mapping, stored: tuple[int, int], frame: tuple[int, int], template: str) -> Example:
+    """A row as an Example without its image (`image` None), given the stored image's size:
+    everything but decoding, so it can run over a whole split up front. ValueError says why."""
+    problem, objects = _check_text(row)
     original = original_size(row)
-    image = decode_image(row["image"])
     # Labels are in the stored image's pixels (Seg-Zero's convention: docs/data.md).
-    check_in_image(objects, image.width, image.height)
-    scaled = scale_objects(objects, image.size, frame)
+    check_in_image(objects, stored[0], stored[1])
+    scaled = scale_objects(objects, tuple(stored), frame)
     raw = row["solution"]
     return Example(
         id=str(row["id"]),
         problem=problem.strip(),
         prompt=build_prompt(problem, template),
-        image=resize_image(image, frame),
+        image=None,
         objects=scaled,
         solution=format_answer(scaled),
         width=frame[0],
@@ -127,8 +140,8 @@ def _build(row: Mapping, frame: tuple[int, int], template: str) -> Example:
         group=row.get("group") or "known",
         think=row.get("think") or "",
         raw_solution=raw if isinstance(raw, str) else json.dumps(raw),
-        original_width=original[0] or image.width,
-        original_height=original[1] or image.height,
+        original_width=original[0] or stored[0],
+        original_height=original[1] or stored[1],
     )
 
 
@@ -190,20 +203,20 @@ def prepare_dataset(
         log.warning("skipped %d of %d rows as malformed", bad, total)
     if total and not examples:
         raise DataError(f"all {total} rows are malformed; the first: {first_error}")
-    report_duplicate_ids(examples, log)
+    report_duplicate_ids((e.id for e in examples), log)
     return examples, bad
 
 
-def report_duplicate_ids(examples: list[Example], log: logging.Logger) -> int:
+def report_duplicate_ids(ids, log: logging.Logger) -> int:
     """Warn about rows whose id an earlier row has (messages and samples name rows by id, so
     these are ambiguous; evaluation keys outcomes by position, so nothing is merged). Returns
     their count."""
     seen: set[str] = set()
     repeated: list[str] = []
-    for example in examples:
-        if example.id in seen:
-            repeated.append(example.id)
-        seen.add(example.id)
+    for row_id in ids:
+        if row_id in seen:
+            repeated.append(row_id)
+        seen.add(row_id)
     if repeated:
         shown = ", ".join(repr(i) for i in dict.fromkeys(repeated[:5]))
         log.warning(

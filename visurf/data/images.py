@@ -30,6 +30,43 @@ def decode_image(value) -> Image.Image:
     raise ValueError(f"image has an unsupported type {type(value).__name__}")
 
 
+HEADER_BYTES = 1 << 16  # enough for the size of a PNG or JPEG (EXIF and ICC blocks included)
+
+
+def image_size(value) -> tuple[int, int]:
+    """(width, height) of a stored image from its header, without decoding its pixels: a
+    `{"bytes", "path"}` dict (bytes may be a zero-copy arrow buffer), bytes or a file path.
+    ValueError as `decode_image` gives, when the header cannot be read."""
+    if isinstance(value, Image.Image):
+        return value.size
+    if isinstance(value, dict):
+        value = value.get("bytes") if value.get("bytes") is not None else value.get("path")
+        if value is None:
+            raise ValueError("image is missing (neither bytes nor path)")
+    if isinstance(value, (str, os.PathLike)):
+        if not os.path.isfile(value):
+            raise ValueError(f"image file not found: {os.fspath(value)}")
+        return _header(value, f"image file {os.fspath(value)}")
+    if value is None:
+        raise ValueError("image is missing")
+    try:
+        view = memoryview(value)
+    except TypeError:
+        raise ValueError(f"image has an unsupported type {type(value).__name__}") from None
+    try:
+        return _header(io.BytesIO(bytes(view[:HEADER_BYTES])), "image bytes")
+    except ValueError:
+        return _header(io.BytesIO(bytes(view)), "image bytes")  # a header past the first 64 KiB
+
+
+def _header(source, what: str) -> tuple[int, int]:
+    try:
+        with Image.open(source) as img:
+            return img.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise ValueError(f"corrupt image: {what} could not be read ({err})") from None
+
+
 def _open(source, what: str) -> Image.Image:
     try:
         with Image.open(source) as img:

@@ -27,19 +27,22 @@ def drop_overlong(
 ) -> list:
     """`examples` without those whose prompt + label (`render(example)`, closed by the end-of-turn
     token) exceed `context` tokens. Each is a bad row: `on_bad_row="error"` raises BadRowError
-    naming it, `"skip"` drops it; the count is logged."""
-    if not context or not examples:
+    naming it, `"skip"` drops it; the count is logged. `examples` may be SplitRows (lazy rows:
+    counted from their text, no image decoded; the result is SplitRows too)."""
+    if not context or not len(examples):
         return examples
+    lazy = hasattr(examples, "described")
+    items = list(examples.described()) if lazy else examples
     log = log or logging.getLogger(__name__)
     tokenizer = processor.tokenizer
-    prompts = tokenizer([processor.prompt_text(e.prompt) for e in examples], add_special_tokens=False)
-    labels = tokenizer([render(e) for e in examples], add_special_tokens=False)
+    prompts = tokenizer([processor.prompt_text(e.prompt) for e in items], add_special_tokens=False)
+    labels = tokenizer([render(e) for e in items], add_special_tokens=False)
     kept, dropped = [], 0
-    for example, prompt, label in zip(examples, prompts["input_ids"], labels["input_ids"]):
+    for number, (example, prompt, label) in enumerate(zip(items, prompts["input_ids"], labels["input_ids"])):
         # The prompt text holds the image's placeholder; the processor expands it (its own count).
         total = len(prompt) + processor.tokens_added_by_image(example.width, example.height) + len(label) + 1
         if total <= context:
-            kept.append(example)
+            kept.append(number if lazy else example)
             continue
         err = BadRowError(
             example.id,
@@ -54,4 +57,8 @@ def drop_overlong(
         log.warning("skipped %d of %d rows as too long for the model", dropped, len(examples))
     if not kept:
         raise DataError(f"all {len(examples)} rows are too long for the model's context of {context}")
+    if lazy:
+        rows = examples.subset(kept)
+        rows.skipped_checks += dropped
+        return rows
     return kept

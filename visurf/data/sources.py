@@ -163,18 +163,27 @@ def snapshot_split(snapshot: Path, split: str, data_cfg):
     )
 
 
-def load_examples(data_cfg, frame: int, split: str, limit: int | None = None) -> list:
-    """Examples of one split, images in the model frame; bad rows handled per data.on_bad_row."""
-    from visurf.data.dataset import prepare_dataset
+def open_rows(data_cfg, frame, split: str, limit: int | None = None, log: logging.Logger | None = None):
+    """The usable rows of one split as SplitRows (visurf.data.rows): checked up front, decoded
+    per item; bad rows follow data.on_bad_row."""
     from visurf.data.prompt import PROMPT_TEMPLATE
+    from visurf.data.rows import SplitRows
 
     ds = open_split(data_cfg, split)
     if limit:
         ds = ds.select(range(min(limit, len(ds))))
     template = data_cfg.get("prompt_template") or PROMPT_TEMPLATE
-    examples, skipped = prepare_dataset(ds, frame, template, on_bad_row=data_cfg.on_bad_row, logger=log)
-    if skipped:
-        log.warning("%s split: skipped %d malformed rows", split, skipped)
+    rows = SplitRows.open(ds, frame, template, on_bad_row=data_cfg.on_bad_row, log=log or globals()["log"])
+    if rows.skipped:
+        (log or globals()["log"]).warning("%s split: skipped %d malformed rows", split, rows.skipped)
+    if not len(rows):
+        raise DataError(f"the {split} split of {describe(data_cfg)} has no usable rows")
+    return rows
+
+
+def load_examples(data_cfg, frame: int, split: str, limit: int | None = None) -> list:
+    """Examples of one split, every image decoded now (a list: for a few rows; runs use open_rows)."""
+    examples = list(open_rows(data_cfg, frame, split, limit))
     if not examples:
         raise DataError(f"the {split} split of {describe(data_cfg)} has no usable rows")
     return examples

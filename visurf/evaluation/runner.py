@@ -12,6 +12,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from visurf.data.errors import DataError
 from visurf.evaluation.line import eval_line
 from visurf.evaluation.metrics import GroundingMetrics
 from visurf.evaluation.paired import paired_change
@@ -50,9 +51,18 @@ def completions(
             f"sampling needs temperature > 0 and num_samples >= 1, got {temperature}, {num_samples}"
         )
     device = device or next(model.parameters()).device
-    batches = [examples[start : start + batch_size] for start in range(0, len(examples), batch_size)]
-    padding = batches[:1] * max(0, num_batches - len(batches))
-    for index, batch in enumerate(batches + padding):
+    real = math.ceil(len(examples) / batch_size)
+    for index in range(max(real, num_batches)):
+        # Decoded as the batch is reached (SplitRows): a row whose image does not decode is left
+        # out with data.on_bad_row=skip. A repeat (or a batch left empty) generates a stand-in
+        # and yields nothing, so that every rank calls generate equally often (FSDP).
+        start = index * batch_size if index < real else 0
+        batch = list(examples[start : start + batch_size])
+        repeat = index >= real or not batch
+        if not batch:
+            batch = [next(iter(examples), None)]
+            if batch[0] is None:
+                raise DataError("no test row has an image that decodes")
         inputs = processor([e.prompt for e in batch], [e.image for e in batch])
         inputs = {k: v.to(device) for k, v in inputs.items()}
         k = 1 if greedy else num_samples
@@ -70,7 +80,7 @@ def completions(
                 suppress_ids=processor.vision_token_ids,
                 **generate_kwargs,
             )
-        if index >= len(batches):
+        if repeat:
             continue
         texts = [processor.decode(ids[m > 0]) for ids, m in zip(seqs.ids, seqs.mask)]
         rewards = [reward_fn(t, e.solution, e.width, e.height) for t, e in zip(texts, repeat_each(batch, k))]
@@ -98,7 +108,9 @@ def evaluate(
 ) -> tuple[dict, list[dict]]:
     """Metrics of greedy completions (see GroundingMetrics) and the first completions as records.
 
-    `outcomes`: a list that receives (group, correct) for every example, in order (paired.py).
+    `outcomes`: a list that receives (index, group, correct) for every example evaluated, in
+    order (paired.py); index is the example's row in its split (`Example.index`, -1 where it was
+    not read from one).
     `num_batches`: as in `completions` (FSDP).
     """
     device = device or next(model.parameters()).device
@@ -124,7 +136,7 @@ def evaluate(
         )
         for t, e, r in zip(texts, batch, rewards):
             if outcomes is not None:
-                outcomes.append((e.group, r["correct"]))
+                outcomes.append((e.index, e.group, r["correct"]))
             if len(samples) < num_samples_logged:
                 samples.append(
                     {
@@ -178,9 +190,13 @@ class EvalCallback(L.Callback):
             ),
             outcomes=outcomes,
         )
-        # Keyed by the example's index in the test split: a dataset's ids need not be unique.
+        # Keyed by the example's row in the test split (a dataset's ids need not be unique), or
+        # by its place in the examples given where it has none.
         rank, world = trainer.global_rank, trainer.world_size
-        keyed = [(rank + i * world, group, correct) for i, (group, correct) in enumerate(outcomes)]
+        keyed = [
+            (index if index >= 0 else rank + i * world, group, correct)
+            for i, (index, group, correct) in enumerate(outcomes)
+        ]
         gathered = gather_outcomes(keyed, world)  # collective: every rank calls it
         if trainer.is_global_zero:
             run, step = RunDir(self.run_dir), trainer.global_step

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from omegaconf import OmegaConf
 from visurf.config.validate import validate
 from visurf.data.datamodule import RolloutData
 from visurf.data.lengths import drop_overlong, model_context
-from visurf.data.sources import load_examples
+from visurf.data.sources import open_rows
 from visurf.evaluation.runner import EvalCallback
 from visurf.io import atomic
 from visurf.models.loading import freeze_vision_tower, load_policy
@@ -69,13 +70,34 @@ def start_resumed_part(cfg, run_dir: Path, ckpt: Path, step: int) -> None:
     metrics_log.start_part(run_dir, step, final_eval_again, last_row)
 
 
+def set_steps_for_epochs(cfg, num_rows: int) -> None:
+    """With `train.epochs`, trainer.max_steps becomes the optimisation steps of that many passes
+    over the training rows: ceil(epochs x rows / prompts per global batch) rollout batches,
+    `objective.mu` steps each."""
+    epochs = cfg.train.get("epochs")
+    if not epochs:
+        return
+    world = int(cfg.trainer.devices) * int(cfg.trainer.num_nodes) if cfg.trainer.accelerator != "cpu" else 1
+    batches = math.ceil(float(epochs) * num_rows / (int(cfg.train.batch_size) * world))
+    steps = batches * int(cfg.objective.get("mu", 1) or 1)
+    log.info(
+        "train.epochs=%g over %d rows: %d rollout batches, trainer.max_steps=%d",
+        epochs,
+        num_rows,
+        batches,
+        steps,
+    )
+    cfg.trainer.max_steps = steps
+
+
 def build_run(cfg) -> tuple[PostTrainModule, list, list]:
-    """The module (policy, processor, reward, stage schedule) and the train and test examples of
-    a run, as `fit` trains them; also what a probe of one run's steps starts from."""
+    """The module (policy, processor, reward, stage schedule) and the train and test rows of a
+    run (SplitRows: checked now, decoded per batch), as `fit` trains them; also what a probe of
+    one run's steps starts from."""
     frame = int(cfg.model.frame)
-    train_examples = load_examples(cfg.data, frame, cfg.data.train_split)
-    test_examples = load_examples(
-        cfg.data, frame, cfg.data.test_split, limit=int(cfg.eval.num_examples) or None
+    train_examples = open_rows(cfg.data, frame, cfg.data.train_split, log=log)
+    test_examples = open_rows(
+        cfg.data, frame, cfg.data.test_split, limit=int(cfg.eval.num_examples) or None, log=log
     )
     quant = None
     if cfg.peft.name == "qlora":  # imported lazily: peft/bitsandbytes cost seconds to import
@@ -86,6 +108,7 @@ def build_run(cfg) -> tuple[PostTrainModule, list, list]:
     context, on_bad_row = model_context(policy), cfg.data.on_bad_row
     train_examples = drop_overlong(train_examples, processor, context, longest_label, on_bad_row, log)
     test_examples = drop_overlong(test_examples, processor, context, longest_label, on_bad_row, log)
+    set_steps_for_epochs(cfg, len(train_examples))
     if cfg.model.get("freeze_vision_tower"):
         freeze_vision_tower(policy)
     if cfg.peft.name != "none":
@@ -116,8 +139,12 @@ def train(cfg, run_dir: str | Path, callbacks: list | None = None, *, checked: b
     start = time.time()
 
     module, train_examples, test_examples = build_run(cfg)
+    if cfg.train.get("epochs"):  # build_run set trainer.max_steps from the rows
+        atomic.write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
     policy, processor = module.policy, module.processor
-    data = RolloutData(train_examples, int(cfg.train.batch_size), int(cfg.seed))
+    data = RolloutData(
+        train_examples, int(cfg.train.batch_size), int(cfg.seed), int(cfg.data.get("num_workers", 0) or 0)
+    )
     evaluation = EvalCallback(test_examples, run_dir, cfg.eval)
     if rank_zero_only.rank == 0:  # before the logger exists
         if ckpt is not None:
@@ -139,6 +166,10 @@ def train(cfg, run_dir: str | Path, callbacks: list | None = None, *, checked: b
         wall_time_s=time.time() - start,
         evaluation=evaluation,
         resumed_from=ckpt,
+        skipped_rows={
+            "train": train_examples.skipped_checks + len(module.bad_rows),
+            "test": test_examples.skipped,
+        },
     )
     full = full_state_dict(module.policy)  # on every rank: a collective under FSDP, else None
     if trainer.is_global_zero:

@@ -28,9 +28,17 @@ def versions() -> dict[str, str]:
 
 
 def run_summary(
-    cfg, *, steps: int, skipped_steps: int, wall_time_s: float, evaluation, resumed_from: Path | None
+    cfg,
+    *,
+    steps: int,
+    skipped_steps: int,
+    wall_time_s: float,
+    evaluation,
+    resumed_from: Path | None,
+    skipped_rows: dict | None = None,
 ) -> dict:
-    """summary.json of a run of `cfg`; `evaluation` holds its evaluations (EvalCallback)."""
+    """summary.json of a run of `cfg`; `evaluation` holds its evaluations (EvalCallback);
+    `skipped_rows`: {"train": n, "test": n}, rows left out as malformed (data.on_bad_row=skip)."""
     summary = {
         "objective": cfg.objective.name,
         "reward_control": reward_control_of(cfg),  # None where no stage injects the label
@@ -45,6 +53,7 @@ def run_summary(
         "change": evaluation.change,
         "model": str(cfg.model.name),
         "resumed_from": str(resumed_from) if resumed_from else None,
+        "skipped_rows": skipped_rows or {"train": 0, "test": 0},
     }
     missing = [key for key in ("eval_before", "eval_after") if summary[key] is None]
     if missing:  # an evaluation that did not run: the summary says so, and the run fails

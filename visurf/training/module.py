@@ -41,6 +41,7 @@ class PostTrainModule(L.LightningModule):
         self.micro_batch_size = int(cfg.train.get("micro_batch_size", 0) or 0)
         self.skipped_steps = 0
         self.batches_done = 0  # rollout batches trained; the data sampler resumes from it
+        self.bad_rows: set[str] = set()  # training rows skipped when their image did not decode
         self._consecutive_skips = 0
         self._stage_index: int | None = None
 
@@ -109,7 +110,11 @@ class PostTrainModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def training_step(self, batch, batch_idx):
-        batch_number, examples = batch
+        batch_number, examples = batch[0], batch[1]
+        if len(batch) > 2:  # from SplitRows (visurf.data.batches): rows skipped, or an error
+            self.bad_rows.update(batch[2])
+            if batch[3] is not None:
+                raise batch[3]
         index = self.schedule.index_at(self.global_step)
         stage = self.schedule.stages[index]
         if index != self._stage_index:
@@ -180,7 +185,7 @@ class PostTrainModule(L.LightningModule):
             )
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx):
-        # A batch is (number, examples): images and text with no tensor in them, which each stage
+        # A batch is (number, examples[, skipped ids, error]): images and text with no tensor in them, which each stage
         # turns into tensors on the device itself. Lightning's search of it for tensors to move
         # cost about 10 ms a step, 9 s of the default base's build.
         return batch
@@ -193,6 +198,7 @@ class PostTrainModule(L.LightningModule):
             "skipped_steps": self.skipped_steps,
             "stage_index": self._stage_index,
             "batches_done": self.batches_done,
+            "bad_rows": sorted(self.bad_rows),
         }
         if self.reference is not None:  # the reference is part of the run's state (sft_rlvr resets it)
             checkpoint["visurf"]["reference"] = self.reference.state_dict()
@@ -202,6 +208,7 @@ class PostTrainModule(L.LightningModule):
         self.skipped_steps = state.get("skipped_steps", 0)
         self._stage_index = state.get("stage_index")
         self.batches_done = state.get("batches_done", 0)
+        self.bad_rows = set(state.get("bad_rows", []))
         if "reference" in state:
             reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
             reference.load_state_dict(state["reference"])
