@@ -35,7 +35,14 @@ def test_eval_of_a_run_reproduces_its_final_evaluation(run_dir, tmp_path):
     out = tmp_path / "sub" / "eval.json"
     result = main([f"checkpoint={run_dir}", f"limit={eval_limit(run_dir)}", f"out={out}"])
     after = summary_of(run_dir)["eval_after"]
-    assert set(result) == set(after) | {"checkpoint", "split", "versions", "outcomes", "answers", "skipped_rows"}
+    assert set(result) == set(after) | {
+        "checkpoint",
+        "split",
+        "versions",
+        "outcomes",
+        "answers",
+        "skipped_rows",
+    }
     assert result["split"] == "test" and result["checkpoint"] == str(run_dir.resolve())
     assert set(result["versions"]) >= {"torch", "transformers", "lightning"}
     for key in RATES:
