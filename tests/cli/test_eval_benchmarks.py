@@ -252,3 +252,30 @@ def test_segmenter_errors_are_clear(answerer, replicas, tmp_path, capsys, extra,
     with pytest.raises(SystemExit) as exit_info:
         main([f"checkpoint={answerer}", f"data.path={replicas['grefcoco']}", extra.format(tmp=tmp_path)])
     assert exit_info.value.code == 2 and message.format(tmp=tmp_path) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("held_as", ["save_to_disk", "hub"])
+def test_an_evaluation_set_reads_alike_from_every_source(answerer, replicas, tmp_path, monkeypatch, held_as):
+    """The gRefCOCO-like set as split files, as a save_to_disk folder and as a hub download in the
+    local HF cache: the same samples and figures."""
+    import datasets
+
+    from tests.replica_layouts import hub_snapshot
+
+    split = datasets.load_dataset("parquet", data_files=str(replicas["grefcoco"] / "test.parquet"))["train"]
+    if held_as == "save_to_disk":
+        folder = tmp_path / "saved"
+        datasets.DatasetDict({"test": split}).save_to_disk(str(folder))
+        source = [f"data.path={folder}"]
+    else:
+        monkeypatch.setenv("HF_HOME", str(hub_snapshot(tmp_path / "hf", {"test": split}, "Replica/grefcoco")))
+        monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+        monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)
+        source = ["data=hub", "data.hub_id=Replica/grefcoco"]
+    _, expected = evaluate(answerer, replicas["grefcoco"], tmp_path)
+    out = tmp_path / "other.json"
+    main([f"checkpoint={answerer}", *source, "split=test", f"out={out}"])
+    result = json.loads(out.read_text())
+    assert result["num_examples"] == 5 and result["num_no_target"] == expected["num_no_target"] > 0
+    assert result["samples"] == expected["samples"]
+    assert result["box_giou"] == expected["box_giou"] and result["n_acc"] == expected["n_acc"]
