@@ -11,8 +11,11 @@ def small(**extra):
     return {**dict(smoke_config().data.synth), "num_train": 16, "num_test": 40, **extra}
 
 
-def test_val_split_is_written_beside_the_same_test_split(visurf_cache):
+def test_val_split_is_written_beside_the_same_test_split(tmp_path, monkeypatch):
     from visurf.data.sources import synth_dir
+
+    # A cache of its own: the shared one may already hold this world's validation split.
+    monkeypatch.setenv("VISURF_CACHE", str(tmp_path / "cache"))
 
     without = synth_dir(small(num_val=0))
     test_before = pd.read_parquet(without / "test.parquet")
