@@ -17,6 +17,22 @@ def model_context(model) -> int | None:
     return int(value) if value else None
 
 
+CHUNK = 256  # rows tokenized at a time: the token lists of a whole split would grow with it
+
+
+def _token_counts(chunk: list, processor, render) -> list[tuple[int, object, int]]:
+    """(number, example, prompt + image + label + end-of-turn tokens) of each (number, example)."""
+    tokenizer = processor.tokenizer
+    prompts = tokenizer([processor.prompt_text(e.prompt) for _, e in chunk], add_special_tokens=False)
+    labels = tokenizer([render(e) for _, e in chunk], add_special_tokens=False)
+    counts = []
+    for (number, example), prompt, label in zip(chunk, prompts["input_ids"], labels["input_ids"]):
+        # The prompt text holds the image's placeholder; the processor expands it (its own count).
+        image = processor.tokens_added_by_image(example.width, example.height)
+        counts.append((number, example, len(prompt) + image + len(label) + 1))
+    return counts
+
+
 def drop_overlong(
     examples: list,
     processor,
@@ -32,27 +48,27 @@ def drop_overlong(
     if not context or not len(examples):
         return examples
     lazy = hasattr(examples, "described")
-    items = list(examples.described()) if lazy else examples
     log = log or logging.getLogger(__name__)
-    tokenizer = processor.tokenizer
-    prompts = tokenizer([processor.prompt_text(e.prompt) for e in items], add_special_tokens=False)
-    labels = tokenizer([render(e) for e in items], add_special_tokens=False)
     kept, dropped = [], 0
-    for number, (example, prompt, label) in enumerate(zip(items, prompts["input_ids"], labels["input_ids"])):
-        # The prompt text holds the image's placeholder; the processor expands it (its own count).
-        total = len(prompt) + processor.tokens_added_by_image(example.width, example.height) + len(label) + 1
-        if total <= context:
-            kept.append(number if lazy else example)
-            continue
-        err = BadRowError(
-            example.id,
-            f"prompt and label are {total} tokens ({len(example.objects)} objects in the label), "
-            f"more than the model's context of {context}",
-        )
-        if on_bad_row != "skip":
-            raise err
-        log.warning("skipping %s", err)
-        dropped += 1
+    chunk: list = []
+    items = examples.described() if lazy else examples
+    for number, example in enumerate(items):
+        chunk.append((number, example))
+        if len(chunk) == CHUNK or number == len(examples) - 1:
+            for number_, example_, total in _token_counts(chunk, processor, render):
+                if total <= context:
+                    kept.append(number_ if lazy else example_)
+                    continue
+                err = BadRowError(
+                    example_.id,
+                    f"prompt and label are {total} tokens ({len(example_.objects)} objects in the label), "
+                    f"more than the model's context of {context}",
+                )
+                if on_bad_row != "skip":
+                    raise err
+                log.warning("skipping %s", err)
+                dropped += 1
+            chunk = []
     if dropped:
         log.warning("skipped %d of %d rows as too long for the model", dropped, len(examples))
     if not kept:
