@@ -104,3 +104,5 @@ def test_visurf_eval_skips_a_bad_image_on_the_same_path(truncated):
     result = run_eval("base", ["model=tiny", "data=local", f"data.path={truncated}", "data.on_bad_row=skip"])
     assert result["skipped_rows"] == 1 and result["num_examples"] == 3
     assert [o[0] for o in result["outcomes"]] == [0, 2, 3]  # keyed by row in the split
+    # Rows 8, 10 and 11 of the replica: original sizes (1024, 576), (640, 480), (480, 640).
+    assert [a["original_size"] for a in result["answers"]] == [[1024, 576], [640, 480], [480, 640]]

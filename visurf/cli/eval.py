@@ -27,7 +27,7 @@ gIoU and cIoU are box-level (`box_giou`, `box_ciou`, `level: box`):
 The metrics come from the one evaluator (`visurf.evaluation.runner.evaluate`) and have the keys
 of summary.json's `eval_after`, plus `checkpoint`, `split`, `versions`, `outcomes` (every
 question's [index, group, correct]) and `answers` (every question's problem, label and greedy
-completion); the last two go to the `out` file only. Two evaluations of the same split compare
+completion, and the completion's boxes and points in the image's original pixels, `original_size`); the last two go to the `out` file only. Two evaluations of the same split compare
 question by question, `--show N` printing what changed in words:
 `python -m visurf.compare A.json B.json --show 5`.
 """
@@ -184,7 +184,9 @@ def run_eval(
     # [index in the split, group, correct] per question, as a run's outcome files: two evaluations
     # of the same split compare question by question (python -m visurf.compare A.json B.json).
     keyed = [[row if row >= 0 else i, group, correct] for i, (row, group, correct) in enumerate(outcomes)]
-    answers = [{k: r[k] for k in ("problem", "label", "completion")} for r in records]
+    # The label and completion in the model frame; boxes and points mapped to the original image.
+    keys = ("problem", "label", "completion", "original_size", "boxes", "points")
+    answers = [{k: r[k] for k in keys} for r in records]
     return {
         **metrics,
         "skipped_rows": examples.skipped,

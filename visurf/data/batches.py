@@ -1,14 +1,16 @@
 """Rollout batches by number, so a resumed run sees exactly the batches it would have seen.
 
 Batch `i` of the run is a deterministic function of (seed, i): the examples are walked in a
-fresh seeded permutation per pass over the data. The examples may be SplitRows (decoded per
-item, in DataLoader workers with `data.num_workers`): a row whose image does not decode is,
-with `data.on_bad_row=skip`, replaced by the next row of the permutation and its id handed on
-with the batch; with `error` its BadRowError is handed on, for the module to raise where the
-command reports it (an exception in a worker would reach it as a traceback). Each process takes its share of a global batch
+fresh seeded permutation per pass over the data. Each process takes its share of a global batch
 (prompts are never split across processes, so a prompt's group stays together). The run is one
 endless Lightning epoch; the sampler starts at the module's own count of finished batches
 (restored from a checkpoint on resume), so nothing is replayed or skipped.
+
+The examples may be SplitRows (visurf.data.rows: decoded per item, in DataLoader workers with
+`data.num_workers`). A row whose image does not decode is, with `data.on_bad_row=skip`, replaced
+by the next row of the permutation and its id handed on with the batch; with `error` its
+BadRowError is handed on, for the module to raise where the command reports it (an exception
+raised in a worker would reach the command as a traceback).
 """
 
 from __future__ import annotations

@@ -75,11 +75,12 @@ def frame_size(frame) -> tuple[int, int]:
 def prepare_example(row: Mapping, frame, template: str = PROMPT_TEMPLATE) -> Example:
     """Validate one row and bring it into the model frame; raises BadRowError naming the row."""
     build_prompt("", template)  # a bad template is the caller's error, not the row's
-    return _prepare(row, frame_size(frame), template, index=None)
+    return prepare_row(row, frame_size(frame), template, index=None)
 
 
-def _prepare(row: Mapping, frame: tuple[int, int], template: str, index: int | None) -> Example:
-    row_id = _row_id(row, index)
+def prepare_row(row: Mapping, frame: tuple[int, int], template: str, index: int | None) -> Example:
+    """Row `index` of a split as an Example, image decoded; BadRowError naming it if malformed."""
+    row_id = row_name(row, index)
     try:
         example = _build(row, frame, template)
         if index is not None:
@@ -91,7 +92,8 @@ def _prepare(row: Mapping, frame: tuple[int, int], template: str, index: int | N
         raise BadRowError(row_id, str(err)) from None
 
 
-def _row_id(row, index: int | None) -> str:
+def row_name(row, index: int | None) -> str:
+    """How messages name a row: its id, else its place in the split."""
     if isinstance(row, Mapping) and row.get("id") is not None:
         return str(row["id"])
     return f"#{index} (no id)" if index is not None else "(no id)"
@@ -192,7 +194,7 @@ def prepare_dataset(
     for index, row in enumerate(rows):
         total += 1
         try:
-            examples.append(_prepare(row, size, template, index))
+            examples.append(prepare_row(row, size, template, index))
         except BadRowError as err:
             if on_bad_row == "error":
                 raise

@@ -22,11 +22,11 @@ from visurf.data.dataset import (
     BadRowError,
     DataError,
     Example,
-    _prepare,
-    _row_id,
     describe_row,
     frame_size,
+    prepare_row,
     report_duplicate_ids,
+    row_name,
 )
 from visurf.data.images import image_size
 from visurf.data.prompt import build_prompt
@@ -69,7 +69,7 @@ def check_split(ds, frame, template: str, on_bad_row: str = "error", log=None):
                 row["image"] = None  # described, not read again
                 describe_row(row, stored, size, template)
             except ValueError as err:
-                err = BadRowError(_row_id(row, index), str(err))
+                err = BadRowError(row_name(row, index), str(err))
                 if on_bad_row == "error":
                     raise err from None
                 bad += 1
@@ -137,7 +137,7 @@ class SplitRows:
     def __getitem__(self, item):
         if isinstance(item, slice):
             return self.subset(range(len(self))[item])
-        return _prepare(
+        return prepare_row(
             self.ds[int(self.positions[item])], self.frame, self.template, int(self.positions[item])
         )
 

@@ -138,6 +138,7 @@ def evaluate(
             if outcomes is not None:
                 outcomes.append((e.index, e.group, r["correct"]))
             if len(samples) < num_samples_logged:
+                original = e.to_original(t)  # the answer in the image's original pixels
                 samples.append(
                     {
                         "id": e.id,
@@ -147,6 +148,9 @@ def evaluate(
                         "completion": t,
                         "reward": r["total"],
                         "correct": r["correct"],
+                        "original_size": [e.original_width or e.width, e.original_height or e.height],
+                        "boxes": original.boxes,
+                        "points": original.points,
                     }
                 )
     return metric.compute(), samples
