@@ -98,6 +98,9 @@ def test_experiment_smoke_needs_no_plus():
         ("trainer.precision=foo", "trainer.precision"),
         ("model.dtype=foo", "model.dtype"),
         ("resume_pick=first", "resume_pick"),
+        ("logging.samples_every=-1", "logging.samples_every"),
+        ("logging.wandb=maybe", "logging.wandb"),
+        ("logging.mlflow=1", "logging.mlflow"),
         # types
         ("seed=abc", "seed"),
         ("seed=-5", "seed"),

@@ -226,6 +226,21 @@ def _trainer_and_logging(cfg) -> None:
     integer(cfg, "trainer.num_nodes", 1, default=1)
     integer(cfg, "logging.log_every_n_steps", 1)
     boolean(cfg, "logging.tensorboard")
+    integer(cfg, "logging.samples_every", 0, default=0)
+    for tracker, package in (("wandb", "wandb"), ("mlflow", "mlflow")):
+        boolean(cfg, f"logging.{tracker}")
+        if get(cfg, f"logging.{tracker}"):
+            _importable(package, f"logging.{tracker}=true")
+    boolean(cfg, "logging.wandb_offline", default=True)
+
+
+def _importable(package: str, setting: str) -> None:
+    from importlib.util import find_spec
+
+    if find_spec(package) is None:
+        raise ConfigError(
+            f"{setting} needs the {package} package: pip install {package} (or visurf[tracking])"
+        )
 
 
 def _reward(cfg) -> None:

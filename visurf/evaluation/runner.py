@@ -17,7 +17,9 @@ from visurf.evaluation.line import eval_line
 from visurf.evaluation.metrics import GroundingMetrics
 from visurf.evaluation.paired import paired_change
 from visurf.rollout import sample
+from visurf.runs.completions import Completion, images_of, write_page
 from visurf.runs.rundir import RunDir
+from visurf.training import tracking
 from visurf.training.distributed import generation_context
 
 log = logging.getLogger(__name__)
@@ -105,12 +107,14 @@ def evaluate(
     num_samples_logged: int = 0,
     num_batches: int = 0,
     outcomes: list | None = None,
+    logged_examples: list | None = None,
 ) -> tuple[dict, list[dict]]:
     """Metrics of greedy completions (see GroundingMetrics) and the first completions as records.
 
     `outcomes`: a list that receives (index, group, correct) for every example evaluated, in
     order (paired.py); index is the example's row in its split (`Example.index`, -1 where it was
     not read from one).
+    `logged_examples`: a list that receives the example of each record (its prompt and images).
     `num_batches`: as in `completions` (FSDP).
     """
     device = device or next(model.parameters()).device
@@ -151,15 +155,19 @@ def evaluate(
                         "original_size": [e.original_width or e.width, e.original_height or e.height],
                         "boxes": original.boxes,
                         "points": original.points,
+                        "rewards": {k: float(v) for k, v in r.items() if k != "correct"},
                     }
                 )
+                if logged_examples is not None:
+                    logged_examples.append(e)
     return metric.compute(), samples
 
 
 class EvalCallback(L.Callback):
     """Evaluates before training, every N rollout batches, and after training.
 
-    Results go to the logger (`eval/...`), to `samples/eval_step{N}.jsonl` (sample completions)
+    Results go to the logger (`eval/...`), to `samples/eval_step{N}.jsonl` (sample completions;
+    `.html`: beside their images, and to the trackers that are on)
     and `samples/outcomes_step{N}.json` ([index, group, correct] of every question) in the run
     directory, and to `eval_before` / `eval_after` for summary.json, with `change`: the questions the run
     turned right or wrong (paired.py). `eval_before` and its per-question outcomes are kept in
@@ -178,7 +186,7 @@ class EvalCallback(L.Callback):
     def run(self, trainer, pl_module, tag: str) -> tuple[dict, list]:
         """Metrics, and (index, group, correct) of every example of the split on every rank."""
         shard = self.examples[trainer.global_rank :: trainer.world_size]
-        outcomes: list = []
+        outcomes, logged = [], []
         metrics, samples = evaluate(
             pl_module.policy,
             pl_module.processor,
@@ -193,6 +201,7 @@ class EvalCallback(L.Callback):
                 math.ceil(len(self.examples) / trainer.world_size) / int(self.cfg.batch_size)
             ),
             outcomes=outcomes,
+            logged_examples=logged,
         )
         # Keyed by the example's row in the test split (a dataset's ids need not be unique), or
         # by its place in the examples given where it has none.
@@ -206,6 +215,7 @@ class EvalCallback(L.Callback):
             run, step = RunDir(self.run_dir), trainer.global_step
             run.samples.mkdir(parents=True, exist_ok=True)
             run.eval_samples(step).write_text("".join(json.dumps(s) + "\n" for s in samples))
+            self.log_page(trainer, step, samples, logged)
             # every question's outcome, for comparing runs (visurf.compare)
             run.outcomes(step).write_text(json.dumps(sorted(gathered)))
             if tag != "after":  # the final line also says which questions changed (on_train_end)
@@ -214,6 +224,16 @@ class EvalCallback(L.Callback):
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=trainer.global_step)
         return metrics, gathered
+
+    def log_page(self, trainer, step: int, samples: list[dict], examples: list) -> None:
+        """The logged completions beside their images: samples/eval_stepN.html and the trackers."""
+        rows = [
+            Completion(str(e.id), e.prompt, images_of(e), s["completion"], s["rewards"])
+            for s, e in zip(samples, examples)
+        ]
+        page = RunDir(self.run_dir).eval_page(step)
+        write_page(page, f"evaluation at step {step}", rows, records=False)  # .jsonl: written above
+        tracking.log_completions(trainer.loggers, "samples/eval", step, rows, page)
 
     def on_train_start(self, trainer, pl_module):
         if self.eval_before is None:

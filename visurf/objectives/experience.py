@@ -19,3 +19,6 @@ class Experience:
     ref_logp: torch.Tensor | None = None  # [N, C], only when the KL term is on
     rollout_correct: torch.Tensor | None = None  # [B, G] bool: each rollout's answer right, before injection
     metrics: dict[str, float] = field(default_factory=dict)
+    # One record per row, for the completions table (visurf/training/completions_log.py):
+    # {example: index of its prompt, completion: text, rewards: {component: value}, advantage, is_label}
+    samples: list[dict] | None = None

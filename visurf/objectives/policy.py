@@ -44,6 +44,7 @@ class Labels:
     scored: torch.Tensor  # [L] each label's total reward, as scored (after the strategies' score hook)
     think_spans: list  # per label: the (start, end) tokens of its think segment, or None
     metrics: dict[str, float]
+    samples: list[dict]  # per label: its record for the completions table (no advantage yet)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Batch:
     loss_mask: torch.Tensor  # [N, C]
     advantages: torch.Tensor  # [N]
     is_label: torch.Tensor  # [N] bool
+    samples: list[dict]  # [N] each row's record for the completions table (no advantage yet)
 
 
 @register_stage("policy")
@@ -122,13 +124,14 @@ class PolicyStage:
         loss_mask = seqs.mask.clone()
         if self.cfg.mask_truncated:
             loss_mask[seqs.truncated] = 0
+        samples = [sample_record(i // g, t, s, False) for i, (t, s) in enumerate(zip(texts, scores))]
         if self.inject_label:
             batch = self._inject(
-                host, examples, inputs, texts, totals, correct.float(), seqs, loss_mask, metrics
+                host, examples, inputs, texts, totals, correct.float(), seqs, loss_mask, metrics, samples
             )
         else:
             advantages = self.estimator(totals, self.cfg.scale_rewards, 1e-4).reshape(-1)
-            batch = Batch(seqs, loss_mask, advantages, torch.zeros(b * g, dtype=torch.bool))
+            batch = Batch(seqs, loss_mask, advantages, torch.zeros(b * g, dtype=torch.bool), samples)
         metrics["advantage_abs"] = batch.advantages.abs().mean().item()
 
         exp = Experience(
@@ -138,6 +141,7 @@ class PolicyStage:
             batch.is_label.to(device),
             metrics=metrics,
             rollout_correct=correct,
+            samples=[dict(r, advantage=a) for r, a in zip(batch.samples, batch.advantages.tolist())],
         )
         if self.passes > 1:  # ℓ_old is needed apart from ℓ_θ only when a batch is reused
             exp.old_logp = self.scores(host, batch.seqs)
@@ -161,7 +165,9 @@ class PolicyStage:
                 **generate_kwargs,
             )
 
-    def _inject(self, host, examples, inputs, texts, totals, correct, seqs, loss_mask, metrics) -> Batch:
+    def _inject(
+        self, host, examples, inputs, texts, totals, correct, seqs, loss_mask, metrics, samples
+    ) -> Batch:
         """The label enters its groups (`injection`): the rows, loss mask, advantages and label flags.
 
         Rollout rows a label replaces leave the batch; labels exist only for the groups they enter.
@@ -183,6 +189,7 @@ class PolicyStage:
         metrics.update(label_by_group(examples, enters, label_adv))
         kept = members.reshape(-1)
         advantages = rollout_adv.reshape(-1)[kept]
+        samples = [r for r, k in zip(samples, kept.tolist()) if k]
         if not kept.all():
             rows = kept.nonzero().squeeze(-1).to(seqs.ids.device)
             seqs = Sequences(
@@ -192,7 +199,7 @@ class PolicyStage:
         is_label = torch.zeros(advantages.shape[0], dtype=torch.bool)
         if labels is None:
             metrics.update(label_tokens_by_group([], torch.zeros(0, 1)))
-            return Batch(seqs, loss_mask, advantages, is_label)
+            return Batch(seqs, loss_mask, advantages, is_label, samples)
         label_mask = self.control.label_mask(labels.seqs.mask.clone(), labels.think_spans)
         metrics.update(label_tokens_by_group([examples[i] for i in groups], label_mask))
         seqs = concat(seqs, labels.seqs, host.processor.pad_token_id)
@@ -202,6 +209,7 @@ class PolicyStage:
             torch.cat([_widen(loss_mask, width), _widen(label_mask, width)]),
             torch.cat([advantages, label_adv[enters]]),
             torch.cat([is_label, torch.ones(len(groups), dtype=torch.bool)]),
+            samples + labels.samples,
         )
 
     def _label_advantages(self, host, totals, scored, enters, members, metrics):
@@ -242,7 +250,7 @@ class PolicyStage:
         group (`members`).
         """
         proc, g = host.processor, int(self.rollout.num_generations)
-        rows, spans, label_scores = [], [], []
+        rows, spans, label_scores, samples = [], [], [], []
         for i in groups:
             ex = examples[i]
             kept = [j for j in range(g) if members[i, j]]
@@ -257,6 +265,7 @@ class PolicyStage:
             rows.append(ids)
             spans.append((0, num_think) if num_think else None)
             label_scores.append(score)
+            samples.append(sample_record(i, label.text, score, True))
         ids, mask = pad_completions(rows, proc.pad_token_id, proc.eos_token_id)
         prompt = inputs  # one label per prompt: the prompt batch as it is
         if len(groups) < len(examples):
@@ -272,7 +281,7 @@ class PolicyStage:
             "label/reward": sum(totals_) / len(totals_),
             "label/accuracy": sum(s["correct"] for s in label_scores) / len(label_scores),
         }
-        return Labels(seqs, torch.tensor(totals_, dtype=torch.float32), spans, metrics)
+        return Labels(seqs, torch.tensor(totals_, dtype=torch.float32), spans, metrics, samples)
 
     def scores(self, host, seqs) -> torch.Tensor:
         """The policy's ℓ of `seqs` at the sampling temperature, as the rollouts were drawn (labels alike)."""
@@ -299,6 +308,12 @@ class PolicyStage:
         rollouts = ~exp.is_label
         stats["entropy"] = sampled_entropy(logp[rollouts], exp.seqs.mask[rollouts])
         return loss, stats
+
+
+def sample_record(example: int, text: str, score: dict, is_label: bool) -> dict:
+    """A row's record for the completions table: its prompt's index, text and reward components."""
+    rewards = {k: float(v) for k, v in score.items() if k != "correct"}
+    return {"example": example, "completion": text, "rewards": rewards, "is_label": is_label}
 
 
 def global_counts(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:

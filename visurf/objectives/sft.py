@@ -40,9 +40,8 @@ class SFTStage:
     def experience(self, host: StageHost, examples: list) -> Experience:
         proc = host.processor
         inputs = host.to_device(proc([e.prompt for e in examples], [e.image for e in examples]))
-        ids, mask = pad_completions(
-            proc.completion_ids([self.label_text(e) for e in examples]), proc.pad_token_id, proc.eos_token_id
-        )
+        texts = [self.label_text(e) for e in examples]
+        ids, mask = pad_completions(proc.completion_ids(texts), proc.pad_token_id, proc.eos_token_id)
         ids, mask = ids.to(host.device), mask.to(host.device)
         n = len(examples)
         seqs = Sequences(inputs, ids, mask, torch.zeros(n, dtype=torch.bool, device=host.device))
@@ -52,6 +51,7 @@ class SFTStage:
             advantages=torch.ones(n, device=host.device),
             is_label=torch.ones(n, dtype=torch.bool, device=host.device),
             metrics={"completion_length": mask.sum(-1).mean().item()},
+            samples=[{"example": i, "completion": t, "is_label": True} for i, t in enumerate(texts)],
         )
 
     def loss(self, host: StageHost, exp: Experience) -> tuple[torch.Tensor, dict]:

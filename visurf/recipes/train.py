@@ -36,6 +36,8 @@ from visurf.runs.checkpoints import (
 )
 from visurf.runs.rundir import RunDir
 from visurf.runs.summary import IncompleteRunError, run_summary
+from visurf.training import tracking
+from visurf.training.completions_log import CompletionsLog
 from visurf.training.distributed import full_state_dict
 from visurf.training.module import PostTrainModule
 from visurf.training.trainer import build_trainer
@@ -151,7 +153,11 @@ def train(cfg, run_dir: str | Path, callbacks: list | None = None, *, checked: b
             start_resumed_part(cfg, run_dir, ckpt, resumed_at)
         else:
             metrics_log.start_fresh(run_dir)
-    trainer = build_trainer(cfg, run_dir, [evaluation, *(callbacks or [])])
+    samples_every = int(cfg.logging.get("samples_every", 0) or 0)
+    extra = [CompletionsLog(run_dir, samples_every), *(callbacks or [])]
+    trainer = build_trainer(cfg, run_dir, [evaluation, *extra])
+    if trainer.is_global_zero:
+        tracking.log_config(trainer.loggers, cfg, run.config)
     safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
     trainer.fit(module, datamodule=data, ckpt_path=str(ckpt) if ckpt else None, **safe)
     if evaluation.eval_after is None:  # resumed at its last step: fit had nothing left to run
@@ -178,6 +184,8 @@ def train(cfg, run_dir: str | Path, callbacks: list | None = None, *, checked: b
             processor.save_pretrained(tmp)
         metrics_log.finish(run_dir)  # after the last row is logged
         atomic.write_text(run.summary, json.dumps(summary, indent=2))  # last: the run is done
+        tracking.log_summary(trainer.loggers, summary, run.summary)
+        tracking.close(trainer.loggers)
         log.info("run directory: %s", run_dir)
     if summary.get("incomplete"):
         raise IncompleteRunError(

@@ -2,8 +2,10 @@
 
     RUN/config.yaml                     the resolved config (written first)
     RUN/metrics.csv                     every logged row (runs.metrics_log keeps it whole across resumes)
-    RUN/samples/eval_stepNNNNN.jsonl    completions of each evaluation
+    RUN/samples/eval_stepNNNNN.jsonl    completions of each evaluation (.html: beside their images)
+    RUN/samples/train_stepNNNNN.html    a rollout batch's completions, images inline (.jsonl beside)
     RUN/samples/outcomes_stepNNNNN.json [index, group, correct] of every test question
+    RUN/wandb/ RUN/mlflow/              the trackers' runs, when logging.wandb / logging.mlflow are on
     RUN/checkpoints/last.ckpt           the final state (stepNNNNN.ckpt: periodic ones)
     RUN/model/                          the final weights as an HF model directory
     RUN/summary.json                    written last: a run without it did not finish
@@ -71,6 +73,13 @@ class RunDir:
 
     def eval_samples(self, step: int) -> Path:
         return self.samples / f"eval_step{step:05d}.jsonl"
+
+    def eval_page(self, step: int) -> Path:
+        return self.samples / f"eval_step{step:05d}.html"
+
+    def train_samples(self, step: int) -> Path:
+        """The page of a rollout batch's completions (logging.samples_every); .jsonl beside it."""
+        return self.samples / f"train_step{step:05d}.html"
 
     def outcomes(self, step: int) -> Path:
         return self.samples / f"outcomes_step{step:05d}.json"

@@ -44,6 +44,7 @@ class PostTrainModule(L.LightningModule):
         self.bad_rows: set[str] = set()  # training rows skipped when their image did not decode
         self._consecutive_skips = 0
         self._stage_index: int | None = None
+        self.last_samples: list[dict] | None = None  # the last batch's records (completions_log.py)
 
     # -- the StageHost members (visurf/objectives/stage.py): all a stage may use of the module --
     def to_device(self, inputs: dict) -> dict:
@@ -124,6 +125,7 @@ class PostTrainModule(L.LightningModule):
         # Sampling depends only on (seed, batch number, rank): a resumed run samples the same.
         torch.manual_seed(int(self.cfg.seed) * 1_000_003 + batch_number * 97 + self.global_rank)
         exp = stage.experience(self, examples)
+        self.last_samples = exp.samples
         metrics = dict(exp.metrics)
         for _ in range(stage.passes):
             loss, stats = stage.loss(self, exp)

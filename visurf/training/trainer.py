@@ -12,6 +12,7 @@ from visurf.runs import metrics_log
 from visurf.runs.checkpoints import AtomicCheckpointIO
 from visurf.runs.rundir import RunDir
 from visurf.training.distributed import build_strategy
+from visurf.training.tracking import tracking_loggers
 
 
 def build_trainer(cfg, run_dir: Path, callbacks: list) -> L.Trainer:
@@ -19,6 +20,7 @@ def build_trainer(cfg, run_dir: Path, callbacks: list) -> L.Trainer:
     loggers = [metrics_log.csv_logger(run_dir)]
     if cfg.logging.tensorboard:
         loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
+    loggers += tracking_loggers(cfg, run_dir)  # W&B, MLflow: as logging.wandb / logging.mlflow say
     checkpoints = ModelCheckpoint(
         dirpath=RunDir(run_dir).checkpoints,
         filename="step{step:05d}",

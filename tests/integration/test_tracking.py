@@ -1,0 +1,187 @@
+"""W&B (offline) and MLflow (a local store) through Lightning's loggers, read back from what they
+wrote: the resolved config, every metric, the summary and the completions tables with images."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import glob
+import io
+import json
+import re
+import struct
+
+import pytest
+from PIL import Image
+
+from tests.conftest import run
+
+BLOCK = 32768  # the W&B transaction log's block size (a LevelDB-style log)
+
+
+def wandb_records(path: str) -> list:
+    """Every record of an offline W&B run file (`run-ID.wandb`): a 7-byte file header, then
+    records in 32 KiB blocks, each chunk headed by crc32 (4), length (2) and type (1 full,
+    2 first, 3 middle, 4 last)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    raw = open(path, "rb").read()
+    assert raw[:4] == b":W&B", "not a W&B run file"
+    pos, buffer, out = 7, b"", []
+    while pos + 7 <= len(raw):
+        left = BLOCK - pos % BLOCK
+        if left < 7:  # the block's tail is padding
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", raw[pos : pos + 7])
+        if length == 0 and kind == 0:
+            pos += left
+            continue
+        buffer += raw[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(buffer)
+            out.append(record)
+            buffer = b""
+    return out
+
+
+def wandb_run(run_dir) -> dict:
+    """config, history rows, summary and table artifacts of the run's one offline W&B run."""
+    files = glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
+    assert len(files) == 1, files
+    config, history, summary, artifacts = {}, [], {}, []
+    for record in wandb_records(files[0]):
+        kind = record.WhichOneof("record_type")
+        if kind == "config":
+            config.update({u.key: json.loads(u.value_json) for u in record.config.update})
+        elif kind == "history":
+            history.append(
+                {"/".join(i.nested_key) or i.key: json.loads(i.value_json) for i in record.history.item}
+            )
+        elif kind == "summary":
+            summary.update(
+                {u.key or "/".join(u.nested_key): json.loads(u.value_json) for u in record.summary.update}
+            )
+        elif kind == "artifact":
+            artifacts.append(record.artifact)
+    return {"config": config, "history": history, "summary": summary, "artifacts": artifacts}
+
+
+def metrics_rows(run_dir) -> list[dict]:
+    with open(run_dir / "metrics.csv") as f:
+        return [r for r in csv.DictReader(f) if r.get("train/reward")]
+
+
+def page_images(html: str) -> list[Image.Image]:
+    uris = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    return [Image.open(io.BytesIO(base64.b64decode(u))) for u in uris]
+
+
+@pytest.fixture(scope="module")
+def tracked_run(tmp_path_factory):
+    import os
+
+    tmp = tmp_path_factory.mktemp("tracked")
+    env = {f"WANDB_{k}_DIR": str(tmp / f"wandb-{k.lower()}") for k in ("DATA", "CACHE", "CONFIG")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # W&B's staging and settings stay in the test's folder
+    try:
+        run_dir, summary = run(
+            tmp,
+            "experiment=smoke",
+            "objective=visurf",
+            "logging.wandb=true",
+            "logging.mlflow=true",
+            "logging.samples_every=1",
+            "trainer.max_steps=1",
+        )
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    return run_dir, summary
+
+
+def test_the_completions_page_shows_each_row_beside_its_image(tracked_run):
+    run_dir, _ = tracked_run
+    rows = metrics_rows(run_dir)
+    first = next(r for r in rows if float(r["step"]) == 0)  # the first batch's row (logged at step 0)
+    records = [json.loads(line) for line in (run_dir / "samples" / "train_step00001.jsonl").open()]
+    html = (run_dir / "samples" / "train_step00001.html").read_text()
+    labels = [r for r in records if r["is_label"]]
+    rollouts = [r for r in records if not r["is_label"]]
+    batch, group = 2, 2  # experiment=smoke
+    assert len(labels) == round(float(first["train/label/entered"]) * batch)
+    assert len(rollouts) + len(labels) == len(records) and len(rollouts) <= batch * group
+    assert html.count("<tr class=") == len(records)
+    # The advantages and rewards in the table are the ones the step logged.
+    mean_abs = sum(abs(r["advantage"]) for r in records) / len(records)
+    assert mean_abs == pytest.approx(float(first["train/advantage_abs"]), rel=1e-5)
+    if labels:
+        label_reward = sum(r["rewards"]["total"] for r in labels) / len(labels)
+        assert label_reward == pytest.approx(float(first["train/label/reward"]), rel=1e-5)
+    assert {"accuracy", "think_format", "total"} <= rollouts[0]["rewards"].keys()
+    # A prompt's image is inline once for its consecutive rows, in the model frame (112 px).
+    images = page_images(html)
+    runs = sum(1 for i, r in enumerate(records) if i == 0 or r["id"] != records[i - 1]["id"])
+    assert len(images) == runs and all(im.size == (112, 112) for im in images)
+    assert html.count("<i>as above</i>") == len(records) - runs
+    assert [im.size for im in page_images((run_dir / "samples" / "eval_step00000.html").read_text())] == [
+        (112, 112)
+    ] * 2  # eval.num_samples_logged=2
+
+
+def test_wandb_offline_holds_config_metrics_summary_and_tables_with_images(tracked_run):
+    run_dir, summary = tracked_run
+    wb = wandb_run(run_dir)
+    assert wb["config"]["objective"]["name"] == "visurf" and wb["config"]["seed"] == 0
+    logged = {
+        row["trainer/global_step"]: row["train/reward"] for row in wb["history"] if "train/reward" in row
+    }
+    assert logged == {int(r["step"]): pytest.approx(float(r["train/reward"])) for r in metrics_rows(run_dir)}
+    evals = [row for row in wb["history"] if "eval/accuracy" in row]
+    assert len(evals) == 2  # before and after
+    after = summary["eval_after"]["accuracy"]
+    assert wb["summary"]["summary/eval_after/accuracy"] == pytest.approx(after)
+    assert wb["summary"]["summary"]["objective"] == "visurf"
+    tables = {}
+    for artifact in wb["artifacts"]:
+        paths = {c.path: c.local_path for c in artifact.manifest.contents}
+        tables.setdefault(artifact.name.split("-")[2], []).append(paths)
+    assert set(tables) == {"samplestrain", "sampleseval"}
+    assert len(tables["samplestrain"]) == 1  # step 1
+    train = tables["samplestrain"][0]
+    table = json.loads(open(train["samples/train.table.json"]).read())
+    records = (run_dir / "samples" / "train_step00001.jsonl").read_text().splitlines()
+    assert len(table["data"]) == len(records)
+    assert table["columns"][:4] == ["id", "prompt", "images", "completion"]
+    pngs = [local for path, local in train.items() if path.startswith("media/images/")]
+    assert pngs and all(Image.open(p).size == (112, 112) for p in pngs)
+
+
+def test_mlflow_store_holds_config_metrics_summary_and_tables_with_images(tracked_run):
+    from mlflow.tracking import MlflowClient
+
+    run_dir, summary = tracked_run
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow' / 'mlflow.db'}")
+    run_id = (run_dir / "mlflow" / "run_id").read_text().strip()
+    data = client.get_run(run_id).data
+    assert data.params["objective/name"] == "visurf" and data.params["rollout/num_generations"] == "2"
+    history = {m.step: m.value for m in client.get_metric_history(run_id, "train/reward")}
+    assert history == {int(r["step"]): pytest.approx(float(r["train/reward"])) for r in metrics_rows(run_dir)}
+    assert data.metrics["summary/eval_after/accuracy"] == pytest.approx(summary["eval_after"]["accuracy"])
+    root = run_dir / "mlflow" / "artifacts"
+    [artifacts] = list(root.glob(f"{run_id}/artifacts"))
+    assert json.loads((artifacts / "summary.json").read_text()) == summary
+    assert (artifacts / "config.yaml").read_text() == (run_dir / "config.yaml").read_text()
+    assert (artifacts / "samples" / "train_step00001.html").read_text() == (
+        run_dir / "samples" / "train_step00001.html"
+    ).read_text()
+    table = json.loads((artifacts / "samples" / "train_step00001.json").read_text())
+    records = (run_dir / "samples" / "train_step00001.jsonl").read_text().splitlines()
+    assert len(table["data"]) == len(records)
+    images = table["columns"].index("images")
+    stored = [row[images]["filepath"] for row in table["data"]]
+    assert all(Image.open(artifacts / path).size == (112, 112) for path in stored)
+    assert (artifacts / "samples" / "eval_step00000.json").is_file()

@@ -1,0 +1,162 @@
+"""Experiment trackers: Weights & Biases and MLflow, through Lightning's own loggers.
+
+`logging.wandb=true`: a W&B run under RUN/wandb/, offline unless `logging.wandb_offline=false`
+(`wandb sync RUN/wandb/offline-run-*` uploads it later). `logging.mlflow=true`: an MLflow run in
+the tracking store `logging.mlflow_tracking_uri`, by default a SQLite file in the run directory
+(RUN/mlflow/mlflow.db, artifacts in RUN/mlflow/artifacts; `mlflow ui --backend-store-uri
+sqlite:///RUN/mlflow/mlflow.db` shows it). Both record the resolved config, every metric the run
+logs (Lightning passes them on), the completions tables (`log_completions`) and the summary
+(`log_summary`). A resumed run continues the same tracker runs: the W&B id is the run
+directory's, the MLflow run id is kept in RUN/mlflow/run_id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from visurf.runs.completions import Completion, columns, table_rows, thumbnail
+
+
+def wandb_logger(cfg, run_dir: Path):
+    import wandb
+    from lightning.pytorch.loggers import WandbLogger
+
+    run_dir = Path(run_dir)
+    return WandbLogger(
+        name=run_dir.name,
+        save_dir=str(run_dir),
+        offline=bool(cfg.logging.get("wandb_offline", True)),
+        project=str(cfg.logging.get("wandb_project", "visurf")),
+        id=wandb_id(run_dir),
+        resume="allow",
+        # W&B's capture of the console would wrap visurf's own output; the run directory keeps that.
+        settings=wandb.Settings(console="off"),
+    )
+
+
+def wandb_id(run_dir: Path) -> str:
+    """A W&B run id of the run directory: the same for every part of a resumed run."""
+    return hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]
+
+
+def mlflow_logger(cfg, run_dir: Path):
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    store = Path(run_dir) / "mlflow"
+    store.mkdir(parents=True, exist_ok=True)
+    uri = cfg.logging.get("mlflow_tracking_uri") or f"sqlite:///{store.resolve() / 'mlflow.db'}"
+    run_id_file = store / "run_id"
+    logger = MLFlowLogger(
+        experiment_name=str(cfg.logging.get("mlflow_experiment", "visurf")),
+        run_name=Path(run_dir).name,
+        tracking_uri=uri,
+        artifact_location=(store / "artifacts").resolve().as_uri(),
+        run_id=run_id_file.read_text().strip() if run_id_file.is_file() else None,
+    )
+    run_id_file.write_text(logger.run_id + "\n")  # creates the run (rank 0 only: Lightning's loggers are)
+    return logger
+
+
+def tracking_loggers(cfg, run_dir: Path) -> list:
+    """The trackers `cfg.logging` turns on (none by default)."""
+    loggers = []
+    if cfg.logging.get("wandb", False):
+        loggers.append(wandb_logger(cfg, run_dir))
+    if cfg.logging.get("mlflow", False):
+        loggers.append(mlflow_logger(cfg, run_dir))
+    return loggers
+
+
+def _kind(logger) -> str | None:
+    name = type(logger).__name__
+    return {"WandbLogger": "wandb", "MLFlowLogger": "mlflow"}.get(name)
+
+
+def log_config(loggers: list, cfg, config_file: Path) -> None:
+    """The resolved config into each tracker: W&B's run config, MLflow's params (Lightning cuts
+    values at 250 characters) and the whole file as an artifact."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for logger in loggers:
+        kind = _kind(logger)
+        if kind == "wandb":
+            logger.experiment.config.update(resolved, allow_val_change=True)
+        elif kind == "mlflow":
+            logger.log_hyperparams(resolved)
+            logger.experiment.log_artifact(logger.run_id, str(config_file))
+
+
+def log_completions(loggers: list, key: str, step: int, rows: list[Completion], page: Path) -> None:
+    """A completions table (key e.g. `samples/train`) into each tracker: a W&B table with its
+    images, an MLflow table artifact with its images, and the HTML page beside it."""
+    if not rows:
+        return
+    names = columns(rows)
+    for logger in loggers:
+        kind = _kind(logger)
+        if kind == "wandb":
+            import wandb
+
+            data = table_rows(rows, lambda images: wandb.Image(_strip(images)) if images else None)
+            logger.experiment.log({key: wandb.Table(columns=names, data=data), "trainer/global_step": step})
+        elif kind == "mlflow":
+            data = table_rows(rows, lambda images: thumbnail(images[0]) if images else None)
+            table = {name: [row[i] for row in data] for i, name in enumerate(names)}
+            if not any(cell is not None for cell in table["images"]):
+                table.pop("images")  # MLflow's table takes images or none in a column
+            client, run_id = logger.experiment, logger.run_id
+            client.log_table(run_id, data=table, artifact_file=f"{key}_step{step:05d}.json")
+            client.log_artifact(run_id, str(page), artifact_path=key.rpartition("/")[0] or None)
+
+
+def _strip(images: list):
+    """A row's images as one picture: W&B shows one image a cell (side by side when several)."""
+    if len(images) == 1:
+        return thumbnail(images[0])
+    from PIL import Image
+
+    parts = [thumbnail(im) for im in images]
+    strip = Image.new("RGB", (sum(p.width for p in parts), max(p.height for p in parts)), "white")
+    x = 0
+    for part in parts:
+        strip.paste(part, (x, 0))
+        x += part.width
+    return strip
+
+
+def flat_numbers(tree: dict, prefix: str = "") -> dict[str, float]:
+    """The finite numbers of a nested dict, keyed by their path (`eval_after/accuracy`)."""
+    out: dict[str, float] = {}
+    for key, value in (tree or {}).items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_numbers(value, path + "/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            out[path] = float(value)
+    return out
+
+
+def log_summary(loggers: list, summary: dict, summary_file: Path | None = None) -> None:
+    """The run's summary into each tracker: W&B's run summary, MLflow metrics `summary/...` and
+    summary.json as an artifact."""
+    numbers = flat_numbers(summary)
+    for logger in loggers:
+        kind = _kind(logger)
+        if kind == "wandb":
+            logger.experiment.summary.update({f"summary/{k}": v for k, v in numbers.items()})
+            logger.experiment.summary.update({"summary": json.loads(json.dumps(summary, default=str))})
+        elif kind == "mlflow":
+            logger.log_metrics({f"summary/{k}": v for k, v in numbers.items()}, step=int(summary["steps"]))
+            if summary_file is not None:
+                logger.experiment.log_artifact(logger.run_id, str(summary_file))
+
+
+def close(loggers: list) -> None:
+    """Ends the W&B run (its files complete on disk); MLflow's run Lightning has ended."""
+    for logger in loggers:
+        if _kind(logger) == "wandb" and logger._experiment is not None:
+            logger.experiment.finish()
