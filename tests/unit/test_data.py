@@ -366,3 +366,6 @@ def test_a_label_too_long_for_the_model_is_a_bad_row(tiny_dir, caplog):
     assert drop_overlong(examples[:1], processor, prompt + label, longest_label) == examples[:1]
     with pytest.raises(BadRowError, match=f"{prompt + label} tokens"):
         drop_overlong(examples[:1], processor, prompt + label - 1, longest_label)
+    # ... and the prompt + the most the run may generate (rollout.max_new_tokens, eval.max_new_tokens)
+    with pytest.raises(BadRowError, match=rf"up to {label + 1} generated\): {prompt + label + 1} tokens"):
+        drop_overlong(examples[:1], processor, prompt + label, longest_label, new_tokens=label + 1)

@@ -364,6 +364,35 @@ def _check_frame(model_cfg) -> None:
         frame,
         f"a multiple of {multiple} ({model_type}: patch size x merge)",
     )
+    _pixel_bounds(model_cfg, model_type)
+
+
+def _pixel_bounds(model_cfg, model_type: str) -> None:
+    """model.min_pixels / model.max_pixels: null (the checkpoint's own) or pixel counts that a
+    frame x frame image lies within, for a family whose processor takes them."""
+    from visurf.models.families import family_of
+
+    bounds = {name: model_cfg.get(name) for name in ("min_pixels", "max_pixels")}
+    for name, value in bounds.items():
+        check(
+            value is None or (is_int(value) and value > 0),
+            f"model.{name}",
+            value,
+            "null or a positive integer",
+        )
+    low, high = bounds["min_pixels"], bounds["max_pixels"]
+    if low is None and high is None:
+        return
+    if not family_of(model_type).pixel_bounds:
+        name = "max_pixels" if high is not None else "min_pixels"
+        check(False, f"model.{name}", bounds[name], f"null: the {model_type} processor takes no pixel bounds")
+    check(
+        low is None or high is None or low <= high, "model.min_pixels", low, f"<= model.max_pixels ({high})"
+    )
+    pixels = model_cfg.frame**2
+    frame = f"the {model_cfg.frame}x{model_cfg.frame} frame's {pixels} pixels (else the processor resizes it)"
+    check(high is None or pixels <= high, "model.max_pixels", high, f">= {frame}")
+    check(low is None or pixels >= low, "model.min_pixels", low, f"<= {frame}")
 
 
 def _flags(cfg) -> None:

@@ -1,5 +1,6 @@
-"""Examples too long for the model: the prompt (chat text, image tokens included) and the label
-together must fit the model's context, or the label would be cut (transformers only warns)."""
+"""Examples too long for the model: the prompt (chat text, image tokens included) and the label,
+and the prompt and the longest completion the run may generate, must fit the model's context, or
+the label would be cut (transformers only warns) or the image tokens pushed out of a window."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ def model_context(model) -> int | None:
 CHUNK = 256  # rows tokenized at a time: the token lists of a whole split would grow with it
 
 
-def _token_counts(chunk: list, processor, render) -> list[tuple[int, object, int]]:
-    """(number, example, prompt + image + label + end-of-turn tokens) of each (number, example)."""
+def _token_counts(chunk: list, processor, render) -> list[tuple[int, object, int, int, int]]:
+    """(number, example, prompt tokens, of them its image's, label + end-of-turn tokens) of each
+    (number, example)."""
     tokenizer = processor.tokenizer
     prompts = tokenizer([processor.prompt_text(e.prompt) for _, e in chunk], add_special_tokens=False)
     labels = tokenizer([render(e) for _, e in chunk], add_special_tokens=False)
@@ -29,8 +31,19 @@ def _token_counts(chunk: list, processor, render) -> list[tuple[int, object, int
     for (number, example), prompt, label in zip(chunk, prompts["input_ids"], labels["input_ids"]):
         # The prompt text holds the image's placeholder; the processor expands it (its own count).
         image = processor.tokens_added_by_image(example.width, example.height)
-        counts.append((number, example, len(prompt) + image + len(label) + 1))
+        counts.append((number, example, len(prompt) + image, image, len(label) + 1))
     return counts
+
+
+def _too_long(example, prompt: int, image: int, label: int, new_tokens: int, context: int) -> BadRowError:
+    completion = max(label, new_tokens)
+    return BadRowError(
+        example.id,
+        f"the prompt is {prompt} tokens ({image} of them for its {example.width}x{example.height} "
+        f"image) and the completion up to {completion} ({label} for the label, "
+        f"{len(example.objects)} objects in the label; up to {new_tokens} generated): "
+        f"{prompt + completion} tokens, more than the model's context of {context}",
+    )
 
 
 def drop_overlong(
@@ -40,11 +53,13 @@ def drop_overlong(
     render: Callable[[object], str],
     on_bad_row: str = "error",
     log: logging.Logger | None = None,
+    new_tokens: int = 0,
 ) -> list:
     """`examples` without those whose prompt + label (`render(example)`, closed by the end-of-turn
-    token) exceed `context` tokens. Each is a bad row: `on_bad_row="error"` raises BadRowError
-    naming it, `"skip"` drops it; the count is logged. `examples` may be SplitRows (lazy rows:
-    counted from their text, no image decoded; the result is SplitRows too)."""
+    token), or prompt + `new_tokens` (the most a completion may have), exceed `context` tokens.
+    Each is a bad row: `on_bad_row="error"` raises BadRowError naming it and the counts, `"skip"`
+    drops it; the count is logged. `examples` may be SplitRows (lazy rows: counted from their
+    text, no image decoded; the result is SplitRows too)."""
     if not context or not len(examples):
         return examples
     lazy = hasattr(examples, "described")
@@ -55,15 +70,11 @@ def drop_overlong(
     for number, example in enumerate(items):
         chunk.append((number, example))
         if len(chunk) == CHUNK or number == len(examples) - 1:
-            for number_, example_, total in _token_counts(chunk, processor, render):
-                if total <= context:
+            for number_, example_, prompt, image, label in _token_counts(chunk, processor, render):
+                if prompt + max(label, new_tokens) <= context:
                     kept.append(number_ if lazy else example_)
                     continue
-                err = BadRowError(
-                    example_.id,
-                    f"prompt and label are {total} tokens ({len(example_.objects)} objects in the label), "
-                    f"more than the model's context of {context}",
-                )
+                err = _too_long(example_, prompt, image, label, new_tokens, context)
                 if on_bad_row != "skip":
                     raise err
                 log.warning("skipping %s", err)

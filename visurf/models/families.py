@@ -12,6 +12,9 @@ Fields:
   layers inside them that `peft.vision=true` adapts.
 - `frame_multiple`: the image side (pixels) must be a multiple of patch size x merge, else the
   processor resizes the image and label coordinates no longer match it.
+- `pixel_bounds`: the family's image processor bounds each image's pixel count (`size`'s
+  `shortest_edge` / `longest_edge`, Qwen's min_pixels / max_pixels), so `model.min_pixels` /
+  `model.max_pixels` apply; the other families resize to fixed tiles and take neither.
 - `completion_token_type`: the `token_type_ids` value of generated tokens for families whose
   processor returns `token_type_ids` (PaliGemma: 1 = attended causally as a suffix); None where
   the family takes no token types for the completion (0 is used if the processor returns them).
@@ -30,6 +33,7 @@ class Family:
     vision_projections: tuple[str, ...]
     frame_multiple: int
     completion_token_type: int | None = None
+    pixel_bounds: bool = False
 
 
 _QWEN_ATTN = ("attn.qkv", "attn.proj")
@@ -52,6 +56,7 @@ FAMILIES: dict[str, Family] = {
         r"model\.visual\.blocks\.\d+",
         (*_QWEN_ATTN, "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"),
         28,
+        pixel_bounds=True,
     ),
     "qwen3_vl": Family(
         "model.visual",
@@ -59,6 +64,7 @@ FAMILIES: dict[str, Family] = {
         r"model\.visual\.blocks\.\d+",
         (*_QWEN_ATTN, "mlp.linear_fc1", "mlp.linear_fc2"),
         32,
+        pixel_bounds=True,
     ),
     # Gemma 3 resizes every image to its tower's square size, so any frame keeps the labels right.
     "gemma3": Family(

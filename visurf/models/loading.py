@@ -103,7 +103,40 @@ def load_policy(model_cfg, path: Path | None = None, quantization_config=None):
     if model_cfg.get("gradient_checkpointing"):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     processor = VLProcessor.from_pretrained(path)
+    apply_pixel_bounds(model, processor, model_cfg)
     return model, processor
+
+
+def apply_pixel_bounds(model, processor: VLProcessor, model_cfg) -> None:
+    """`model.min_pixels` / `model.max_pixels` into the processor of a family that takes them,
+    and the frame checked against the bounds in force: a frame outside them would be resized by
+    the processor, so the image tokens would no longer show the frame the labels are in."""
+    from visurf.models.families import family_of
+
+    low, high = model_cfg.get("min_pixels"), model_cfg.get("max_pixels")
+    family_type = model.config.model_type
+    if not family_of(model).pixel_bounds:
+        if low is not None or high is not None:
+            raise ValueError(
+                f"model.min_pixels / model.max_pixels: the {family_type} processor takes no pixel "
+                "bounds (it resizes every image to its own tiles); leave them null"
+            )
+        return
+    processor.set_pixel_bounds(low, high)
+    low, high = processor.pixel_bounds()
+    frame = int(model_cfg.frame)
+    pixels = frame * frame
+    for bound, name, outside in (
+        (high, "max_pixels", pixels > (high or pixels)),
+        (low, "min_pixels", pixels < (low or 0)),
+    ):
+        if outside:
+            raise ValueError(
+                f"model.frame={frame}: a {frame}x{frame} image is {pixels} pixels, "
+                f"{'more' if name == 'max_pixels' else 'fewer'} than the processor's {name} of {bound}; "
+                f"it would resize the image and the labels' coordinates would not match it: set "
+                f"model.{name}={pixels} or another model.frame"
+            )
 
 
 def freeze_vision_tower(model) -> None:

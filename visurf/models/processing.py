@@ -162,6 +162,26 @@ class VLProcessor:
             self._image_tokens[(width, height)] = with_image - len(text)
         return self._image_tokens[(width, height)]
 
+    def pixel_bounds(self) -> tuple[int | None, int | None]:
+        """(min_pixels, max_pixels) as the image processor holds them (`size`'s shortest_edge and
+        longest_edge): meaningful only for a family whose processor bounds an image's pixel count
+        (`Family.pixel_bounds`: Qwen-VL)."""
+        size = getattr(self.image_processor, "size", None)
+
+        def read(key):
+            value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+            return int(value) if value else None
+
+        return read("shortest_edge"), read("longest_edge")
+
+    def set_pixel_bounds(self, min_pixels: int | None, max_pixels: int | None) -> None:
+        """The image processor keeps each image's pixel count in [min_pixels, max_pixels] (None
+        keeps the checkpoint's own); the model directory a run saves holds them."""
+        low, high = self.pixel_bounds()
+        size = {"shortest_edge": min_pixels or low, "longest_edge": max_pixels or high}
+        self.image_processor.size = {k: v for k, v in size.items() if v is not None}
+        self._image_tokens.clear()  # the counts depend on the bounds
+
     def completion_ids(self, completions: list[str]) -> list[list[int]]:
         """Token ids of completion texts, each closed with the end-of-turn token."""
         ids = self.tokenizer(completions, add_special_tokens=False)["input_ids"]
@@ -192,6 +212,20 @@ class VLProcessor:
         self.tokenizer.save_pretrained(out_dir)
         self.image_processor.save_pretrained(out_dir)
         (out_dir / "chat_template.jinja").write_text(self.chat_template)
+
+
+def image_budget(processor: VLProcessor, frame: int, context: int | None, pixel_bounds: bool) -> dict:
+    """What one frame x frame image costs the prompt: its tokens as the processor counts them,
+    the pixel bounds in force (`pixel_bounds`: the family takes them; else None) and the model's
+    context."""
+    low, high = processor.pixel_bounds() if pixel_bounds else (None, None)
+    return {
+        "frame": int(frame),
+        "tokens_per_image": processor.tokens_added_by_image(int(frame), int(frame)),
+        "min_pixels": low,
+        "max_pixels": high,
+        "context": context,
+    }
 
 
 def processor_class(path: str) -> type:

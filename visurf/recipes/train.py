@@ -24,7 +24,9 @@ from visurf.data.lengths import drop_overlong, model_context
 from visurf.data.sources import open_rows
 from visurf.evaluation.runner import EvalCallback
 from visurf.io import atomic
+from visurf.models.families import family_of
 from visurf.models.loading import freeze_vision_tower, load_policy
+from visurf.models.processing import image_budget
 from visurf.objectives import build_schedule
 from visurf.rewards import build_reward, format_completion
 from visurf.runs import metrics_log
@@ -38,6 +40,7 @@ from visurf.runs.rundir import RunDir
 from visurf.runs.summary import IncompleteRunError, run_summary
 from visurf.training import tracking
 from visurf.training.completions_log import CompletionsLog
+from visurf.training.console import image_tokens_line
 from visurf.training.distributed import full_state_dict
 from visurf.training.module import PostTrainModule
 from visurf.training.trainer import build_trainer
@@ -52,6 +55,11 @@ def longest_label(example) -> str:
         f"<answer>{example.raw_solution}</answer>",
         key=len,
     )
+
+
+def budget_of(policy, processor, frame: int) -> dict:
+    """One image's tokens at the frame, the pixel bounds in force and the context (image_budget)."""
+    return image_budget(processor, frame, model_context(policy), family_of(policy).pixel_bounds)
 
 
 def run_dir_for(cfg, hydra_dir: str | Path) -> Path:
@@ -108,8 +116,22 @@ def build_run(cfg) -> tuple[PostTrainModule, list, list]:
         quant = quantization_config(cfg.peft)
     policy, processor = load_policy(cfg.model, quantization_config=quant)
     context, on_bad_row = model_context(policy), cfg.data.on_bad_row
-    train_examples = drop_overlong(train_examples, processor, context, longest_label, on_bad_row, log)
-    test_examples = drop_overlong(test_examples, processor, context, longest_label, on_bad_row, log)
+    if rank_zero_only.rank == 0:  # the start block's last line: what one image costs at the frame
+        log.info(image_tokens_line(budget_of(policy, processor, frame)))
+    generates = any(stage.kind == "policy" for stage in cfg.objective.stages)
+    rollout = int(cfg.rollout.max_new_tokens) if generates else 0
+    train_examples = drop_overlong(
+        train_examples, processor, context, longest_label, on_bad_row, log, new_tokens=rollout
+    )
+    test_examples = drop_overlong(
+        test_examples,
+        processor,
+        context,
+        longest_label,
+        on_bad_row,
+        log,
+        new_tokens=int(cfg.eval.max_new_tokens),
+    )
     set_steps_for_epochs(cfg, len(train_examples))
     if cfg.model.get("freeze_vision_tower"):
         freeze_vision_tower(policy)
@@ -177,6 +199,7 @@ def train(cfg, run_dir: str | Path, callbacks: list | None = None, *, checked: b
             "test": test_examples.skipped,
         },
     )
+    summary["image_tokens"] = budget_of(policy, processor, int(cfg.model.frame))
     full = full_state_dict(module.policy)  # on every rank: a collective under FSDP, else None
     if trainer.is_global_zero:
         with atomic.atomic_path(run.model) as tmp:

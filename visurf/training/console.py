@@ -137,6 +137,18 @@ def run_header(cfg, run_dir) -> str:
     return "\n".join(["visurf run", *(f"  {name:<15} {value}" for name, value in rows)])
 
 
+def image_tokens_line(budget: dict) -> str:
+    """The start block's image line (printed once the processor is loaded): the tokens one image
+    adds at the frame, the pixel bounds that give them, the model's context."""
+    frame = budget["frame"]
+    bounds = ""
+    if budget.get("max_pixels"):
+        bounds = f", pixels bounded to [{budget['min_pixels']}, {budget['max_pixels']}]"
+    context = f"; context {budget['context']} tokens" if budget.get("context") else ""
+    text = f"{budget['tokens_per_image']} per {frame}x{frame} image{bounds}{context}"
+    return f"  {'image tokens':<15} {text}"
+
+
 def progress_bar():
     """Lightning's rich progress bar, counting steps ("Epoch 0/-2" means nothing with max_epochs=-1)."""
     from lightning.pytorch.callbacks import RichProgressBar
