@@ -92,7 +92,7 @@ def test_a_prompt_cut_to_a_length_limit_crashes_the_model_and_visurf_refuses_it_
         run(tmp_path, "experiment=smoke", *overrides)
     message = str(refused.value)
     image = processor.tokens_added_by_image(112, 112)
-    assert f"{image} of them for its 112x112 image" in message
+    assert f"{image} of them for its 1 112x112 image)" in message
     assert f"more than the model's context of {context}" in message
     assert "up to 12 generated" in message and message.startswith("bad row ")
     assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "run" / "metrics.csv").exists()

@@ -21,16 +21,25 @@ def model_context(model) -> int | None:
 CHUNK = 256  # rows tokenized at a time: the token lists of a whole split would grow with it
 
 
+def image_count(example) -> int:
+    """The images of an example's prompt: the length of its list of images ([]: a text-only row),
+    else one (an image, decoded or not yet)."""
+    image = example.image
+    return len(image) if isinstance(image, (list, tuple)) else 1
+
+
 def _token_counts(chunk: list, processor, render) -> list[tuple[int, object, int, int, int]]:
-    """(number, example, prompt tokens, of them its image's, label + end-of-turn tokens) of each
+    """(number, example, prompt tokens, of them its images', label + end-of-turn tokens) of each
     (number, example)."""
     tokenizer = processor.tokenizer
-    prompts = tokenizer([processor.prompt_text(e.prompt) for _, e in chunk], add_special_tokens=False)
+    images = [image_count(e) for _, e in chunk]  # every image of a run is in the frame: one size
+    texts = [processor.prompt_text(e.prompt, n) for (_, e), n in zip(chunk, images)]
+    prompts = tokenizer(texts, add_special_tokens=False)
     labels = tokenizer([render(e) for _, e in chunk], add_special_tokens=False)
     counts = []
-    for (number, example), prompt, label in zip(chunk, prompts["input_ids"], labels["input_ids"]):
-        # The prompt text holds the image's placeholder; the processor expands it (its own count).
-        image = processor.tokens_added_by_image(example.width, example.height)
+    for (number, example), n, prompt, label in zip(chunk, images, prompts["input_ids"], labels["input_ids"]):
+        # The prompt text holds the images' placeholders; the processor expands them (its own count).
+        image = n * processor.tokens_added_by_image(example.width, example.height) if n else 0
         counts.append((number, example, len(prompt) + image, image, len(label) + 1))
     return counts
 
@@ -39,8 +48,9 @@ def _too_long(example, prompt: int, image: int, label: int, new_tokens: int, con
     completion = max(label, new_tokens)
     return BadRowError(
         example.id,
-        f"the prompt is {prompt} tokens ({image} of them for its {example.width}x{example.height} "
-        f"image) and the completion up to {completion} ({label} for the label, "
+        f"the prompt is {prompt} tokens ({image} of them for its {image_count(example)} "
+        f"{example.width}x{example.height} image{'' if image_count(example) == 1 else 's'}) and "
+        f"the completion up to {completion} ({label} for the label, "
         f"{len(example.objects)} objects in the label; up to {new_tokens} generated): "
         f"{prompt + completion} tokens, more than the model's context of {context}",
     )

@@ -16,8 +16,9 @@ from visurf.data.errors import DataError
 from visurf.evaluation.line import eval_line
 from visurf.evaluation.metrics import GroundingMetrics
 from visurf.evaluation.paired import paired_change
+from visurf.models.processing import images_of
 from visurf.rollout import sample
-from visurf.runs.completions import Completion, images_of, write_page
+from visurf.runs.completions import Completion, write_page
 from visurf.runs.rundir import RunDir
 from visurf.training import tracking
 from visurf.training.distributed import generation_context
@@ -65,7 +66,7 @@ def completions(
             batch = [next(iter(examples), None)]
             if batch[0] is None:
                 raise DataError("no test row has an image that decodes")
-        inputs = processor([e.prompt for e in batch], [e.image for e in batch])
+        inputs = processor([e.prompt for e in batch], [images_of(e) for e in batch])
         inputs = {k: v.to(device) for k, v in inputs.items()}
         k = 1 if greedy else num_samples
         with generation_context(model) as generate_kwargs:

@@ -124,14 +124,26 @@ class VLProcessor:
                     return cls(stock, "stock")
         return cls(images_only_processor(path), "images_only")
 
-    def prompt_text(self, prompt: str) -> str:
-        """The chat-formatted user turn with one image, ending with the assistant header.
+    def prompt_text(self, prompt: str, num_images: int = 1) -> str:
+        """The chat-formatted user turn with `num_images` images, ending with the assistant header.
 
-        The image comes first, or where the prompt's `<image>` marker puts it (Seg-Zero's prompt
-        opens with `<image>` and a newline: the newline then follows the image, as in training).
+        The images come first, or where the prompt's `<image>` markers put them: one marker per
+        image, or one marker for all of them (Seg-Zero's prompt opens with `<image>` and a newline:
+        the newline then follows the image, as in training). A text-only prompt (no image) drops
+        its marker.
         """
-        before, marker, after = prompt.partition(IMAGE)
-        parts = [before, None, after] if marker else [None, prompt]
+        texts = prompt.split(IMAGE)
+        markers = len(texts) - 1
+        if markers == 0:
+            parts = [None] * num_images + [prompt]
+        elif markers == num_images:
+            parts = [texts[0]] + [p for text in texts[1:] for p in (None, text)]
+        elif markers == 1:
+            parts = [texts[0], *([None] * num_images), texts[1]]
+        else:
+            raise ValueError(
+                f"the prompt has {markers} {IMAGE} markers for {num_images} images: {prompt!r:.200}"
+            )
         content = [{"type": "image"} if p is None else {"type": "text", "text": p} for p in parts if p != ""]
         messages = [{"role": "user", "content": content}]
         return self.tokenizer.apply_chat_template(
@@ -139,16 +151,31 @@ class VLProcessor:
         )
 
     def __call__(self, prompts: list[str], images: list) -> dict[str, torch.Tensor]:
-        """Left-padded prompt inputs for a batch: one image per prompt."""
-        texts = [self.prompt_text(p) for p in prompts]
+        """Left-padded prompt inputs for a batch. `images[i]` is prompt i's image, its list of
+        images, or None (a text-only prompt); unless every prompt has one image, `image_index`
+        [N, K] says which images each row shows (visurf.rollout.sequences)."""
+        per_row = [as_image_list(x) for x in images]
         out = self.processor(
-            text=texts,
-            images=[[image] for image in images],  # per prompt: Gemma 3 / SmolVLM refuse a flat list
+            text=[self.prompt_text(p, len(x)) for p, x in zip(prompts, per_row)],
+            # per prompt: Gemma 3 / SmolVLM refuse a flat list
+            **({"images": per_row} if any(per_row) else {}),
             return_tensors="pt",
             padding=True,
             padding_side="left",
         )
-        return {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
+        out = {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
+        counts = [len(x) for x in per_row]
+        pixels = out.get("pixel_values")
+        if pixels is not None and pixels.dim() == 5 and set(counts) != {1}:
+            raise ValueError(
+                f"{type(self.processor).__name__} lays out pixel_values per prompt, so each prompt "
+                f"must have exactly one image (the batch has {sorted(set(counts))} per prompt); rows "
+                "without an image or with several take a family that lays them out per image "
+                "(Qwen-VL, Gemma 3, InternVL)"
+            )
+        if set(counts) != {1}:  # absent: row i shows image i (visurf.rollout.sequences)
+            out["image_index"] = image_rows(counts)
+        return out
 
     def tokens_added_by_image(self, width: int, height: int) -> int:
         """How many tokens one image of this size adds to a chat-formatted prompt beyond its
@@ -212,6 +239,30 @@ class VLProcessor:
         self.tokenizer.save_pretrained(out_dir)
         self.image_processor.save_pretrained(out_dir)
         (out_dir / "chat_template.jinja").write_text(self.chat_template)
+
+
+def as_image_list(images) -> list:
+    """A row's images as a list: none (a text-only row), its one image, or its list of images."""
+    if images is None:
+        return []
+    return list(images) if isinstance(images, (list, tuple)) else [images]
+
+
+def images_of(example) -> list:
+    """An example's images, in its prompt's order: `example.image` is one image or a list of
+    them, [] for a text-only example."""
+    return as_image_list(getattr(example, "image", None))
+
+
+def image_rows(counts: list[int]) -> torch.Tensor:
+    """[N, K] the images of each row, numbered in order, -1 where a row has fewer than K."""
+    k = max(counts, default=0)
+    index = torch.full((len(counts), k), -1, dtype=torch.long)
+    start = 0
+    for row, count in enumerate(counts):
+        index[row, :count] = torch.arange(start, start + count)
+        start += count
+    return index
 
 
 def image_budget(processor: VLProcessor, frame: int, context: int | None, pixel_bounds: bool) -> dict:

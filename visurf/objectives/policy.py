@@ -27,6 +27,7 @@ from visurf.algorithms import (
     policy_loss,
 )
 from visurf.data.groups import GROUPS
+from visurf.models.processing import images_of
 from visurf.objectives.diagnostics import sampled_entropy, spread_diagnostics
 from visurf.objectives.experience import Experience
 from visurf.objectives.registry import register_stage
@@ -109,7 +110,7 @@ class PolicyStage:
         enters its groups) -> advantages -> the log-probabilities the loss needs besides ℓ_θ."""
         proc, device = host.processor, host.device
         g, b = int(self.rollout.num_generations), len(examples)
-        inputs = host.to_device(proc([e.prompt for e in examples], [e.image for e in examples]))
+        inputs = host.to_device(proc([e.prompt for e in examples], [images_of(e) for e in examples]))
         seqs = self._sample(host, inputs)
         texts = [proc.decode(ids[m > 0]) for ids, m in zip(seqs.ids, seqs.mask)]
         scores = [

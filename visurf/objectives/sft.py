@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from visurf.algorithms import sft_loss
+from visurf.models.processing import images_of
 from visurf.objectives.experience import Experience
 from visurf.objectives.registry import register_stage
 from visurf.objectives.stage import StageHost
@@ -39,7 +40,7 @@ class SFTStage:
     @torch.no_grad()
     def experience(self, host: StageHost, examples: list) -> Experience:
         proc = host.processor
-        inputs = host.to_device(proc([e.prompt for e in examples], [e.image for e in examples]))
+        inputs = host.to_device(proc([e.prompt for e in examples], [images_of(e) for e in examples]))
         texts = [self.label_text(e) for e in examples]
         ids, mask = pad_completions(proc.completion_ids(texts), proc.pad_token_id, proc.eos_token_id)
         ids, mask = ids.to(host.device), mask.to(host.device)

@@ -20,7 +20,8 @@ from visurf.rollout.sequences import (
     _image_keys,
     _row_keys,
     _token_keys,
-    image_index,
+    image_table,
+    images_in_order,
     num_images,
     row_images,
 )
@@ -80,6 +81,8 @@ def _image_features(model, prompt: dict) -> list | None:
     """
     if is_sharded(model) or not hasattr(model, "get_image_features"):
         return None
+    if num_images(prompt) == 0:  # text-only rows
+        return []
     accepted = inspect.signature(model.get_image_features).parameters
     kwargs = {k: prompt[k] for k in _image_keys(prompt) if k in accepted}
     out = model.get_image_features(**kwargs, return_dict=True)
@@ -155,12 +158,13 @@ def _token_logps(
         k: torch.cat([p[k][rows][:, keep], completion[k].to(p[k].dtype)], dim=1) for k in _token_keys(p)
     }
     inputs.update({k: p[k][rows] for k in _row_keys(p)})
-    if features is not None:
-        row_features = _join_encoded([features[i] for i in image_index(p)[rows].tolist()])
+    shown = images_in_order(image_table(p)[rows])  # the rows' images in their tokens' order
+    if features is not None and shown:
+        row_features = _join_encoded([features[i] for i in shown])
         inputs["mm_encoder_outputs"] = {"image": row_features}
         # Inputs the forward needs besides the features (Qwen's grids place the image tokens).
         inputs.update({k: v for k, v in row_images(p, rows).items() if k != "pixel_values"})
-    else:
+    elif features is None:
         inputs.update(row_images(p, rows))
     with _head_logps(model, ids, mask, chunk_size, temperature):
         out = model(**inputs, logits_to_keep=c + 1, use_cache=False)

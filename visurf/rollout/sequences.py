@@ -5,9 +5,10 @@ whatever the family calls them:
 - token-aligned keys (`TOKEN_KEYS`: input ids, attention mask, token types) hold one value per
   prompt token; they are left-padded together and extended with the completion when scoring;
 - per-image keys (`IMAGE_KEYS`: pixels, Qwen's grids, SmolVLM's pixel masks, LLaVA's sizes) hold
-  each distinct image once: `prompt["image_index"]` says which image a row shows (absent: row i
-  shows image i, as the processor returns them). Scoring encodes each image once for all the rows
-  that share it (the G rollouts and the label of a prompt);
+  each distinct image once: `prompt["image_index"]` says which images a row shows: [N] where
+  every row shows one, else [N, K] in the prompt's order, -1 padding a row with fewer than K (a
+  text-only row: none); absent, row i shows image i. Scoring encodes each image once for all the rows that share it (the G rollouts and
+  the label of a prompt);
 - any other tensor is per row, and is selected and stacked with its rows.
 Completions are right-padded; `mask` marks their real tokens (up to and including the
 end-of-turn token).
@@ -63,6 +64,8 @@ def _row_keys(prompt: dict) -> list[str]:
 def num_images(prompt: dict) -> int:
     if prompt.get("image_grid_thw") is not None:
         return prompt["image_grid_thw"].shape[0]
+    if prompt.get("pixel_values") is None:  # text-only rows
+        return 0
     n, rows = prompt["pixel_values"].shape[0], prompt["input_ids"].shape[0]
     if prompt.get("image_index") is None and n != rows:
         # Without a grid, an image is one entry of pixel_values; tiles as separate entries
@@ -75,11 +78,29 @@ def num_images(prompt: dict) -> int:
 
 
 def image_index(prompt: dict) -> torch.Tensor:
-    """The image of each row, an index into the prompt's distinct images."""
+    """The image of each row, an index into the prompt's distinct images: [N] where every row
+    shows one image, else [N, K] (`image_table`)."""
+    return stored_index(image_table(prompt))
+
+
+def image_table(prompt: dict) -> torch.Tensor:
+    """[N, K] the images of each row, indices into the prompt's distinct images (-1: none)."""
     index = prompt.get("image_index")
     if index is None:
-        index = torch.arange(prompt["input_ids"].shape[0], device=prompt["input_ids"].device)
-    return index
+        rows, device = prompt["input_ids"].shape[0], prompt["input_ids"].device
+        width = 1 if num_images(prompt) else 0
+        index = torch.arange(rows, device=device)[:, None].expand(rows, width)
+    return index[:, None] if index.dim() == 1 else index
+
+
+def stored_index(index: torch.Tensor) -> torch.Tensor:
+    """`image_index` as a prompt keeps it: [N] where every row shows exactly one image, else [N, K]."""
+    return index[:, 0] if index.shape[1] == 1 and bool((index >= 0).all()) else index
+
+
+def images_in_order(index: torch.Tensor) -> list[int]:
+    """The images of rows `index` [R, K] one after another, as their prompts' tokens place them."""
+    return [i for i in index.reshape(-1).tolist() if i >= 0]
 
 
 def image_parts(prompt: dict) -> list[dict]:
@@ -99,10 +120,10 @@ def join_images(parts: list[dict]) -> dict:
 
 
 def row_images(prompt: dict, rows) -> dict:
-    """The per-image inputs for `rows`, each row with its own copy of its image (as a model's
-    forward and generate take them)."""
-    index = image_index(prompt)[rows].tolist()
-    if prompt.get("image_index") is None and index == list(range(num_images(prompt))):
+    """The per-image inputs for `rows`, each row with its own copy of its images (as a model's
+    forward and generate take them); none for text-only rows."""
+    index = images_in_order(image_table(prompt)[rows])
+    if index == list(range(num_images(prompt))):
         return {k: prompt[k] for k in _image_keys(prompt)}
     parts = image_parts(prompt)
     return join_images([parts[i] for i in index])
@@ -117,14 +138,17 @@ def model_inputs(prompt: dict) -> dict:
 
 def select_prompts(inputs: dict, index: torch.Tensor) -> dict:
     """Rows `index` of a prompt batch (rows may repeat); each image used is kept once."""
-    used, new_index = torch.unique(image_index(inputs)[index], return_inverse=True)
+    rows = image_table(inputs)[index]
+    used = torch.unique(rows[rows >= 0])
+    renumber = torch.full((num_images(inputs) + 1,), -1, dtype=torch.long, device=rows.device)
+    renumber[used] = torch.arange(used.numel(), device=rows.device)
     out = {k: inputs[k][index] for k in _token_keys(inputs) + _row_keys(inputs)}
     if used.numel() == num_images(inputs):  # every image still used: share the tensors
         out.update({k: inputs[k] for k in _image_keys(inputs)})
     else:
         parts = image_parts(inputs)
         out.update(join_images([parts[i] for i in used.tolist()]))
-    out["image_index"] = new_index
+    out["image_index"] = stored_index(renumber[rows])  # -1 (no image) picks the last entry: -1
     return out
 
 
@@ -171,13 +195,19 @@ def concat(a: Sequences, b: Sequences, pad_id: int) -> Sequences:
     }
     for k in _row_keys(a.prompt):
         prompt[k] = torch.cat([a.prompt[k], b.prompt[k]])
-    index_a, index_b = image_index(a.prompt), image_index(b.prompt)
-    if a.prompt["pixel_values"] is b.prompt["pixel_values"]:  # rollouts and labels of one batch
-        prompt.update({k: a.prompt[k] for k in _image_keys(a.prompt)})
+    index_a, index_b = image_table(a.prompt), image_table(b.prompt)
+    k = max(index_a.shape[1], index_b.shape[1])
+    index_a, index_b = (F.pad(i, (0, k - i.shape[1]), value=-1) for i in (index_a, index_b))
+    pixels = a.prompt.get("pixel_values")
+    if pixels is not None and pixels is b.prompt.get("pixel_values"):  # rollouts and labels of one batch
+        prompt.update({key: a.prompt[key] for key in _image_keys(a.prompt)})
     else:
-        prompt.update({k: torch.cat([a.prompt[k], b.prompt[k]]) for k in _image_keys(a.prompt)})
-        index_b = index_b + num_images(a.prompt)
-    prompt["image_index"] = torch.cat([index_a, index_b])
+        keys = dict.fromkeys(_image_keys(a.prompt) + _image_keys(b.prompt))
+        prompt.update(
+            {key: torch.cat([p[key] for p in (a.prompt, b.prompt) if p.get(key) is not None]) for key in keys}
+        )
+        index_b = torch.where(index_b >= 0, index_b + num_images(a.prompt), index_b)
+    prompt["image_index"] = stored_index(torch.cat([index_a, index_b]))
     parts = (a.parts or (a.ids.shape[0],)) + (b.parts or (b.ids.shape[0],))
     return Sequences(
         prompt,

@@ -45,15 +45,6 @@ class Completion:
         }
 
 
-def images_of(example) -> list:
-    """An example's images: its list of images, else its one image, else none (a text-only row)."""
-    images = getattr(example, "images", None)
-    if images is not None:
-        return list(images)
-    image = getattr(example, "image", None)
-    return [] if image is None else [image]
-
-
 def reward_names(rows: list[Completion]) -> list[str]:
     """The reward components of the rows, `total` first, in the order they first appear."""
     names: dict[str, None] = {}

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import lightning as L
 
-from visurf.runs.completions import Completion, images_of, write_page
+from visurf.models.processing import images_of
+from visurf.runs.completions import Completion, write_page
 from visurf.runs.rundir import RunDir
 from visurf.training import tracking
 
