@@ -185,3 +185,29 @@ def test_mlflow_store_holds_config_metrics_summary_and_tables_with_images(tracke
     stored = [row[images]["filepath"] for row in table["data"]]
     assert all(Image.open(artifacts / path).size == (112, 112) for path in stored)
     assert (artifacts / "samples" / "eval_step00000.json").is_file()
+
+
+def test_a_resumed_run_continues_its_tracker_runs(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    for k in ("DATA", "CACHE", "CONFIG"):
+        monkeypatch.setenv(f"WANDB_{k}_DIR", str(tmp_path / f"wandb-{k.lower()}"))
+    tracked = ("experiment=smoke", "objective=rlvr", "logging.wandb=true", "logging.mlflow=true")
+    run_dir, _ = run(tmp_path, *tracked, "trainer.max_steps=1")
+    run_id = (run_dir / "mlflow" / "run_id").read_text().strip()
+    from visurf.config.compose import compose_config
+    from visurf.recipes.train import train
+
+    train(
+        compose_config([*tracked, "trainer.max_steps=2", f"resume={run_dir}"]), run_dir
+    )  # the same directory
+    assert (run_dir / "mlflow" / "run_id").read_text().strip() == run_id
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow' / 'mlflow.db'}")
+    assert [m.step for m in client.get_metric_history(run_id, "train/reward")] == [0, 1]
+    tracker_run = client.get_run(run_id)
+    assert len(client.search_runs([tracker_run.info.experiment_id])) == 1
+    # MLflow keeps a param's first value; what the resumed part changed is a tag
+    assert tracker_run.data.params["trainer/max_steps"] == "1"
+    assert tracker_run.data.tags["resumed/trainer/max_steps"] == "2"
+    parts = sorted(glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb")))
+    assert len(parts) == 2 and len({p.rsplit("run-", 1)[-1] for p in parts}) == 1  # one W&B run id

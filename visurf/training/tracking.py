@@ -86,8 +86,23 @@ def log_config(loggers: list, cfg, config_file: Path) -> None:
         if kind == "wandb":
             logger.experiment.config.update(resolved, allow_val_change=True)
         elif kind == "mlflow":
-            logger.log_hyperparams(resolved)
+            _mlflow_params(logger, resolved)
             logger.experiment.log_artifact(logger.run_id, str(config_file))
+
+
+def _mlflow_params(logger, resolved: dict) -> None:
+    """The config as MLflow params. A resumed run's MLflow run has them already, and MLflow
+    refuses a param's value to change (resume with more steps): those go in as tags
+    `resumed/<key>` instead (the artifact config.yaml is the latest whole)."""
+    from lightning.fabric.utilities.logger import _flatten_dict
+
+    client, run_id = logger.experiment, logger.run_id
+    logged = client.get_run(run_id).data.params
+    params = {k: str(v)[:250] for k, v in _flatten_dict(resolved).items()}  # Lightning's cut
+    logger.log_hyperparams({k: v for k, v in params.items() if k not in logged})
+    for key, value in params.items():
+        if key in logged and logged[key] != value:
+            client.set_tag(run_id, f"resumed/{key}", value)
 
 
 def log_completions(loggers: list, key: str, step: int, rows: list[Completion], page: Path) -> None:
