@@ -66,7 +66,12 @@ def test_a_mixed_batch_trains_under_every_objective(tmp_path, monkeypatch, objec
 
 @pytest.mark.parametrize(
     "reward,answer",
-    [("counting", lambda e: str(len(e.objects))), ("multiple_choice", lambda e: "AB"[len(e.objects) > 0])],
+    [
+        ("counting", lambda e: str(len(e.objects))),
+        ("multiple_choice", lambda e: "AB"[len(e.objects) > 0]),
+        ("exact_answer", lambda e: f"{len(e.objects)}/2"),
+    ],
+    ids=["counting", "multiple_choice", "exact_answer"],
 )
 def test_rewards_that_need_no_image_score_text_only_rows(tmp_path, monkeypatch, reward, answer):
     run_dir, summary = mixed_run(

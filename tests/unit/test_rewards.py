@@ -466,8 +466,30 @@ def test_multiple_choice(text, label, expected):
     assert got == expected
 
 
+@pytest.mark.parametrize(
+    "text,label,expected",
+    [
+        ("<think>w</think><answer>3/4</answer>", "0.75", (1, 1, 1, 1)),  # one value, two spellings
+        ("<answer>\\boxed{12}</answer>", "12", (0, 1, 1, 1)),
+        ("<answer>$-0.50$</answer>", "-1/2", (0, 1, 1, 1)),
+        ("<answer>1,000.</answer>", "1000", (0, 1, 1, 1)),
+        ("<answer> New   York </answer>", "new york", (0, 1, 1, 1)),
+        ("<answer>0.7</answer>", "3/4", (0, 1, 0, 0)),
+        ("<answer>1/0</answer>", "1", (0, 0, 0, 0)),  # no value
+        ("<answer></answer>", "1", (0, 0, 0, 0)),
+        ("7", "7", (0, 0, 0, 0)),  # no answer block
+    ],
+)
+def test_exact_answer(text, label, expected):
+    out = build_reward("exact_answer")(text, label, 0, 0)  # no image: no size
+    got = (out["think_format"], out["answer_format"], out["accuracy"], out["correct"])
+    assert got == expected
+
+
 def test_other_rewards_reject_bad_labels():
     with pytest.raises(ValueError):
         build_reward("counting")("<answer>3</answer>", "x", 1, 1)
     with pytest.raises(ValueError):
         build_reward("multiple_choice")("<answer>A</answer>", "Z", 1, 1)
+    with pytest.raises(ValueError):
+        build_reward("exact_answer")("<answer>A</answer>", " ", 1, 1)

@@ -27,6 +27,7 @@ LABELS = {
     "vision_reasoner": GROUNDING_LABELS,
     "counting": ["0", "3", "12"],
     "multiple_choice": ["A", "C", "E"],
+    "exact_answer": ["3/4", "-12", "Paris"],
 }
 BOUNDS = {
     "think_format": {0.0, 1.0},

@@ -1,7 +1,7 @@
 """Verifiable rewards (docs/rewards.md) and the registry that selects them by name."""
 
 from visurf.rewards.grounding import GroundingReward
-from visurf.rewards.others import CountingReward, MultipleChoiceReward
+from visurf.rewards.others import CountingReward, ExactAnswerReward, MultipleChoiceReward
 from visurf.rewards.parsing import (
     Parsed,
     coerce_objects,
@@ -16,6 +16,7 @@ __all__ = [
     "REWARDS",
     "Reward",
     "CountingReward",
+    "ExactAnswerReward",
     "GroundingReward",
     "MultipleChoiceReward",
     "Parsed",

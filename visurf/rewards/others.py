@@ -1,6 +1,8 @@
-"""Counting and multiple-choice rewards: small examples of the registry's plug-in path."""
+"""Counting, multiple-choice and exact-answer rewards: answers that need no image, and small
+examples of the registry's plug-in path."""
 
 import re
+from fractions import Fraction
 
 from visurf.rewards.parsing import parse_completion
 from visurf.rewards.registry import register_reward
@@ -8,6 +10,9 @@ from visurf.rewards.registry import register_reward
 # Bounded digit count: int() of a 5000-digit string raises, and no count is that large.
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
 _CHOICE = re.compile(r"\(?([A-Ea-e])\)?\.?")
+# A number as math answers write it: an integer, a decimal or a fraction, digits bounded as above.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{1,30})?|\.[0-9]{1,30}|[0-9]{1,30}/[0-9]{1,30})")
+_BOXED = re.compile(r"\\boxed\{(.*)\}")
 
 
 def parse_integer(text) -> int | None:
@@ -18,6 +23,22 @@ def parse_integer(text) -> int | None:
 def parse_choice(text) -> str | None:
     match = _CHOICE.fullmatch(str(text).strip())
     return match.group(1).upper() if match else None
+
+
+def parse_exact(text):
+    """A math-style answer: its value where it is a number (`0.5`, `1/2` and `.50` are one value;
+    `\\boxed{...}`, `$...$`, thousands commas and a final '.' are dropped), else the text itself,
+    lower-cased with its spaces collapsed; None where nothing is left."""
+    text = str(text).strip().strip("$").strip()
+    boxed = _BOXED.fullmatch(text)
+    text = (boxed.group(1) if boxed else text).strip().rstrip(".").strip()
+    number = text.replace(",", "").replace(" ", "")
+    if _NUMBER.fullmatch(number):
+        if "/" in number and int(number.split("/")[1].lstrip("+-")) == 0:
+            return None
+        return Fraction(number)
+    words = " ".join(text.lower().split())
+    return words or None
 
 
 class _SingleAnswerReward:
@@ -60,3 +81,11 @@ class MultipleChoiceReward(_SingleAnswerReward):
     """The answer is one letter A-E (case and `(B)` / `B.` forms accepted)."""
 
     parse_answer = staticmethod(parse_choice)
+
+
+@register_reward("exact_answer")
+class ExactAnswerReward(_SingleAnswerReward):
+    """The answer equals the label: as numbers where both are numbers (math answers), else as
+    text (case and spacing aside), e.g. `<answer>3/4</answer>` for the label `0.75`."""
+
+    parse_answer = staticmethod(parse_exact)
