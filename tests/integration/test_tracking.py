@@ -195,6 +195,8 @@ def test_a_resumed_run_continues_its_tracker_runs(tmp_path, monkeypatch):
     tracked = ("experiment=smoke", "objective=rlvr", "logging.wandb=true", "logging.mlflow=true")
     run_dir, _ = run(tmp_path, *tracked, "trainer.max_steps=1")
     run_id = (run_dir / "mlflow" / "run_id").read_text().strip()
+    wandb_id = (run_dir / "wandb" / "run_id").read_text().strip()
+    wandb_id = (run_dir / "wandb" / "run_id").read_text().strip()
     from visurf.config.compose import compose_config
     from visurf.recipes.train import train
 
@@ -210,4 +212,10 @@ def test_a_resumed_run_continues_its_tracker_runs(tmp_path, monkeypatch):
     assert tracker_run.data.params["trainer/max_steps"] == "1"
     assert tracker_run.data.tags["resumed/trainer/max_steps"] == "2"
     parts = sorted(glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb")))
-    assert len(parts) == 2 and len({p.rsplit("run-", 1)[-1] for p in parts}) == 1  # one W&B run id
+    assert len(parts) == 2 and {p.rsplit("run-", 1)[-1] for p in parts} == {
+        f"{wandb_id}.wandb"
+    }  # one W&B run
+    # a run that is not resumed starts new tracker runs, in the same directory too
+    run(tmp_path, *tracked, "trainer.max_steps=1")
+    assert (run_dir / "mlflow" / "run_id").read_text().strip() != run_id
+    assert (run_dir / "wandb" / "run_id").read_text().strip() != wandb_id

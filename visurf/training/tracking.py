@@ -6,20 +6,23 @@ the tracking store `logging.mlflow_tracking_uri`, by default a SQLite file in th
 (RUN/mlflow/mlflow.db, artifacts in RUN/mlflow/artifacts; `mlflow ui --backend-store-uri
 sqlite:///RUN/mlflow/mlflow.db` shows it). Both record the resolved config, every metric the run
 logs (Lightning passes them on), the completions tables (`log_completions`) and the summary
-(`log_summary`). A resumed run continues the same tracker runs: the W&B id is the run
-directory's, the MLflow run id is kept in RUN/mlflow/run_id.
+(`log_summary`). A resumed run continues the same tracker runs: their ids are kept in
+RUN/wandb/run_id and RUN/mlflow/run_id; a run that is not resumed starts new ones.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 import math
+import uuid
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from visurf.runs.completions import Completion, columns, table_rows, thumbnail
+
+log = logging.getLogger(__name__)
 
 
 def wandb_logger(cfg, run_dir: Path):
@@ -32,16 +35,26 @@ def wandb_logger(cfg, run_dir: Path):
         save_dir=str(run_dir),
         offline=bool(cfg.logging.get("wandb_offline", True)),
         project=str(cfg.logging.get("wandb_project", "visurf")),
-        id=wandb_id(run_dir),
+        id=_run_id(run_dir / "wandb" / "run_id", bool(cfg.get("resume")), lambda: uuid.uuid4().hex[:16]),
         resume="allow",
-        # W&B's capture of the console would wrap visurf's own output; the run directory keeps that.
-        settings=wandb.Settings(console="off"),
+        # W&B's capture of the console would wrap visurf's own output (the run directory keeps
+        # it); quiet: no summary table at the end, visurf says where the run is (`close`).
+        settings=wandb.Settings(console="off", quiet=True),
     )
 
 
-def wandb_id(run_dir: Path) -> str:
-    """A W&B run id of the run directory: the same for every part of a resumed run."""
-    return hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]
+def _run_id(path: Path, resumed: bool, new) -> str | None:
+    """The tracker run id kept at `path` when a run is resumed, else `new()` (None: the tracker
+    makes one), written there for a later resume."""
+    if resumed and path.is_file():
+        return path.read_text().strip()
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    run_id = new()
+    if run_id is not None and rank_zero_only.rank == 0:  # rank 0's tracker is the one that logs
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(run_id + "\n")
+    return run_id
 
 
 def mlflow_logger(cfg, run_dir: Path):
@@ -49,6 +62,8 @@ def mlflow_logger(cfg, run_dir: Path):
 
     store = Path(run_dir) / "mlflow"
     store.mkdir(parents=True, exist_ok=True)
+    for name in ("mlflow.store.db.utils", "alembic"):  # a new store's table set-up, line by line
+        logging.getLogger(name).setLevel(logging.WARNING)
     uri = cfg.logging.get("mlflow_tracking_uri") or f"sqlite:///{store.resolve() / 'mlflow.db'}"
     run_id_file = store / "run_id"
     logger = MLFlowLogger(
@@ -56,9 +71,10 @@ def mlflow_logger(cfg, run_dir: Path):
         run_name=Path(run_dir).name,
         tracking_uri=uri,
         artifact_location=(store / "artifacts").resolve().as_uri(),
-        run_id=run_id_file.read_text().strip() if run_id_file.is_file() else None,
+        run_id=_run_id(run_id_file, bool(cfg.get("resume")), lambda: None),
     )
-    run_id_file.write_text(logger.run_id + "\n")  # creates the run (rank 0 only: Lightning's loggers are)
+    if logger.run_id is not None:  # creates the run (rank 0 only: Lightning's loggers are)
+        run_id_file.write_text(logger.run_id + "\n")
     return logger
 
 
@@ -171,7 +187,15 @@ def log_summary(loggers: list, summary: dict, summary_file: Path | None = None) 
 
 
 def close(loggers: list) -> None:
-    """Ends the W&B run (its files complete on disk); MLflow's run Lightning has ended."""
+    """Ends the W&B run (its files complete on disk; MLflow's run Lightning has ended) and says
+    where each tracker's run is."""
     for logger in loggers:
-        if _kind(logger) == "wandb" and logger._experiment is not None:
-            logger.experiment.finish()
+        kind = _kind(logger)
+        if kind == "wandb" and logger._experiment is not None:
+            run = logger.experiment
+            where, offline = run.settings.sync_dir, logger._offline  # Lightning sets WANDB_MODE=dryrun
+            run.finish()
+            upload = f" (offline: `wandb sync {where}` uploads it)" if offline else ""
+            log.info("W&B run %s: %s%s", run.id, where, upload)
+        elif kind == "mlflow":
+            log.info("MLflow run %s in %s", logger.run_id, logger._tracking_uri)
