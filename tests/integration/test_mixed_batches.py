@@ -34,8 +34,8 @@ def mixed(examples: list, answer=None) -> list:
 def mixed_run(tmp_path, monkeypatch, *overrides, answer=None):
     import visurf.recipes.train as recipe
 
-    load = recipe.load_examples
-    monkeypatch.setattr(recipe, "load_examples", lambda *a, **k: mixed(load(*a, **k), answer))
+    opened = recipe.open_rows  # the synthetic world's rows, decoded, reshaped into the three kinds
+    monkeypatch.setattr(recipe, "open_rows", lambda *a, **k: mixed(list(opened(*a, **k)), answer))
     every_batch = ("train.batch_size=6", "eval.num_examples=6", "eval.num_samples_logged=6")
     return run(tmp_path, "experiment=smoke", *every_batch, "logging.samples_every=1", *overrides)
 

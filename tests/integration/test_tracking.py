@@ -54,8 +54,9 @@ def wandb_run(run_dir) -> dict:
     config, history, summary, artifacts = {}, [], {}, []
     for record in wandb_records(files[0]):
         kind = record.WhichOneof("record_type")
-        if kind == "config":
-            config.update({u.key: json.loads(u.value_json) for u in record.config.update})
+        if kind in ("run", "config"):  # a config update may be folded into the run's first record
+            updates = record.run.config.update if kind == "run" else record.config.update
+            config.update({u.key: json.loads(u.value_json) for u in updates})
         elif kind == "history":
             history.append(
                 {"/".join(i.nested_key) or i.key: json.loads(i.value_json) for i in record.history.item}
@@ -144,7 +145,8 @@ def test_wandb_offline_holds_config_metrics_summary_and_tables_with_images(track
     assert len(evals) == 2  # before and after
     after = summary["eval_after"]["accuracy"]
     assert wb["summary"]["summary/eval_after/accuracy"] == pytest.approx(after)
-    assert wb["summary"]["summary"]["objective"] == "visurf"
+    [saved] = glob.glob(str(run_dir / "wandb" / "offline-run-*" / "files" / "summary.json"))
+    assert json.loads(open(saved).read()) == summary
     tables = {}
     for artifact in wb["artifacts"]:
         paths = {c.path: c.local_path for c in artifact.manifest.contents}

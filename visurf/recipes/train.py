@@ -195,8 +195,9 @@ def train(cfg, run_dir: str | Path, callbacks: list | None = None, *, checked: b
         evaluation=evaluation,
         resumed_from=ckpt,
         skipped_rows={
-            "train": train_examples.skipped_checks + len(module.bad_rows),
-            "test": test_examples.skipped,
+            # rows skipped by the split's checks (SplitRows; a list of Examples has none)
+            "train": getattr(train_examples, "skipped_checks", 0) + len(module.bad_rows),
+            "test": getattr(test_examples, "skipped", 0),
         },
     )
     summary["image_tokens"] = budget_of(policy, processor, int(cfg.model.frame))

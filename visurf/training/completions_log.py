@@ -44,7 +44,7 @@ class CompletionsLog(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         samples, pl_module.last_samples = pl_module.last_samples, None
-        batch_number, examples = batch
+        batch_number, examples = batch[0], batch[1]  # (number, examples, ...): visurf.data.batches
         if self.every <= 0 or (batch_number + 1) % self.every or not samples:
             return
         if not trainer.is_global_zero:  # rank 0's prompts stand for the batch

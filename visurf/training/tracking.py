@@ -12,7 +12,6 @@ RUN/wandb/run_id and RUN/mlflow/run_id; a run that is not resumed starts new one
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import uuid
@@ -172,14 +171,17 @@ def flat_numbers(tree: dict, prefix: str = "") -> dict[str, float]:
 
 
 def log_summary(loggers: list, summary: dict, summary_file: Path | None = None) -> None:
-    """The run's summary into each tracker: W&B's run summary, MLflow metrics `summary/...` and
-    summary.json as an artifact."""
+    """The run's summary into each tracker: its numbers as W&B's run summary and MLflow metrics
+    (`summary/...`), and summary.json as a W&B run file and an MLflow artifact."""
     numbers = flat_numbers(summary)
     for logger in loggers:
         kind = _kind(logger)
         if kind == "wandb":
             logger.experiment.summary.update({f"summary/{k}": v for k, v in numbers.items()})
-            logger.experiment.summary.update({"summary": json.loads(json.dumps(summary, default=str))})
+            if summary_file is not None:  # the whole of it among the run's files
+                logger.experiment.save(
+                    str(summary_file), base_path=str(Path(summary_file).parent), policy="now"
+                )
         elif kind == "mlflow":
             logger.log_metrics({f"summary/{k}": v for k, v in numbers.items()}, step=int(summary["steps"]))
             if summary_file is not None:
