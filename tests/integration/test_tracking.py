@@ -221,3 +221,44 @@ def test_a_resumed_run_continues_its_tracker_runs(tmp_path, monkeypatch):
     run(tmp_path, *tracked, "trainer.max_steps=1")
     assert (run_dir / "mlflow" / "run_id").read_text().strip() != run_id
     assert (run_dir / "wandb" / "run_id").read_text().strip() != wandb_id
+
+
+def test_tables_of_rows_with_no_one_and_two_images(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from visurf.runs.completions import Completion, write_page
+    from visurf.training import tracking
+
+    for k in ("DATA", "CACHE", "CONFIG"):
+        monkeypatch.setenv(f"WANDB_{k}_DIR", str(tmp_path / f"wandb-{k.lower()}"))
+    cfg = OmegaConf.create({"logging": {"wandb": True, "mlflow": True}, "resume": None})
+    loggers = tracking.tracking_loggers(cfg, tmp_path)
+    red, blue = Image.new("RGB", (50, 40), "red"), Image.new("RGB", (30, 40), "blue")
+    rows = [
+        Completion("text", "2+2?", [], "4", {"total": 1.0}, 0.5),
+        Completion("two", "which?", [red, blue], "the red", {"total": 0.0}, -0.5),
+        Completion("one", "find", [red], "[]", {"total": 2.0}, 0.0, is_label=True),
+    ]
+    page = tmp_path / "samples" / "train_step00001.html"
+    write_page(page, "step 1", rows)
+    tracking.log_completions(loggers, "samples/train", 1, rows, page)
+    next(lg for lg in loggers if type(lg).__name__ == "MLFlowLogger").finalize("success")
+    tracking.close(loggers)
+
+    # MLflow: one picture a row (two images side by side), a blank one for the text-only row
+    [table_file] = glob.glob(
+        str(tmp_path / "mlflow" / "artifacts" / "*" / "artifacts" / "samples" / "*.json")
+    )
+    table = json.loads(open(table_file).read())
+    root = table_file.rsplit("/samples/", 1)[0]
+    column = table["columns"].index("images")
+    sizes = [Image.open(f"{root}/{row[column]['filepath']}").size for row in table["data"]]
+    assert sizes == [(16, 16), (80, 40), (50, 40)]
+    assert [row[table["columns"].index("num_images")] for row in table["data"]] == [0, 2, 1]
+    # W&B: the table's cells, the text-only row's image cell empty
+    [artifact] = [a for a in wandb_run(tmp_path)["artifacts"] if "samplestrain" in a.name]
+    paths = {c.path: c.local_path for c in artifact.manifest.contents}
+    data = json.loads(open(paths["samples/train.table.json"]).read())["data"]
+    assert [row[0] for row in data] == ["text", "two", "one"] and data[0][2] is None
+    pngs = sorted(Image.open(p).size for k, p in paths.items() if k.startswith("media/images/"))
+    assert pngs == [(50, 40), (80, 40)]

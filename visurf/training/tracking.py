@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from functools import partial
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -63,13 +64,15 @@ def mlflow_logger(cfg, run_dir: Path):
     store.mkdir(parents=True, exist_ok=True)
     for name in ("mlflow.store.db.utils", "alembic"):  # a new store's table set-up, line by line
         logging.getLogger(name).setLevel(logging.WARNING)
-    uri = cfg.logging.get("mlflow_tracking_uri") or f"sqlite:///{store.resolve() / 'mlflow.db'}"
+    uri = cfg.logging.get("mlflow_tracking_uri")
+    # The default store is local: its artifacts beside it. Another store keeps its own.
+    artifacts = None if uri else (store / "artifacts").resolve().as_uri()
     run_id_file = store / "run_id"
     logger = MLFlowLogger(
         experiment_name=str(cfg.logging.get("mlflow_experiment", "visurf")),
         run_name=Path(run_dir).name,
-        tracking_uri=uri,
-        artifact_location=(store / "artifacts").resolve().as_uri(),
+        tracking_uri=uri or f"sqlite:///{store.resolve() / 'mlflow.db'}",
+        artifact_location=artifacts,
         run_id=_run_id(run_id_file, bool(cfg.get("resume")), lambda: None),
     )
     if logger.run_id is not None:  # creates the run (rank 0 only: Lightning's loggers are)
@@ -122,7 +125,8 @@ def _mlflow_params(logger, resolved: dict) -> None:
 
 def log_completions(loggers: list, key: str, step: int, rows: list[Completion], page: Path) -> None:
     """A completions table (key e.g. `samples/train`) into each tracker: a W&B table with its
-    images, an MLflow table artifact with its images, and the HTML page beside it."""
+    images, an MLflow table artifact with its images, and the HTML page beside it. A row's images
+    are one picture (side by side when several)."""
     if not rows:
         return
     names = columns(rows)
@@ -134,13 +138,26 @@ def log_completions(loggers: list, key: str, step: int, rows: list[Completion], 
             data = table_rows(rows, lambda images: wandb.Image(_strip(images)) if images else None)
             logger.experiment.log({key: wandb.Table(columns=names, data=data), "trainer/global_step": step})
         elif kind == "mlflow":
-            data = table_rows(rows, lambda images: thumbnail(images[0]) if images else None)
+            # MLflow's table takes a column of images only: a text-only row shows a blank one
+            # (`num_images` says which rows have none); a table of text-only rows has no images.
+            shown = any(r.images for r in rows)
+            data = table_rows(rows, partial(_mlflow_image, blank=shown))
             table = {name: [row[i] for row in data] for i, name in enumerate(names)}
-            if not any(cell is not None for cell in table["images"]):
-                table.pop("images")  # MLflow's table takes images or none in a column
+            table["num_images"] = [len(r.images) for r in rows]
+            if not shown:
+                table.pop("images")
             client, run_id = logger.experiment, logger.run_id
             client.log_table(run_id, data=table, artifact_file=f"{key}_step{step:05d}.json")
             client.log_artifact(run_id, str(page), artifact_path=key.rpartition("/")[0] or None)
+
+
+def _mlflow_image(images: list, blank: bool):
+    """A row's picture for MLflow's table; a text-only row's a blank one (`blank`) or none."""
+    if images:
+        return _strip(images)
+    from PIL import Image
+
+    return Image.new("RGB", (16, 16), "white") if blank else None
 
 
 def _strip(images: list):
