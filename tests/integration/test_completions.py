@@ -55,18 +55,19 @@ def test_sampled_rows_come_grouped_by_example_and_greedy_is_the_evaluators(tiny_
     assert texts == [s["completion"] for s in logged]
 
 
-def test_padding_batches_generate_and_yield_nothing(tiny_dir):
+def test_padding_batches_generate_and_yield_nothing(tiny_dir, monkeypatch):
+    import visurf.evaluation.runner as runner
     from visurf.evaluation.runner import completions
 
     model, processor, reward_fn, examples = setup(tiny_dir)
     calls = []
-    original = model.generate
+    original = runner.sample
 
     def counted(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    model.generate = counted
+    monkeypatch.setattr(runner, "sample", counted)
     out = list(
         completions(model, processor, reward_fn, examples, batch_size=2, max_new_tokens=8, num_batches=4)
     )

@@ -335,7 +335,11 @@ def test_chunk_size_must_be_positive(setup):
 
 
 def test_a_model_whose_forward_bypasses_its_output_head_is_refused(setup, monkeypatch):
+    """The padded path (every family without shared prompts) scores through the forward's head."""
+    import visurf.rollout.scoring as rollout
+
     model, processor, examples = setup
+    monkeypatch.setattr(rollout, "supports_shared_prompts", lambda model: False)
     stray = torch.nn.Linear(model.lm_head.in_features, model.lm_head.out_features, bias=False)
     monkeypatch.setattr(model, "get_output_embeddings", lambda: stray)
     with pytest.raises(RuntimeError, match="get_output_embeddings"), torch.no_grad():

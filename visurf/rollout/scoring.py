@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from visurf.rollout.prefix import supports_shared_prompts
 from visurf.rollout.sequences import (
     Sequences,
     _image_keys,
@@ -25,6 +26,7 @@ from visurf.rollout.sequences import (
     num_images,
     row_images,
 )
+from visurf.rollout.shared_prompts import shared_prompt_scorer
 from visurf.training.distributed import is_sharded
 
 # Completion positions per pass of the output head when scoring: the head's logits of one chunk
@@ -47,7 +49,10 @@ def token_logps(
     they were sampled at, so its gradient is that of the distribution that drew them (as TRL and
     verl do); 1 scores the model itself (SFT's labels).
 
-    Each distinct image goes through the vision encoder once per call. Rows are scored part by
+    Each distinct image goes through the vision encoder once per call. On the Qwen-VL families
+    each distinct prompt also goes through the decoder once per call, and only the completions
+    run per row (`visurf.rollout.shared_prompts`; other families and FSDP run every row's prompt).
+    Rows are scored part by
     part (see `Sequences.parts`) and in micro-batches of `micro_batch_size` rows (0: whole parts),
     each trimmed to its own longest prompt and completion; positions past a row's completion
     hold 0. The output head runs on `chunk_size` real completion positions at a time (see
@@ -59,13 +64,22 @@ def token_logps(
         raise ValueError(f"temperature must be > 0, got {temperature}")
     n, width = seqs.ids.shape
     features = _image_features(model, seqs.prompt)
+    if supports_shared_prompts(model):  # each distinct prompt runs once for all its rows
+        score = shared_prompt_scorer(
+            model, seqs, features, _join_encoded, chunk_size, temperature, _chunked_logps
+        )
+    else:
+
+        def score(rows):
+            return _token_logps(model, seqs, rows, features, chunk_size, temperature)
+
     out = []
     start = 0
     for size in seqs.parts or (n,):
         step = micro_batch_size if micro_batch_size > 0 else size
         for first in range(start, start + size, step):
             rows = torch.arange(first, min(start + size, first + step), device=seqs.ids.device)
-            logp = _token_logps(model, seqs, rows, features, chunk_size, temperature)
+            logp = score(rows)
             out.append(F.pad(logp, (0, width - logp.shape[1])))
         start += size
     return torch.cat(out)
