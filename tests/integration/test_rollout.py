@@ -287,8 +287,10 @@ def test_scoring_at_a_sampling_temperature_is_the_tempered_log_softmax(setup):
     got = token_logps(model, seqs, chunk_size=5, temperature=0.7)
     got_grads = grads_of(model, got, weights)
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    # Each parameter's gradient within 1e-5 of its largest entry: scored in passes of similar
+    # lengths, the rows' gradients are summed in another order than the padded batch's.
     for name, grad in expected_grads.items():
-        torch.testing.assert_close(got_grads[name], grad, atol=1e-6 * grad.abs().max().item(), rtol=0)
+        torch.testing.assert_close(got_grads[name], grad, atol=1e-5 * grad.abs().max().item(), rtol=0)
     with torch.no_grad():  # the in-place path without gradients
         torch.testing.assert_close(token_logps(model, seqs, temperature=0.7), expected, atol=1e-6, rtol=0)
         at_one = token_logps(model, seqs)

@@ -11,9 +11,14 @@ from __future__ import annotations
 import copy
 
 import torch
+import torch.nn.functional as F
 
 from visurf.rollout.prefix import continuation_positions, continue_pass, hf_model, prompt_pass
 from visurf.rollout.sequences import Sequences, _row_keys, _token_keys, image_index, row_images
+
+# Passes per scoring call (or micro-batch), over rows sorted by completion length: the padding
+# to each pass's longest completion, not the batch's, is what gets computed.
+LENGTH_BUCKETS = 4
 
 
 def distinct_prompts(prompt: dict, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +70,7 @@ def shared_prompt_scorer(model, seqs: Sequences, features, join, chunk_size, tem
     head = hf_model(model).get_output_embeddings()
     prefill = []
 
-    def score(rows: torch.Tensor) -> torch.Tensor:
+    def score_rows(rows: torch.Tensor) -> torch.Tensor:
         if not prefill:
             prefill.append(prompt_pass(model, inputs))
         c = max(1, int(seqs.mask[rows].sum(-1).max().item()))
@@ -73,6 +78,16 @@ def shared_prompt_scorer(model, seqs: Sequences, features, join, chunk_size, tem
         hidden = completion_hidden(model, prefill[0], inputs["attention_mask"], inverse[rows], ids, real)
         logp = logps_of(head, hidden[real], ids[real], chunk_size, temperature)
         return torch.zeros(ids.shape, dtype=logp.dtype, device=logp.device).masked_scatter(real, logp)
+
+    def score(rows: torch.Tensor) -> torch.Tensor:
+        # Rows go in LENGTH_BUCKETS passes of similar lengths, each as wide as its own longest
+        # completion: one long (e.g. truncated) row no longer widens every row's pass.
+        lengths = seqs.mask[rows].sum(-1)
+        order = lengths.argsort(descending=True)
+        width = max(1, int(lengths.max().item()))
+        parts = [score_rows(rows[b]) for b in order.tensor_split(min(LENGTH_BUCKETS, rows.shape[0]))]
+        parts = [F.pad(p, (0, width - p.shape[1])) for p in parts]
+        return torch.cat(parts)[order.argsort()]
 
     return score
 
