@@ -1,6 +1,6 @@
 """Where the time of one RLVR and one ViSurf step goes, phase by phase, on the main job's shape.
 
-    python experiments/bench/profile_step.py [--steps 6] [--warmup 2] [--model tiny_base] [--tag before]
+    python experiments/bench/profile_step.py [--steps 6] [--warmup 2] [--model tiny_base] [--tag after] [--baseline]
 
 Each objective runs through the real recipe (Hydra config, Lightning Trainer, the policy stage)
 with the main job's shape (8 prompts x G = 8, 128 new tokens, `reward_control=all` for ViSurf).
@@ -17,8 +17,11 @@ While a step runs, the real functions are wrapped with timers, nothing else chan
 - logging: `PostTrainModule._log` (Lightning's `self.log` of every metric);
 - other: the rest of the step (decoding texts, metrics, the label's rendering, advantages).
 
-Prints each phase's milliseconds per step (median over the measured steps) and its share of the
-median step, and writes them to experiments/results/profile/<tag>.md and <tag>.json.
+With `--baseline`, each objective is also profiled, just before, on the paths the changes of
+docs/speed.md replaced (transformers' `generate`, and scoring that runs every row's prompt), so
+the two are compared under the same load. Prints each phase's milliseconds per step (median
+over the measured steps) and its share of the step, and writes them to
+experiments/results/profile/<tag>.md and <tag>.json.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from pathlib import Path
 import lightning as L
 
 import visurf.objectives.policy as policy_stage
+import visurf.rollout.sampling as sampling
+import visurf.rollout.scoring as scoring
 from visurf.config.compose import compose_config
 from visurf.models.processing import VLProcessor
 from visurf.recipes.train import train
@@ -181,6 +186,17 @@ def profile(objective: str, args, out_dir: str) -> tuple[dict[str, float], float
     return medians, statistics.fmean(profiler.lengths[args.warmup :])
 
 
+@contextlib.contextmanager
+def every_row_prompted():
+    """The paths before one prefill per prompt: `generate`, and scoring that runs every row's prompt."""
+    saved = sampling.supports_shared_prompts, scoring.supports_shared_prompts
+    sampling.supports_shared_prompts = scoring.supports_shared_prompts = lambda model: False
+    try:
+        yield
+    finally:
+        sampling.supports_shared_prompts, scoring.supports_shared_prompts = saved
+
+
 def table(results: dict, args) -> str:
     lines = [
         f"model={args.model} prompts=8 G=8 max_new_tokens={args.max_new_tokens} "
@@ -213,9 +229,19 @@ def main(argv=None) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--tag", default=None, help="write experiments/results/profile/<tag>.md and .json")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also profile each objective with generate and the padded scoring pass, in the same run",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as out:
-        results = {o: profile(o, args, out) for o in ("rlvr", "visurf")}
+        results = {}
+        for objective in ("rlvr", "visurf"):
+            if args.baseline:
+                with every_row_prompted():
+                    results[f"{objective} (baseline)"] = profile(objective, args, out)
+            results[objective] = profile(objective, args, out)
     text = table(results, args)
     print(text)
     if args.tag:
