@@ -8,7 +8,8 @@ vision tower frozen in both) and train on the synthetic world's training prompts
 reward (visurf's grounding reward), G = 8 completions of 8 prompts a step, up to 128 new tokens
 at temperature 1, no KL term, one optimisation pass per batch, AdamW. They alternate for
 `--rounds` rounds in one process, so drift in the machine's speed hits both. Prints the median
-step time of each, the ratio, and each side's mean completion length (equal work shows as
+step time of each (wall, and the process's CPU time, which other work on a shared machine
+barely moves), the ratios, and each side's mean completion length (equal work shows as
 equal lengths).
 
 By default the learning rate is 1e-12, so both policies stay where they start and sample
@@ -52,13 +53,14 @@ def visurf_config(args, steps: int):
     )
 
 
-def time_visurf(args, out_dir: str) -> tuple[list[float], list[float]]:
-    """visurf's RLVR through its own recipe: per-step seconds and mean completion lengths."""
+def time_visurf(args, out_dir: str) -> tuple[list[float], list[float], list[float]]:
+    """visurf's RLVR through its own recipe: per-step wall and CPU seconds, mean completion lengths."""
     timer = STEP_TIMER()
     train(
         visurf_config(args, args.warmup + args.steps), f"{out_dir}/visurf-{time.time_ns()}", callbacks=[timer]
     )
-    return timer.times[args.warmup :], timer.lengths[args.warmup :]
+    w = args.warmup
+    return timer.times[w:], timer.cpu[w:], timer.lengths[w:]
 
 
 def trl_dataset(examples: list):
@@ -85,20 +87,22 @@ def trl_reward(cfg, examples: list):
     return grounding
 
 
-def time_trl(args, out_dir: str) -> tuple[list[float], list[float]]:
+def time_trl(args, out_dir: str) -> tuple[list[float], list[float], list[float]]:
     """TRL's GRPOTrainer on the same model directory, prompts, G and lengths."""
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
     class Timer(TrainerCallback):
         def __init__(self):
-            self.times, self.lengths, self._start = [], [], 0.0
+            self.times, self.cpu, self.lengths = [], [], []
+            self._start = self._start_cpu = 0.0
 
         def on_step_begin(self, *_, **__):
-            self._start = time.perf_counter()
+            self._start, self._start_cpu = time.perf_counter(), time.process_time()
 
         def on_step_end(self, *_, **__):
             self.times.append(time.perf_counter() - self._start)
+            self.cpu.append(time.process_time() - self._start_cpu)
 
         def on_log(self, _args, _state, _control, logs=None, **__):
             if logs and "completions/mean_length" in logs:
@@ -147,7 +151,8 @@ def time_trl(args, out_dir: str) -> tuple[list[float], list[float]]:
         callbacks=[timer],
     )
     trainer.train()
-    return timer.times[args.warmup :], timer.lengths[args.warmup :]
+    w = args.warmup
+    return timer.times[w:], timer.cpu[w:], timer.lengths[w:]
 
 
 def main(argv=None) -> None:
@@ -168,23 +173,30 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     ensure_model(visurf_config(args, 1).model)  # the base is built (once) before any timing
     times = {"trl": [], "visurf": []}
+    cpu = {"trl": [], "visurf": []}
     lengths = {"trl": [], "visurf": []}
     with tempfile.TemporaryDirectory() as out:
         for _ in range(args.rounds):
             for name, run in (("trl", time_trl), ("visurf", time_visurf)):
-                step_times, step_lengths = run(args, out)
+                step_times, step_cpu, step_lengths = run(args, out)
                 times[name] += step_times
+                cpu[name] += step_cpu
                 lengths[name] += step_lengths
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
     print(
         f"model={args.model} G={G} prompts={PROMPTS} max_new_tokens={args.max_new_tokens} lr={args.lr:g} "
         f"steps={len(times['visurf'])} each, load average {' '.join(load)}"
     )
-    medians = {name: statistics.median(t) for name, t in times.items()}
-    for name, median in medians.items():
+    med = {k: (statistics.median(times[k]), statistics.median(cpu[k])) for k in times}
+    for name, (wall, cpu_time) in med.items():
         length = statistics.fmean(lengths[name]) if lengths[name] else float("nan")
-        print(f"{name:<6} median step {median:.3f} s, mean completion length {length:.1f} tokens")
-    print(f"visurf / trl = {medians['visurf'] / medians['trl']:.3f}   (target <= 0.6)")
+        print(
+            f"{name:<6} median step {wall:.3f} s wall, {cpu_time:.3f} s CPU, mean completion length {length:.1f} tokens"
+        )
+    print(
+        f"visurf / trl = {med['visurf'][0] / med['trl'][0]:.3f} wall, "
+        f"{med['visurf'][1] / med['trl'][1]:.3f} CPU   (target <= 0.6)"
+    )
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ class PhaseClock:
     """Seconds per phase of the step being timed; phases nest (an inner phase's time is taken
     out of its outer one), so the phases of a step add up to its wall time."""
 
-    def __init__(self):
+    def __init__(self, now=time.perf_counter):
+        self.now = now  # wall time, or the process's CPU time (`--clock cpu`)
         self.open = False  # only time spent inside a training step counts
         self.step: dict[str, float] = defaultdict(float)
         self._stack: list[list] = []  # [phase, start, time taken by inner phases]
@@ -73,12 +74,12 @@ class PhaseClock:
         if not self.open:
             yield
             return
-        self._stack.append([name, time.perf_counter(), 0.0])
+        self._stack.append([name, self.now(), 0.0])
         try:
             yield
         finally:
             name, start, inner = self._stack.pop()
-            took = time.perf_counter() - start
+            took = self.now() - start
             self.step[name] += took - inner
             if self._stack:
                 self._stack[-1][2] += took
@@ -139,14 +140,14 @@ class Profiler(L.Callback):
             stage.loss = c.wrap(stage.loss, "scoring forward")
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
-        self._start = time.perf_counter()
+        self._start = self.clock.now()
         self.clock.step = defaultdict(float)
         if self._end is not None:
             self.clock.step["data"] += self._start - self._end
         self.clock.open = True
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        self._end = time.perf_counter()
+        self._end = self.clock.now()
         self.clock.open = False
         step = dict(self.clock.step)
         total = self._end - self._start + step.get("data", 0.0)
@@ -171,7 +172,7 @@ def profile(objective: str, args, out_dir: str) -> tuple[dict[str, float], float
     ]
     if objective == "visurf":
         overrides.append("reward_control=all")
-    clock = PhaseClock()
+    clock = PhaseClock(time.process_time if args.clock == "cpu" else time.perf_counter)
     profiler = Profiler(clock)
     processor_call = VLProcessor.__call__
     sample, token_logps = policy_stage.sample, policy_stage.token_logps
@@ -200,7 +201,7 @@ def every_row_prompted():
 def table(results: dict, args) -> str:
     lines = [
         f"model={args.model} prompts=8 G=8 max_new_tokens={args.max_new_tokens} "
-        f"steps={args.steps} (after {args.warmup} warm-up), median ms per step",
+        f"steps={args.steps} (after {args.warmup} warm-up), median {args.clock} ms per step",
         "",
         "| phase | " + " | ".join(f"{o} ms | {o} share" for o in results) + " |",
         "| --- | " + " | ".join("--- | ---" for _ in results) + " |",
@@ -229,6 +230,12 @@ def main(argv=None) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--tag", default=None, help="write experiments/results/profile/<tag>.md and .json")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or the process's CPU time (one thread: what other work on the machine barely moves)",
+    )
     parser.add_argument(
         "--baseline",
         action="store_true",
