@@ -130,9 +130,18 @@ def scores_and_grads(model, seqs, micro_batch_size, temperature):
     return logp.detach(), grads
 
 
-@pytest.mark.parametrize("micro_batch_size,temperature", [(0, 1.0), (4, 0.7)])
-def test_shared_prompt_scoring_equals_the_padded_batch(setup, monkeypatch, micro_batch_size, temperature):
+@pytest.mark.parametrize(
+    "micro_batch_size,temperature,bucket_rows", [(0, 1.0, 16), (0, 1.0, 2), (4, 0.7, 2)], ids=str
+)
+def test_shared_prompt_scoring_equals_the_padded_batch(
+    setup, monkeypatch, micro_batch_size, temperature, bucket_rows
+):
+    """Whole batch in one pass, in passes of rows of similar lengths (labels among them), and in
+    micro-batches of each part."""
+    import visurf.rollout.shared_prompts as shared_prompts
+
     model, processor, inputs = setup
+    monkeypatch.setattr(shared_prompts, "BUCKET_ROWS", bucket_rows)
     seqs = rollouts_and_labels(model, processor, inputs)
     assert seqs.parts == (9, 2) and seqs.mask.sum(-1).min() < seqs.mask.sum(-1).max()
     shared, shared_grads = scores_and_grads(model, seqs, micro_batch_size, temperature)

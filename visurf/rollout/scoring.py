@@ -51,10 +51,11 @@ def token_logps(
 
     Each distinct image goes through the vision encoder once per call. On the Qwen-VL families
     each distinct prompt also goes through the decoder once per call, and only the completions
-    run per row (`visurf.rollout.shared_prompts`; other families and FSDP run every row's prompt).
-    Rows are scored part by
-    part (see `Sequences.parts`) and in micro-batches of `micro_batch_size` rows (0: whole parts),
-    each trimmed to its own longest prompt and completion; positions past a row's completion
+    run per row, in passes of rows of similar lengths (`visurf.rollout.shared_prompts`); other
+    families and FSDP run every row's prompt. With `micro_batch_size` > 0, rows are scored part
+    by part (see `Sequences.parts`) in micro-batches of that many rows; without, the shared path
+    takes the whole batch at once and the padded path whole parts. Each pass is trimmed to its
+    own longest prompt and completion; positions past a row's completion
     hold 0. The output head runs on `chunk_size` real completion positions at a time (see
     `_head_logps`), so memory grows with rows × tokens, not with the vocabulary as well.
     """
@@ -62,9 +63,10 @@ def token_logps(
         raise ValueError(f"chunk_size must be >= 1 position, got {chunk_size}")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    n, width = seqs.ids.shape
+    width = seqs.ids.shape[1]
     features = _image_features(model, seqs.prompt)
-    if supports_shared_prompts(model):  # each distinct prompt runs once for all its rows
+    shared = supports_shared_prompts(model)
+    if shared:  # each distinct prompt runs once for all its rows
         score = shared_prompt_scorer(
             model, seqs, features, _join_encoded, chunk_size, temperature, _chunked_logps
         )
@@ -74,15 +76,26 @@ def token_logps(
             return _token_logps(model, seqs, rows, features, chunk_size, temperature)
 
     out = []
-    start = 0
+    for rows in _row_groups(seqs, micro_batch_size, by_length=shared):
+        logp = score(rows)
+        out.append(F.pad(logp, (0, width - logp.shape[1])))
+    return torch.cat(out)
+
+
+def _row_groups(seqs: Sequences, micro_batch_size: int, by_length: bool) -> list[torch.Tensor]:
+    """The rows of each forward pass, in order: part by part, `micro_batch_size` rows at a time
+    (0: whole parts). A scorer that sorts its rows by length itself (`by_length`) takes the whole
+    batch at once when there is no micro-batch size: the lengths keep long labels apart."""
+    n = seqs.ids.shape[0]
+    if by_length and micro_batch_size <= 0:
+        return [torch.arange(n, device=seqs.ids.device)]
+    groups, start = [], 0
     for size in seqs.parts or (n,):
         step = micro_batch_size if micro_batch_size > 0 else size
         for first in range(start, start + size, step):
-            rows = torch.arange(first, min(start + size, first + step), device=seqs.ids.device)
-            logp = score(rows)
-            out.append(F.pad(logp, (0, width - logp.shape[1])))
+            groups.append(torch.arange(first, min(start + size, first + step), device=seqs.ids.device))
         start += size
-    return torch.cat(out)
+    return groups
 
 
 def _image_features(model, prompt: dict) -> list | None:

@@ -16,9 +16,11 @@ import torch.nn.functional as F
 from visurf.rollout.prefix import continuation_positions, continue_pass, hf_model, prompt_pass
 from visurf.rollout.sequences import Sequences, _row_keys, _token_keys, image_index, row_images
 
-# Passes per scoring call (or micro-batch), over rows sorted by completion length: the padding
-# to each pass's longest completion, not the batch's, is what gets computed.
+# Rows sorted by completion length go in passes of at least BUCKET_ROWS rows (at most
+# LENGTH_BUCKETS passes): the padding to each pass's longest completion, not the batch's, is
+# what gets computed, and a pass is large enough to be worth its fixed cost.
 LENGTH_BUCKETS = 4
+BUCKET_ROWS = 16
 
 
 def distinct_prompts(prompt: dict, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,12 +82,13 @@ def shared_prompt_scorer(model, seqs: Sequences, features, join, chunk_size, tem
         return torch.zeros(ids.shape, dtype=logp.dtype, device=logp.device).masked_scatter(real, logp)
 
     def score(rows: torch.Tensor) -> torch.Tensor:
-        # Rows go in LENGTH_BUCKETS passes of similar lengths, each as wide as its own longest
-        # completion: one long (e.g. truncated) row no longer widens every row's pass.
+        # Passes of similar lengths, each as wide as its own longest completion: one long (e.g.
+        # truncated) row, or a long label, no longer widens every row's pass.
         lengths = seqs.mask[rows].sum(-1)
         order = lengths.argsort(descending=True)
         width = max(1, int(lengths.max().item()))
-        parts = [score_rows(rows[b]) for b in order.tensor_split(min(LENGTH_BUCKETS, rows.shape[0]))]
+        passes = max(1, min(LENGTH_BUCKETS, rows.shape[0] // BUCKET_ROWS))
+        parts = [score_rows(rows[b]) for b in order.tensor_split(passes)]
         parts = [F.pad(p, (0, width - p.shape[1])) for p in parts]
         return torch.cat(parts)[order.argsort()]
 
