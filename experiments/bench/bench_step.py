@@ -5,7 +5,7 @@
 Both objectives run through the real recipe (Hydra config, Lightning Trainer, generate, loss,
 optimiser) with the same seed, batch (8 prompts) and G; they alternate for `--rounds` rounds so
 drift in the machine's speed hits both. Prints the median step time of each (wall, and the
-process's CPU time, which other work on a shared machine barely moves), their mean
+process's CPU time, which other work on a shared machine moves much less), their mean
 completion length and the ratios (docs/method.md: the label adds one sequence per group to the
 training pass, nothing to generation).
 

@@ -9,7 +9,7 @@ reward (visurf's grounding reward), G = 8 completions of 8 prompts a step, up to
 at temperature 1, no KL term, one optimisation pass per batch, AdamW. They alternate for
 `--rounds` rounds in one process, so drift in the machine's speed hits both. Prints the median
 step time of each (wall, and the process's CPU time, which other work on a shared machine
-barely moves), the ratios, and each side's mean completion length (equal work shows as
+moves much less), the ratios, and each side's mean completion length (equal work shows as
 equal lengths).
 
 By default the learning rate is 1e-12, so both policies stay where they start and sample

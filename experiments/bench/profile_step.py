@@ -234,7 +234,7 @@ def main(argv=None) -> None:
         "--clock",
         choices=("wall", "cpu"),
         default="wall",
-        help="wall time, or the process's CPU time (one thread: what other work on the machine barely moves)",
+        help="wall time, or the process's CPU time (one thread: what other work on the machine moves much less)",
     )
     parser.add_argument(
         "--baseline",
