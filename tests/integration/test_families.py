@@ -314,3 +314,29 @@ def test_images_split_into_tiles_along_pixel_values_are_refused():
     with pytest.raises(ValueError, match="3 entries for 2 prompts .* crop_to_patches=false"):
         num_images(prompt)
     assert num_images({**prompt, "pixel_values": torch.zeros(2, 3, 14, 14)}) == 2
+
+
+def test_sample_gives_generates_own_samples(family_dirs, family):
+    """visurf's sampler (one prefill per prompt on the Qwen-VL families, `generate` on the others)
+    draws generate's own samples for the same seed."""
+    from visurf.rollout import sample
+    from visurf.rollout.prefix import supports_shared_prompts
+
+    model, processor, cfg = load(family_dirs, family)
+    model.eval()
+    inputs = prompts(processor, cfg)
+    expected, _ = sampled_with_logps(model, processor, inputs, max_new_tokens=8)
+    assert supports_shared_prompts(model) == family.startswith("qwen")
+    torch.manual_seed(0)
+    got = sample(
+        model,
+        inputs,
+        2,
+        max_new_tokens=8,
+        temperature=1.0,
+        top_p=1.0,
+        eos_id=processor.eos_token_id,
+        pad_id=processor.pad_token_id,
+        suppress_ids=processor.vision_token_ids,
+    )
+    assert torch.equal(got.ids, expected.ids) and torch.equal(got.mask, expected.mask)
