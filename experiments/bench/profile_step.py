@@ -191,7 +191,7 @@ def profile(objective: str, args, out_dir: str) -> tuple[dict[str, float], float
 def every_row_prompted():
     """The paths before one prefill per prompt: `generate`, and scoring that runs every row's prompt."""
     saved = sampling.supports_shared_prompts, scoring.supports_shared_prompts
-    sampling.supports_shared_prompts = scoring.supports_shared_prompts = lambda model: False
+    sampling.supports_shared_prompts = scoring.supports_shared_prompts = lambda *args: False
     try:
         yield
     finally:

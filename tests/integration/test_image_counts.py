@@ -9,7 +9,7 @@ from PIL import Image
 
 from tests.integration.test_families import FAMILIES, sampled_with_logps, tiny_family_dir
 from visurf.models.loading import load_policy
-from visurf.rollout import Sequences, concat, select_prompts, token_logps
+from visurf.rollout import Sequences, concat, sample, select_prompts, token_logps
 
 MIXED_FAMILIES = {"qwen2_5_vl": 112, "qwen3_vl": FAMILIES["qwen3_vl"], "gemma3": FAMILIES["gemma3"]}
 
@@ -55,6 +55,10 @@ def test_token_logps_equal_generate_with_no_one_and_two_images_per_row(
     seqs, expected = sampled_with_logps(model, processor, inputs, max_new_tokens=6)
     assert seqs.prompt["image_index"].tolist() == [[-1, -1]] * 2 + [[0, -1]] * 2 + [[1, 2]] * 2
     real = seqs.mask > 0
+    torch.manual_seed(0)  # visurf's sampler (Qwen-VL: one prefill per prompt) draws generate's samples
+    knobs = dict(max_new_tokens=6, temperature=1.0, top_p=1.0, suppress_ids=processor.vision_token_ids)
+    drawn = sample(model, inputs, 2, eos_id=processor.eos_token_id, pad_id=processor.pad_token_id, **knobs)
+    assert torch.equal(drawn.ids, seqs.ids)
     with torch.no_grad():
         reused = token_logps(model, seqs)  # each image encoded once, its features reused
         monkeypatch.setattr(scoring, "_image_features", lambda model, prompt: None)

@@ -341,7 +341,7 @@ def test_a_model_whose_forward_bypasses_its_output_head_is_refused(setup, monkey
     import visurf.rollout.scoring as rollout
 
     model, processor, examples = setup
-    monkeypatch.setattr(rollout, "supports_shared_prompts", lambda model: False)
+    monkeypatch.setattr(rollout, "supports_shared_prompts", lambda *args: False)
     stray = torch.nn.Linear(model.lm_head.in_features, model.lm_head.out_features, bias=False)
     monkeypatch.setattr(model, "get_output_embeddings", lambda: stray)
     with pytest.raises(RuntimeError, match="get_output_embeddings"), torch.no_grad():

@@ -22,9 +22,13 @@ def hf_model(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def supports_shared_prompts(model) -> bool:
-    """Whether `prompt_pass` can run this model: an unsharded Qwen-VL family model."""
-    if is_sharded(model):
+def supports_shared_prompts(model, prompt: dict | None = None) -> bool:
+    """Whether `prompt_pass` can run this model (an unsharded Qwen-VL family model) on `prompt`.
+
+    A batch without any image takes the other path: without image grids the Qwen-VL forward
+    keeps no rope deltas, and places the tokens by column.
+    """
+    if is_sharded(model) or (prompt is not None and prompt.get("image_grid_thw") is None):
         return False
     base = hf_model(model)
     return hasattr(getattr(base, "model", None), "rope_deltas") and base.get_output_embeddings() is not None

@@ -37,7 +37,7 @@ def sample(
     model.eval()
     knobs = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, greedy=greedy)
     try:
-        if supports_shared_prompts(model) and not synced_gpus:
+        if supports_shared_prompts(model, inputs) and not synced_gpus:
             ids = sample_shared(
                 model,
                 model_inputs(inputs),

@@ -65,7 +65,7 @@ def token_logps(
         raise ValueError(f"temperature must be > 0, got {temperature}")
     width = seqs.ids.shape[1]
     features = _image_features(model, seqs.prompt)
-    shared = supports_shared_prompts(model)
+    shared = supports_shared_prompts(model, seqs.prompt)
     if shared:  # each distinct prompt runs once for all its rows
         score = shared_prompt_scorer(
             model, seqs, features, _join_encoded, chunk_size, temperature, _chunked_logps

@@ -14,7 +14,14 @@ import torch
 import torch.nn.functional as F
 
 from visurf.rollout.prefix import continuation_positions, continue_pass, hf_model, prompt_pass
-from visurf.rollout.sequences import Sequences, _row_keys, _token_keys, image_index, row_images
+from visurf.rollout.sequences import (
+    Sequences,
+    _row_keys,
+    _token_keys,
+    image_table,
+    images_in_order,
+    row_images,
+)
 
 # Rows sorted by completion length go in passes of at least BUCKET_ROWS rows (at most
 # LENGTH_BUCKETS passes): the padding to each pass's longest completion, not the batch's, is
@@ -26,9 +33,9 @@ BUCKET_ROWS = 16
 def distinct_prompts(prompt: dict, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(one row of each distinct prompt among `rows` [U], the index of each row's prompt in it [R]).
 
-    Rows share a prompt when they show the same image with the same prompt tokens.
+    Rows share a prompt when they show the same images with the same prompt tokens.
     """
-    key = torch.cat([image_index(prompt)[rows, None], prompt["input_ids"][rows]], dim=1)
+    key = torch.cat([image_table(prompt)[rows], prompt["input_ids"][rows]], dim=1)
     unique, inverse = torch.unique(key, dim=0, return_inverse=True)
     first = torch.full((unique.shape[0],), rows.shape[0], dtype=torch.long, device=rows.device)
     first = first.scatter_reduce(0, inverse, torch.arange(rows.shape[0], device=rows.device), "amin")
@@ -41,11 +48,10 @@ def prompt_inputs(prompt: dict, rows: torch.Tensor, features, join) -> dict:
     inputs = {k: prompt[k][rows][:, keep] for k in _token_keys(prompt)}
     inputs.update({k: prompt[k][rows] for k in _row_keys(prompt)})
     images = row_images(prompt, rows)
-    if features is not None:
-        inputs["mm_encoder_outputs"] = {
-            "image": join([features[i] for i in image_index(prompt)[rows].tolist()])
-        }
-        images.pop("pixel_values")
+    shown = images_in_order(image_table(prompt)[rows])  # the rows' images in their tokens' order
+    if features is not None and shown:
+        inputs["mm_encoder_outputs"] = {"image": join([features[i] for i in shown])}
+        images.pop("pixel_values", None)  # the grids still place the image tokens
     inputs.update(images)
     return inputs
 
