@@ -152,3 +152,21 @@ def test_shared_prompt_scoring_equals_the_padded_batch(
     assert shared_grads.keys() == padded_grads.keys() and "lm_head.weight" in shared_grads
     for name, grad in padded_grads.items():
         torch.testing.assert_close(shared_grads[name], grad, atol=1e-5 * grad.abs().max().item(), rtol=0)
+
+
+def test_gradient_checkpointing_scores_every_row_in_full(setup):
+    """transformers turns the KV cache off under gradient checkpointing while training, so the
+    shared prompt pass has no cache to continue: such a model scores every row's prompt."""
+    model, processor, inputs = setup
+    seqs = rollouts_and_labels(model, processor, inputs)
+    assert supports_shared_prompts(model.train())
+    model.gradient_checkpointing_enable()
+    try:
+        assert not supports_shared_prompts(model)
+        with torch.no_grad():
+            logps = token_logps(model, seqs)
+        assert logps.shape == seqs.ids.shape and torch.isfinite(logps).all()
+        assert supports_shared_prompts(model.eval())  # generation and evaluation keep it
+    finally:
+        model.gradient_checkpointing_disable()
+        model.eval()

@@ -26,11 +26,14 @@ def supports_shared_prompts(model, prompt: dict | None = None) -> bool:
     """Whether `prompt_pass` can run this model (an unsharded Qwen-VL family model) on `prompt`.
 
     A batch without any image takes the other path: without image grids the Qwen-VL forward
-    keeps no rope deltas, and places the tokens by column.
+    keeps no rope deltas, and places the tokens by column. So does a model training under
+    gradient checkpointing: transformers then turns the KV cache off.
     """
     if is_sharded(model) or (prompt is not None and prompt.get("image_grid_thw") is None):
         return False
     base = hf_model(model)
+    if base.training and getattr(base, "is_gradient_checkpointing", False):
+        return False
     return hasattr(getattr(base, "model", None), "rope_deltas") and base.get_output_embeddings() is not None
 
 
