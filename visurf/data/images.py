@@ -12,22 +12,26 @@ def decode_image(value) -> Image.Image:
     """An RGB PIL image; ValueError saying why when the image is missing or unreadable."""
     if isinstance(value, Image.Image):
         return to_rgb(value)
-    if isinstance(value, dict):
-        if value.get("bytes") is not None:
-            value = value["bytes"]
-        elif value.get("path"):
-            value = value["path"]
-        else:
-            raise ValueError("image is missing (neither bytes nor path)")
+    value = _stored(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _open(io.BytesIO(bytes(value)), "image bytes")
     if isinstance(value, (str, os.PathLike)):
-        if not os.path.isfile(value):
-            raise ValueError(f"image file not found: {os.fspath(value)}")
         return _open(value, f"image file {os.fspath(value)}")
     if value is None:
         raise ValueError("image is missing")
     raise ValueError(f"image has an unsupported type {type(value).__name__}")
+
+
+def _stored(value):
+    """What a stored image holds: a `{"bytes", "path"}` dict's bytes or path, other values as
+    they are; ValueError for a dict with neither or a path that is not a file."""
+    if isinstance(value, dict):
+        value = value["bytes"] if value.get("bytes") is not None else value.get("path") or None
+        if value is None:
+            raise ValueError("image is missing (neither bytes nor path)")
+    if isinstance(value, (str, os.PathLike)) and not os.path.isfile(value):
+        raise ValueError(f"image file not found: {os.fspath(value)}")
+    return value
 
 
 HEADER_BYTES = 1 << 16  # enough for the size of a PNG or JPEG (EXIF and ICC blocks included)
@@ -39,13 +43,8 @@ def image_size(value) -> tuple[int, int]:
     ValueError as `decode_image` gives, when the header cannot be read."""
     if isinstance(value, Image.Image):
         return value.size
-    if isinstance(value, dict):
-        value = value.get("bytes") if value.get("bytes") is not None else value.get("path")
-        if value is None:
-            raise ValueError("image is missing (neither bytes nor path)")
+    value = _stored(value)
     if isinstance(value, (str, os.PathLike)):
-        if not os.path.isfile(value):
-            raise ValueError(f"image file not found: {os.fspath(value)}")
         return _header(value, f"image file {os.fspath(value)}")
     if value is None:
         raise ValueError("image is missing")
