@@ -18,8 +18,8 @@ def load_split(path_or_files, *, split: str = "train", image_root=None, cache_di
     """A `datasets.Dataset` with the rows of one split.
 
     `path_or_files` is a data file, a list of data files, or a folder holding `{split}.parquet`,
-    `{split}.arrow` or `{split}.jsonl` (or shards `{split}-*.<ext>`). Image paths stored as strings are
-    made absolute against `image_root`, by default the folder of the (first) data file. A `.jsonl`
+    `{split}.arrow` or `{split}.jsonl` (or shards `{split}-*.<ext>`). Image paths stored as strings (in
+    `image`, or in the lists of `images`) are made absolute against `image_root`, by default the folder of the (first) data file. A `.jsonl`
     line that is not a JSON object is a bad row: `on_bad_row="error"` raises BadRowError naming
     the file and line, `"skip"` leaves it out and logs the count.
     """
@@ -36,10 +36,23 @@ def load_split(path_or_files, *, split: str = "train", image_root=None, cache_di
             formats.pop(), data_files=[str(f) for f in files], split="train", cache_dir=cache_dir
         )
     root = Path(image_root) if image_root is not None else files[0].parent
-    image = ds.features.get("image")
-    if isinstance(image, datasets.Value) and image.dtype in ("string", "large_string"):
+    if _holds_paths(ds.features.get("image")):
         ds = ds.map(lambda row: {"image": _resolve(row["image"], root)}, keep_in_memory=True)
+    listed = ds.features.get("images")
+    if _holds_paths(getattr(listed, "feature", None)):
+        ds = ds.map(
+            lambda row: {
+                "images": None if row["images"] is None else [_resolve(p, root) for p in row["images"]]
+            },
+            keep_in_memory=True,
+        )
     return ds
+
+
+def _holds_paths(feature) -> bool:
+    import datasets
+
+    return isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")
 
 
 def read_jsonl(files: list[Path], on_bad_row: str = "error") -> list[dict]:
