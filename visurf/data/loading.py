@@ -30,7 +30,7 @@ def load_split(path_or_files, *, split: str = "train", image_root=None, cache_di
     if None in formats or len(formats) != 1:
         raise DataError(f"data files must all be one of {sorted(_FORMATS)}, got {[str(f) for f in files]}")
     if all(f.suffix.lower() == ".jsonl" for f in files):
-        ds = datasets.Dataset.from_list(read_jsonl(files, on_bad_row))
+        ds = datasets.Dataset.from_list(same_columns(read_jsonl(files, on_bad_row)))
     else:
         ds = datasets.load_dataset(
             formats.pop(), data_files=[str(f) for f in files], split="train", cache_dir=cache_dir
@@ -79,6 +79,14 @@ def read_jsonl(files: list[Path], on_bad_row: str = "error") -> list[dict]:
     if skipped:
         log.warning("skipped %d malformed jsonl lines", skipped)
     return rows
+
+
+def same_columns(rows: list[dict]) -> list[dict]:
+    """Every row with every column any row has (null where it has none): `Dataset.from_list`
+    takes its columns from the first row alone, and rows of a mixed file differ (`image` in
+    one, `images` in another)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return [row if len(row) == len(columns) else {c: row.get(c) for c in columns} for row in rows]
 
 
 def _data_files(path_or_files, split: str) -> list[Path]:
