@@ -245,3 +245,33 @@ def test_answer_metrics_are_accuracy_by_the_reward():
     assert out["strict_format_rate"] == pytest.approx(1 / 3) and out["think_words"] == pytest.approx(2 / 3)
     assert out["mean_reward"] == pytest.approx((3 + 1 + 0) / 3)
     assert out["giou"] is None and out["n_acc"] is None and out["groups"]["novel"]["accuracy"] == 0.0
+
+
+@pytest.mark.parametrize("layout", ["files", "saved", "hub_snapshot", "prepared_cache"])
+def test_every_source_reads_rows_of_every_kind(tmp_path, monkeypatch, layout):
+    from omegaconf import OmegaConf
+
+    from tests import replica_layouts as held
+    from visurf.data.sources import load_examples
+
+    features = datasets.Features(
+        {c: datasets.Value("string") for c in ("id", "problem", "solution")}
+        | {"image": datasets.Image(), "images": datasets.List(datasets.Image())}
+    )
+    one = {"id": "one", "problem": "p", "image": _png(224, 112), "images": None, "solution": "[]"}
+    text = {"id": "text", "problem": "p", "image": None, "images": [], "solution": "[]"}
+    ds = datasets.Dataset.from_list([_two() | {"image": None}, text, one], features=features)
+    splits = {"train": ds, "test": ds}
+    cfg = {"on_bad_row": "error", "prompt_template": None, "image_root": None}
+    if layout in ("files", "saved"):
+        write = held.split_files if layout == "files" else held.saved_to_disk
+        cfg |= {"source": "local", "path": str(write(tmp_path / layout, splits))}
+    else:
+        monkeypatch.setenv("HF_HOME", str(getattr(held, layout)(tmp_path / "hf", splits)))
+        monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+        monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)
+        cfg |= {"source": "hub", "hub_id": held.HUB_ID}
+    examples = load_examples(OmegaConf.create(cfg), 112, "train")
+    assert [e.id for e in examples] == ["two-1", "text", "one"]
+    assert [len(e.image) if isinstance(e.image, list) else 1 for e in examples] == [2, 0, 1]
+    assert examples[0].objects[1] == {"bbox_2d": [10, 10, 60, 60], "point_2d": [35, 35], "image": 1}
