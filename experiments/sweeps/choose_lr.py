@@ -6,7 +6,8 @@
 Every (objective, lr) pair is one run of `experiment=pocket` (or `--experiment`) that evaluates on
 `data.test_split=val` — the synthetic world's validation split, drawn apart from the test split —
 so the choice never sees a test question. Runs of different objectives go side by side (`--jobs`,
-one thread each). The grid's results are written to `--out` as `lr_grid.md` / `lr_grid.json`,
+one thread each). The grid's results are written to `--out` as `lr_grid.md` / `lr_grid.json`, with every
+run's summary, config and per-question outcomes under `runs/OBJECTIVE/RUN/`,
 and the chosen rates are printed as the `pocket_lr` block the pocket preset records.
 """
 
@@ -69,6 +70,23 @@ def collect(sweep_dirs: dict[str, Path]) -> list[dict]:
                 }
             )
     return rows
+
+
+def copy_outcomes(sweep_dirs: dict[str, Path], out: Path) -> None:
+    """Every finished run's summary, config and per-question outcomes into OUT/runs/OBJECTIVE/RUN,
+    so that each cell of the grid can be recomputed question by question (python -m visurf.compare)."""
+    import shutil
+
+    for objective, sweep in sweep_dirs.items():
+        dest = out / "runs" / objective
+        shutil.rmtree(dest, ignore_errors=True)  # this objective was re-run: its old copies go
+        for summary_path in sorted(sweep.glob("*/summary.json")):
+            run = summary_path.parent
+            (dest / run.name / "samples").mkdir(parents=True)
+            for name in ("summary.json", "config.yaml"):
+                shutil.copy2(run / name, dest / run.name / name)
+            for outcome in run.glob("samples/outcomes_step*.json"):
+                shutil.copy2(outcome, dest / run.name / "samples" / outcome.name)
 
 
 def kept_rows(previous: Path, objectives: list[str]) -> list[dict]:
@@ -172,6 +190,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lr_grid.json").write_text(json.dumps({"rows": rows, "chosen": chosen}, indent=2) + "\n")
     (args.out / "lr_grid.md").write_text(to_markdown(rows, chosen))
+    copy_outcomes(sweep_dirs, args.out)
     print(to_markdown(rows, chosen))
     print("pocket_lr:\n" + "".join(f"  {o}: {lr_text(lr, yaml=True)}\n" for o, lr in chosen.items()))
     return chosen

@@ -3,7 +3,8 @@
 #   bash experiments/sweeps/run_pocket.sh [pocket] [ablation] [pocket_swapped] [extra Hydra overrides for every run]
 # Runs the objective comparison (`pocket`), the reward-control ablation (`ablation`) and the
 # objective comparison on the second concept split (`pocket_swapped`), all three when none is
-# named (Hydra multiruns, into multirun/pocket-results/), reports each, and copies the
+# named (the Hydra multiruns of sweeps.sh's sweep_multiruns, into multirun/pocket-results/SWEEP,
+# giving the committed run names), reports each, and copies the
 # reports plus every run's summary.json, metrics.csv and config.yaml (not the weights) into
 # experiments/results/.
 set -euo pipefail
@@ -21,12 +22,8 @@ while [ $# -gt 0 ] && [[ "$1" != *=* ]]; do  # sweep names come first; Hydra ove
 done
 [ ${#sweeps[@]} -gt 0 ] || sweeps=("${POCKET_SWEEPS[@]}")
 for sweep in "${sweeps[@]}"; do
-    if [ "$sweep" = ablation ]; then
-        python -m visurf.run -m experiment=pocket objective=visurf reward_control=none,align,no_think,smooth,all seed=0,1,2 \
-            hydra.sweep.dir=$POCKET_WORK/ablation "$@"
-    else
-        python -m visurf.run -m experiment="$(sweep_experiment "$sweep")" objective=sft,rlvr,sft_rlvr,visurf seed=0,1,2 \
-            hydra.sweep.dir=$POCKET_WORK/$sweep "$@"
-    fi
+    while read -r -a multirun; do  # the sweep's multiruns (sweeps.sh), which give the committed run names
+        python -m visurf.run -m "${multirun[@]}" hydra.sweep.dir=$POCKET_WORK/$sweep "$@" < /dev/null
+    done < <(sweep_multiruns "$sweep")
 done
 bash experiments/sweeps/collect_results.sh "${sweeps[@]}"

@@ -48,6 +48,14 @@ def test_a_real_grid_runs_on_the_validation_split_and_records_its_choice(tmp_pat
             change["p_value"],
         )
         assert f"({change['gained']}/{change['lost']}, p " in (tmp_path / "out" / "lr_grid.md").read_text()
+        # each run's per-question outcomes are copied beside the table and give its change
+        copied = tmp_path / "out" / "runs" / "sft" / row["run"]
+        outcomes = sorted((copied / "samples").glob("outcomes_step*.json"))
+        first, last = (json.loads(p.read_text()) for p in (outcomes[0], outcomes[-1]))
+        assert len(outcomes) >= 2 and (copied / "config.yaml").exists()
+        gained = sum(b[2] and not a[2] for a, b in zip(first, last))
+        lost = sum(a[2] and not b[2] for a, b in zip(first, last))
+        assert (gained, lost) == (row["gained"], row["lost"])
     for run in (tmp_path / "work" / "sft").glob("*/samples/eval_step*.jsonl"):
         assert '"id": "val-' in run.read_text().splitlines()[0]
 

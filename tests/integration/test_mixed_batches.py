@@ -1,43 +1,38 @@
-"""One batch of two-image, one-image and text-only rows trains under every objective, and is
-evaluated; rewards that need no image score the text-only rows."""
+"""A mixed dataset read from files (`data=local`: text-only, one-image and two-image rows,
+tests/mixed_data.py) trains in one batch under every objective and is evaluated; answer-text
+labels (counting, multiple choice, exact answers) load, train as SFT labels, enter ViSurf's
+groups aligned, and are evaluated by accuracy."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
-from dataclasses import replace
 
 import pytest
 
 from tests.conftest import run
-from visurf.data.prompt import build_prompt
+from tests.mixed_data import write_mixed
 
 
-def mixed(examples: list, answer=None) -> list:
-    """Six rows, two of each kind: text-only (nothing to find: `[]`), one image, two images
-    (the label in the first image's frame; every image is in the frame). `answer(example)`
-    replaces the label string (a count, a choice) for rewards other than grounding."""
-    out = []
-    for i, e in enumerate(examples[:6]):
-        if i % 3 == 0:
-            e = replace(e, id=f"{e.id}-text", image=[], problem="the unicorn", objects=[], solution="[]")
-            e = replace(e, prompt=build_prompt(e.problem), raw_solution="[]")
-        elif i % 3 == 2:
-            e = replace(e, id=f"{e.id}-two", image=[e.image, examples[i - 1].image])
-        if answer is not None:
-            e = replace(e, solution=answer(e), raw_solution=answer(e))
-        out.append(e)
-    return out
+@pytest.fixture(scope="module")
+def mixed_files(tmp_path_factory):
+    """The mixed dataset's folder for each kind of label."""
+    root = tmp_path_factory.mktemp("mixed")
+    return lambda reward="grounding": write_mixed(root / reward, reward)
 
 
-def mixed_run(tmp_path, monkeypatch, *overrides, answer=None):
-    import visurf.recipes.train as recipe
-
-    opened = recipe.open_rows  # the synthetic world's rows, decoded, reshaped into the three kinds
-    monkeypatch.setattr(recipe, "open_rows", lambda *a, **k: mixed(list(opened(*a, **k)), answer))
+def mixed_run(tmp_path, folder, *overrides):
     every_batch = ("train.batch_size=6", "eval.num_examples=6", "eval.num_samples_logged=6")
-    return run(tmp_path, "experiment=smoke", *every_batch, "logging.samples_every=1", *overrides)
+    return run(
+        tmp_path,
+        "experiment=smoke",
+        "data=local",
+        f"data.path={folder}",
+        *every_batch,
+        "logging.samples_every=1",
+        *overrides,
+    )
 
 
 def records(run_dir, name: str) -> list[dict]:
@@ -45,12 +40,12 @@ def records(run_dir, name: str) -> list[dict]:
 
 
 def kind(row: dict) -> str:
-    return row["id"].rsplit("-", 1)[-1] if row["id"].endswith(("-text", "-two")) else "one"
+    return row["id"].rsplit("-", 1)[-1]
 
 
 @pytest.mark.parametrize("objective", ["sft", "rlvr", "grpo", "sft_rlvr", "visurf"])
-def test_a_mixed_batch_trains_under_every_objective(tmp_path, monkeypatch, objective):
-    run_dir, summary = mixed_run(tmp_path, monkeypatch, f"objective={objective}")
+def test_a_mixed_batch_trains_under_every_objective(tmp_path, mixed_files, objective):
+    run_dir, summary = mixed_run(tmp_path, mixed_files(), f"objective={objective}")
     assert summary["steps"] == 2 and summary["eval_after"]["num_examples"] == 6
     for step in (1, 2):  # each step's batch: rows of every kind, with the images they were shown
         rows = records(run_dir, f"train_step{step:05d}.jsonl")
@@ -59,30 +54,52 @@ def test_a_mixed_batch_trains_under_every_objective(tmp_path, monkeypatch, objec
         assert len({r["id"] for r in rows}) == 6
     evaluated = records(run_dir, "eval_step00002.jsonl")
     assert sorted(kind(r) for r in evaluated) == ["one", "one", "text", "text", "two", "two"]
+    labels = {r["id"]: r["label"] for r in evaluated}  # each object in its own image's frame
+    assert labels["q2-two"] == '[{"bbox_2d":[9,56,56,105],"point_2d":[33,81],"image":1}]'
+    assert labels["q0-text"] == "[]"
+    if objective == "sft":  # the label trained is the canonical one, image index included
+        trained = {r["id"]: r["completion"] for r in records(run_dir, "train_step00001.jsonl")}
+        assert trained["q2-two"] == f"<answer>{labels['q2-two']}</answer>"
     with open(run_dir / "metrics.csv") as f:
         losses = [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
 
 
-@pytest.mark.parametrize(
-    "reward,answer",
-    [
-        ("counting", lambda e: str(len(e.objects))),
-        ("multiple_choice", lambda e: "AB"[len(e.objects) > 0]),
-        ("exact_answer", lambda e: f"{len(e.objects)}/2"),
-    ],
-    ids=["counting", "multiple_choice", "exact_answer"],
-)
-def test_rewards_that_need_no_image_score_text_only_rows(tmp_path, monkeypatch, reward, answer):
-    run_dir, summary = mixed_run(
-        tmp_path, monkeypatch, "objective=rlvr", f"reward.name={reward}", answer=answer
-    )
+# (reward, objective, the label each row trains with: its answer in canonical form)
+ANSWER_RUNS = [
+    ("counting", "visurf", ["0", "1", "1", "0", "1", "2"]),
+    ("multiple_choice", "sft", ["A", "B", "B", "A", "B", "C"]),
+    ("exact_answer", "rlvr", ["0", "1/1", "1.0", "zero", "1", "2"]),
+]
+
+
+@pytest.mark.parametrize("reward,objective,answers", ANSWER_RUNS, ids=[r[0] for r in ANSWER_RUNS])
+def test_answer_text_labels_load_train_and_evaluate(tmp_path, mixed_files, reward, objective, answers):
+    overrides = [f"objective={objective}", f"reward.name={reward}"]
+    if objective == "visurf":  # every group gets the label, rendered by align
+        overrides += ["reward_control=align", "injection.when=always"]
+    run_dir, summary = mixed_run(tmp_path, mixed_files(reward), *overrides)
+    expected = dict(zip([f"q{i}-{k}" for i, k in enumerate(["text", "one", "two"] * 2)], answers))
     rows = records(run_dir, "train_step00001.jsonl")
-    text = [r for r in rows if r["id"].endswith("-text")]
-    assert len(text) == 2 * 2  # two text-only prompts x G = 2
-    assert all(set(r["rewards"]) == {"think_format", "answer_format", "accuracy", "total"} for r in text)
-    for r in text:  # the components as the reward defines them, from the completion alone
+    assert {r["id"] for r in rows} == set(expected)
+    for r in rows if objective != "sft" else []:  # the reward's components, from the completion alone
+        assert set(r["rewards"]) == {"think_format", "answer_format", "accuracy", "total"}
         assert r["rewards"]["total"] == sum(
             r["rewards"][k] for k in ("think_format", "answer_format", "accuracy")
         )
-    assert summary["eval_after"]["num_examples"] == 6
+    labels = [r for r in rows if r["is_label"]]
+    if objective == "sft":
+        assert {r["id"]: r["completion"] for r in labels} == {
+            i: f"<answer>{a}</answer>" for i, a in expected.items()
+        }
+    if objective == "visurf":  # align: a think block, then the canonical answer, scored in full
+        assert {r["id"] for r in labels} == set(expected)
+        for r in labels:
+            assert r["completion"].startswith("<think>")
+            assert r["completion"].endswith(f"</think><answer>{expected[r['id']]}</answer>")
+            assert r["rewards"]["accuracy"] == 1.0 and r["rewards"]["answer_format"] == 1.0
+    after = summary["eval_after"]  # accuracy by the reward; no boxes, so no gIoU
+    assert after["num_examples"] == 6 and after["giou"] is None and after["ciou"] is None
+    evaluated = records(run_dir, "eval_step00002.jsonl")
+    assert after["accuracy"] == sum(r["correct"] for r in evaluated) / 6
+    assert {r["id"]: r["label"] for r in evaluated} == expected

@@ -144,7 +144,7 @@ def run_eval(
     from visurf.cli import eval_benchmark
     from visurf.data.sources import open_rows
     from visurf.evaluation.runner import evaluate
-    from visurf.rewards import build_reward
+    from visurf.rewards import build_reward, label_answer
     from visurf.runs.summary import versions
 
     overrides, segmenter_settings = eval_benchmark.split_segmenter_overrides(list(overrides))
@@ -157,7 +157,8 @@ def run_eval(
     target = pick_device(device)
     benchmark = eval_benchmark.prepare(cfg, split, limit, segmenter_settings, target)  # None: visurf's schema
     if benchmark is None:
-        examples = open_rows(cfg.data, int(cfg.model.frame), split, limit=limit or None)
+        answer = label_answer(cfg.reward.name)
+        examples = open_rows(cfg.data, int(cfg.model.frame), split, limit=limit or None, answer=answer)
     if weights is None or not (weights / "config.json").is_file():  # the config's model is loaded
         from visurf.recipes.base_model import ensure_model
 

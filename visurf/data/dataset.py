@@ -1,4 +1,10 @@
-"""Turning ViSurf-schema rows into model-ready examples: image in the model frame, labels scaled with it."""
+"""Turning ViSurf-schema rows into model-ready examples: images in the model frame, labels scaled with them.
+
+A row has one image (`image`), a list of them (`images`, `[]` for a text-only row:
+visurf.data.row_images), and a solution read as the run's reward reads labels: boxes and points
+in each image's own frame (grounding, visurf.data.labels), or an answer text
+(`label_answer`, visurf.rewards.registry).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,10 @@ from PIL import Image
 
 from visurf.data.errors import BadRowError, DataError
 from visurf.data.images import decode_image, resize_image
-from visurf.data.labels import check_in_image, parse_solution, scale_objects
+from visurf.data.labels import check_in_images, parse_solution, scale_to_frame
 from visurf.data.loading import load_split
 from visurf.data.prompt import PROMPT_TEMPLATE, build_prompt
+from visurf.data.row_images import check_markers, image_label, stored_images
 from visurf.rewards.parsing import format_answer
 
 __all__ = [
@@ -26,7 +33,8 @@ __all__ = [
     "prepare_example",
 ]
 
-REQUIRED_COLUMNS = ("id", "problem", "solution", "image")  # img_width/img_height: checked when present
+# and `image` or `images` (visurf.data.row_images); img_width/img_height: checked when present
+REQUIRED_COLUMNS = ("id", "problem", "solution")
 ON_BAD_ROW = ("error", "skip")
 _log = logging.getLogger(__name__)
 
@@ -36,9 +44,13 @@ class Example:
     id: str
     problem: str
     prompt: str
-    image: Image.Image | None  # RGB, resized to (width, height); None: described, not decoded
-    objects: list[dict]  # [{"bbox_2d": [x1, y1, x2, y2], "point_2d": [x, y]}] as ints in the model frame
-    solution: str  # canonical compact JSON of `objects`
+    # RGB, resized to (width, height): one image (the `image` column), or a list ([]: text-only);
+    # None (or a list of Nones): described, not decoded
+    image: Image.Image | list | None
+    # [{"bbox_2d": [x1, y1, x2, y2], "point_2d": [x, y]}] as ints in the model frame, with
+    # "image": k where the row has several images; [] for an answer-text label
+    objects: list[dict]
+    solution: str  # the label's answer as the policy writes it: canonical compact JSON of `objects`, or the answer text
     width: int  # model frame
     height: int
     group: str = "known"
@@ -49,12 +61,18 @@ class Example:
     original_width: int = 0  # 0: the stored image's size
     original_height: int = 0
     index: int = -1  # the row's position in its split (-1: not from a split)
+    # Each image's original size, for a row with several images (original_width/height: the first's)
+    original_sizes: tuple[tuple[int, int], ...] = ()
 
     def to_original(self, text: str):
         """The boxes and points of a completion in original pixels (`MappedAnswer`), scaled as the
-        released evaluation scales them (visurf.evaluation.answers)."""
+        released evaluation scales them (visurf.evaluation.answers); with several images, each
+        element by the size of the image it names (`"image": k`)."""
         from visurf.evaluation.answers import map_answer
 
+        if self.original_sizes:
+            factors = [(ow / self.width, oh / self.height) for ow, oh in self.original_sizes]
+            return map_answer(text, *factors[0], per_image=factors)
         ow, oh = self.original_width or self.width, self.original_height or self.height
         return map_answer(text, ow / self.width, oh / self.height)
 
@@ -72,17 +90,20 @@ def frame_size(frame) -> tuple[int, int]:
     return int(frame[0]), int(frame[1])
 
 
-def prepare_example(row: Mapping, frame, template: str = PROMPT_TEMPLATE) -> Example:
-    """Validate one row and bring it into the model frame; raises BadRowError naming the row."""
+def prepare_example(row: Mapping, frame, template: str = PROMPT_TEMPLATE, answer=None) -> Example:
+    """Validate one row and bring it into the model frame; raises BadRowError naming the row.
+    `answer`: how the run's reward reads an answer-text label (None: grounding; describe_row)."""
     build_prompt("", template)  # a bad template is the caller's error, not the row's
-    return prepare_row(row, frame_size(frame), template, index=None)
+    return prepare_row(row, frame_size(frame), template, index=None, answer=answer)
 
 
-def prepare_row(row: Mapping, frame: tuple[int, int], template: str, index: int | None) -> Example:
-    """Row `index` of a split as an Example, image decoded; BadRowError naming it if malformed."""
+def prepare_row(
+    row: Mapping, frame: tuple[int, int], template: str, index: int | None, answer=None
+) -> Example:
+    """Row `index` of a split as an Example, images decoded; BadRowError naming it if malformed."""
     row_id = row_name(row, index)
     try:
-        example = _build(row, frame, template)
+        example = _build(row, frame, template, answer)
         if index is not None:
             example.index = index
         return example
@@ -99,15 +120,24 @@ def row_name(row, index: int | None) -> str:
     return f"#{index} (no id)" if index is not None else "(no id)"
 
 
-def _build(row: Mapping, frame: tuple[int, int], template: str) -> Example:
-    _check_text(row)  # the cheap checks first: a row's text is named before its image is read
-    image = decode_image(row["image"])
-    example = describe_row(row, image.size, frame, template)
-    example.image = resize_image(image, frame)
+def _build(row: Mapping, frame: tuple[int, int], template: str, answer) -> Example:
+    _check_text(row)  # the cheap checks first: a row's text is named before its images are read
+    read_label(row, answer)
+    values, listed = stored_images(row)
+    images = []
+    for k, value in enumerate(values):
+        try:
+            images.append(decode_image(value))
+        except ValueError as err:
+            raise ValueError(f"{image_label(k, listed)}: {err}" if listed else str(err)) from None
+    sizes = [image.size for image in images]
+    example = describe_row(row, sizes if listed else sizes[0], frame, template, answer)
+    resized = [resize_image(image, frame) for image in images]
+    example.image = resized if listed else resized[0]
     return example
 
 
-def _check_text(row: Mapping) -> tuple[str, list[dict]]:
+def _check_text(row: Mapping) -> str:
     if not isinstance(row, Mapping):
         raise ValueError(f"row is a {type(row).__name__}, not a mapping of column to value")
     missing = [c for c in REQUIRED_COLUMNS if c not in row]
@@ -118,33 +148,76 @@ def _check_text(row: Mapping) -> tuple[str, list[dict]]:
     problem = row["problem"]
     if not isinstance(problem, str) or not problem.strip():
         raise ValueError(f"problem is empty or not a string: {problem!r}")
-    return problem, parse_solution(row["solution"])
+    return problem
 
 
-def describe_row(row: Mapping, stored: tuple[int, int], frame: tuple[int, int], template: str) -> Example:
-    """A row as an Example without its image (`image` None), given the stored image's size:
-    everything but decoding, so it can run over a whole split up front. ValueError says why."""
-    problem, objects = _check_text(row)
-    original = original_size(row)
-    # Labels are in the stored image's pixels (Seg-Zero's convention: docs/data.md).
-    check_in_image(objects, stored[0], stored[1])
-    scaled = scale_objects(objects, tuple(stored), frame)
+def read_label(row: Mapping, answer) -> tuple[list[dict] | None, str | None]:
+    """(grounding objects in the stored images' frames, None) or (None, the answer text), as the
+    run's reward reads labels: `answer` is its `label_answer` (None: grounding)."""
+    if answer is None:
+        return parse_solution(row["solution"]), None
+    return None, answer(row["solution"])
+
+
+def describe_row(row: Mapping, stored, frame: tuple[int, int], template: str, answer=None) -> Example:
+    """A row as an Example without its images, given their stored sizes: everything but decoding,
+    so it can run over a whole split up front. ValueError says why.
+
+    `stored`: the (width, height) of the row's one image (`image`), or a list of them, one per
+    image of its `images` ([] for a text-only row). `answer`: the run's reward's `label_answer`,
+    for labels that are an answer text (None: grounding labels).
+    """
+    problem = _check_text(row)
+    listed = isinstance(stored, list)
+    sizes = [tuple(int(v) for v in s) for s in stored] if listed else [tuple(int(v) for v in stored)]
+    prompt = build_prompt(problem, template)
+    check_markers(prompt, len(sizes))
+    originals = original_sizes(row, sizes)
+    objects, text = read_label(row, answer)
+    if objects is not None:
+        # Labels are in each stored image's pixels (Seg-Zero's convention: docs/data.md).
+        check_in_images(objects, sizes)
+        objects = scale_to_frame(objects, sizes, frame)
+        text = format_answer(objects)
     raw = row["solution"]
+    first = originals[0] if originals else frame
     return Example(
         id=str(row["id"]),
         problem=problem.strip(),
-        prompt=build_prompt(problem, template),
-        image=None,
-        objects=scaled,
-        solution=format_answer(scaled),
+        prompt=prompt,
+        image=[None] * len(sizes) if listed else None,
+        objects=objects or [],
+        solution=text,
         width=frame[0],
         height=frame[1],
         group=row.get("group") or "known",
         think=row.get("think") or "",
         raw_solution=raw if isinstance(raw, str) else json.dumps(raw),
-        original_width=original[0] or stored[0],
-        original_height=original[1] or stored[1],
+        original_width=first[0],
+        original_height=first[1],
+        original_sizes=tuple(originals) if len(originals) > 1 else (),
     )
+
+
+def original_sizes(row: Mapping, stored: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each image's original size: (img_width, img_height) of a row with one image, a list of
+    each for a row with several; the stored size where the row does not say."""
+    if len(stored) <= 1:
+        if len(stored) == 1 and not isinstance(row.get("img_width"), list):
+            width, height = original_size(row)
+            return [(width or stored[0][0], height or stored[0][1])]
+    sizes = []
+    for key in ("img_width", "img_height"):
+        value = row.get(key)
+        if value is None:
+            sizes.append([0] * len(stored))
+        elif not isinstance(value, (list, tuple)) or len(value) != len(stored):
+            raise ValueError(
+                f"{key} of a row with {len(stored)} images is a list of {len(stored)} sizes, got {value!r:.80}"
+            )
+        else:
+            sizes.append([original_size({key: v})[key == "img_height"] for v in value])
+    return [(w or s[0], h or s[1]) for w, h, s in zip(*sizes, stored)]
 
 
 def original_size(row: Mapping) -> tuple[int, int]:

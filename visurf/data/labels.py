@@ -1,4 +1,8 @@
-"""Grounding labels: parsing a dataset's `solution`, checking it against the image, scaling.
+"""Grounding labels: parsing a dataset's `solution`, checking it against the images, scaling.
+
+A row with several images names the image each object lies in: `"image": k`, the 0-based index
+into the row's `images` (0 where an object does not say). Each object is checked against its own
+image's stored size and scaled with that image's resize to the model frame.
 
 The canonical JSON layout of an answer (what rollouts and rendered labels write) is
 `visurf.rewards.parsing.format_answer`'s.
@@ -31,7 +35,13 @@ def parse_solution(solution) -> list[dict]:
             raise ValueError(f"solution[{i}] needs a bbox_2d of 4 numbers, got {box!r}")
         if not _numbers(point, 2):
             raise ValueError(f"solution[{i}] needs a point_2d of 2 numbers, got {point!r}")
-        objects.append({"bbox_2d": [float(v) for v in box], "point_2d": [float(v) for v in point]})
+        item = {"bbox_2d": [float(v) for v in box], "point_2d": [float(v) for v in point]}
+        if "image" in obj:
+            image = obj["image"]
+            if isinstance(image, bool) or not isinstance(image, int) or image < 0:
+                raise ValueError(f"solution[{i}] image must be an image index (0, 1, ...), got {image!r}")
+            item["image"] = image
+        objects.append(item)
     return objects
 
 
@@ -46,26 +56,40 @@ def _numbers(value, n: int) -> bool:
 def check_in_image(objects: list[dict], width: int, height: int) -> None:
     """ValueError when a box is empty or leaves the image, or a point lies outside the image or
     outside its own box (the reward asks for the point inside the box)."""
-    tol = EDGE_TOLERANCE
     for i, obj in enumerate(objects):
-        x1, y1, x2, y2 = obj["bbox_2d"]
-        if x2 <= x1 or y2 <= y1:
-            raise ValueError(
-                f"solution[{i}] bbox_2d {_fmt(obj['bbox_2d'])} is empty (needs x2 > x1 and y2 > y1)"
-            )
-        if x1 < -tol or y1 < -tol or x2 > width + tol or y2 > height + tol:
-            raise ValueError(
-                f"solution[{i}] bbox_2d {_fmt(obj['bbox_2d'])} is outside the {width}x{height} image"
-            )
-        px, py = obj["point_2d"]
-        if not (-tol <= px <= width + tol and -tol <= py <= height + tol):
-            raise ValueError(
-                f"solution[{i}] point_2d {_fmt(obj['point_2d'])} is outside the {width}x{height} image"
-            )
-        if not (x1 - tol <= px <= x2 + tol and y1 - tol <= py <= y2 + tol):
-            raise ValueError(
-                f"solution[{i}] point_2d {_fmt(obj['point_2d'])} is outside its own bbox_2d {_fmt(obj['bbox_2d'])}"
-            )
+        _check_object(i, obj, width, height, "image")
+
+
+def check_in_images(objects: list[dict], sizes: list[tuple[int, int]]) -> None:
+    """As check_in_image, each object against its own image (`"image": k`, default 0) of the
+    row's images of stored `sizes` [(width, height), ...]; ValueError naming an index the row
+    does not have."""
+    for i, obj in enumerate(objects):
+        k = obj.get("image", 0)
+        if k >= len(sizes):
+            has = f"{len(sizes)} image{'' if len(sizes) == 1 else 's'}" if sizes else "no image"
+            raise ValueError(f"solution[{i}] lies in image {k}, but the row has {has}")
+        _check_object(i, obj, *sizes[k], "image" if len(sizes) == 1 else f"image {k}")
+
+
+def _check_object(i: int, obj: dict, width: int, height: int, what: str) -> None:
+    tol = EDGE_TOLERANCE
+    x1, y1, x2, y2 = obj["bbox_2d"]
+    if x2 <= x1 or y2 <= y1:
+        raise ValueError(f"solution[{i}] bbox_2d {_fmt(obj['bbox_2d'])} is empty (needs x2 > x1 and y2 > y1)")
+    if x1 < -tol or y1 < -tol or x2 > width + tol or y2 > height + tol:
+        raise ValueError(
+            f"solution[{i}] bbox_2d {_fmt(obj['bbox_2d'])} is outside the {width}x{height} {what}"
+        )
+    px, py = obj["point_2d"]
+    if not (-tol <= px <= width + tol and -tol <= py <= height + tol):
+        raise ValueError(
+            f"solution[{i}] point_2d {_fmt(obj['point_2d'])} is outside the {width}x{height} {what}"
+        )
+    if not (x1 - tol <= px <= x2 + tol and y1 - tol <= py <= y2 + tol):
+        raise ValueError(
+            f"solution[{i}] point_2d {_fmt(obj['point_2d'])} is outside its own bbox_2d {_fmt(obj['bbox_2d'])}"
+        )
 
 
 def scale_objects(objects: list[dict], src: tuple[int, int], dst: tuple[int, int]) -> list[dict]:
@@ -80,6 +104,23 @@ def scale_objects(objects: list[dict], src: tuple[int, int], dst: tuple[int, int
         px, py = obj["point_2d"]
         point = [min(max(_round(px * sx), 0), w), min(max(_round(py * sy), 0), h)]
         out.append({"bbox_2d": [bx1, by1, bx2, by2], "point_2d": point})
+        if "image" in obj:
+            out[-1]["image"] = obj["image"]
+    return out
+
+
+def scale_to_frame(objects: list[dict], sizes: list[tuple[int, int]], frame: tuple[int, int]) -> list[dict]:
+    """Each object mapped from its own image (`"image": k`, default 0; stored sizes `sizes`) to
+    the model frame, as that image is resized: scale_objects per image. A row with one image
+    keeps no image index; one with several keeps each object's."""
+    out = []
+    for obj in objects:
+        (scaled,) = scale_objects([obj], tuple(sizes[obj.get("image", 0)]), frame)
+        if len(sizes) > 1:
+            scaled["image"] = obj.get("image", 0)
+        else:
+            scaled.pop("image", None)
+        out.append(scaled)
     return out
 
 

@@ -50,8 +50,9 @@ def _too_long(example, prompt: int, image: int, label: int, new_tokens: int, con
         example.id,
         f"the prompt is {prompt} tokens ({image} of them for its {image_count(example)} "
         f"{example.width}x{example.height} image{'' if image_count(example) == 1 else 's'}) and "
-        f"the completion up to {completion} ({label} for the label, "
-        f"{len(example.objects)} objects in the label; up to {new_tokens} generated): "
+        f"the completion up to {completion} ({label} for the label"
+        + (f", {len(example.objects)} objects in the label" if example.objects else "")
+        + f"; up to {new_tokens} generated): "
         f"{prompt + completion} tokens, more than the model's context of {context}",
     )
 

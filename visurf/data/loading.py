@@ -18,8 +18,8 @@ def load_split(path_or_files, *, split: str = "train", image_root=None, cache_di
     """A `datasets.Dataset` with the rows of one split.
 
     `path_or_files` is a data file, a list of data files, or a folder holding `{split}.parquet`,
-    `{split}.arrow` or `{split}.jsonl` (or shards `{split}-*.<ext>`). Image paths stored as strings are
-    made absolute against `image_root`, by default the folder of the (first) data file. A `.jsonl`
+    `{split}.arrow` or `{split}.jsonl` (or shards `{split}-*.<ext>`). Image paths stored as strings (in
+    `image`, or in the lists of `images`) are made absolute against `image_root`, by default the folder of the (first) data file. A `.jsonl`
     line that is not a JSON object is a bad row: `on_bad_row="error"` raises BadRowError naming
     the file and line, `"skip"` leaves it out and logs the count.
     """
@@ -30,16 +30,29 @@ def load_split(path_or_files, *, split: str = "train", image_root=None, cache_di
     if None in formats or len(formats) != 1:
         raise DataError(f"data files must all be one of {sorted(_FORMATS)}, got {[str(f) for f in files]}")
     if all(f.suffix.lower() == ".jsonl" for f in files):
-        ds = datasets.Dataset.from_list(read_jsonl(files, on_bad_row))
+        ds = datasets.Dataset.from_list(same_columns(read_jsonl(files, on_bad_row)))
     else:
         ds = datasets.load_dataset(
             formats.pop(), data_files=[str(f) for f in files], split="train", cache_dir=cache_dir
         )
     root = Path(image_root) if image_root is not None else files[0].parent
-    image = ds.features.get("image")
-    if isinstance(image, datasets.Value) and image.dtype in ("string", "large_string"):
+    if _holds_paths(ds.features.get("image")):
         ds = ds.map(lambda row: {"image": _resolve(row["image"], root)}, keep_in_memory=True)
+    listed = ds.features.get("images")
+    if _holds_paths(getattr(listed, "feature", None)):
+        ds = ds.map(
+            lambda row: {
+                "images": None if row["images"] is None else [_resolve(p, root) for p in row["images"]]
+            },
+            keep_in_memory=True,
+        )
     return ds
+
+
+def _holds_paths(feature) -> bool:
+    import datasets
+
+    return isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")
 
 
 def read_jsonl(files: list[Path], on_bad_row: str = "error") -> list[dict]:
@@ -66,6 +79,14 @@ def read_jsonl(files: list[Path], on_bad_row: str = "error") -> list[dict]:
     if skipped:
         log.warning("skipped %d malformed jsonl lines", skipped)
     return rows
+
+
+def same_columns(rows: list[dict]) -> list[dict]:
+    """Every row with every column any row has (null where it has none): `Dataset.from_list`
+    takes its columns from the first row alone, and rows of a mixed file differ (`image` in
+    one, `images` in another)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return [row if len(row) == len(columns) else {c: row.get(c) for c in columns} for row in rows]
 
 
 def _data_files(path_or_files, split: str) -> list[Path]:

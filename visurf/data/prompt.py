@@ -13,7 +13,9 @@ example. The others are the prompts the released checkpoints were trained and ev
 
 Placeholders: `{problem}` is the problem with surrounding whitespace removed; `{question}` is the
 problem as Seg-Zero inserts it, lower-cased with '.' stripped from both ends. `<image>` marks
-where the image goes (visurf.models.processing); without it the image comes first.
+where the image goes (visurf.models.processing); without it the image comes first. A problem
+that holds `<image>` markers itself (`Which of <image> and <image> is larger?`) places the
+images there, and the template's own marker is left out.
 """
 
 from __future__ import annotations
@@ -72,4 +74,7 @@ def seg_zero_question(problem: str) -> str:
 def build_prompt(problem: str, template: str = PROMPT_TEMPLATE) -> str:
     # One pass over the template, so a problem that contains a placeholder is not expanded.
     values = {"{problem}": problem.strip(), "{question}": seg_zero_question(problem)}
-    return _PLACEHOLDER.sub(lambda match: values[match.group(0)], template_text(template))
+    text = template_text(template)
+    if IMAGE in problem:  # the problem places the images; the template's marker (and its newline) go
+        text = text.replace(IMAGE + "\n", "").replace(IMAGE, "")
+    return _PLACEHOLDER.sub(lambda match: values[match.group(0)], text)

@@ -163,9 +163,17 @@ def snapshot_split(snapshot: Path, split: str, data_cfg):
     )
 
 
-def open_rows(data_cfg, frame, split: str, limit: int | None = None, log: logging.Logger | None = None):
+def open_rows(
+    data_cfg,
+    frame,
+    split: str,
+    limit: int | None = None,
+    log: logging.Logger | None = None,
+    answer=None,
+):
     """The usable rows of one split as SplitRows (visurf.data.rows): checked up front, decoded
-    per item; bad rows follow data.on_bad_row."""
+    per item; bad rows follow data.on_bad_row. `answer`: how the run's reward reads an
+    answer-text label (`visurf.rewards.label_answer(cfg.reward.name)`; None: grounding)."""
     from visurf.data.prompt import PROMPT_TEMPLATE
     from visurf.data.rows import SplitRows
 
@@ -173,7 +181,9 @@ def open_rows(data_cfg, frame, split: str, limit: int | None = None, log: loggin
     if limit:
         ds = ds.select(range(min(limit, len(ds))))
     template = data_cfg.get("prompt_template") or PROMPT_TEMPLATE
-    rows = SplitRows.open(ds, frame, template, on_bad_row=data_cfg.on_bad_row, log=log or globals()["log"])
+    rows = SplitRows.open(
+        ds, frame, template, on_bad_row=data_cfg.on_bad_row, log=log or globals()["log"], answer=answer
+    )
     if rows.skipped:
         (log or globals()["log"]).warning("%s split: skipped %d malformed rows", split, rows.skipped)
     if not len(rows):
@@ -181,9 +191,9 @@ def open_rows(data_cfg, frame, split: str, limit: int | None = None, log: loggin
     return rows
 
 
-def load_examples(data_cfg, frame: int, split: str, limit: int | None = None) -> list:
+def load_examples(data_cfg, frame: int, split: str, limit: int | None = None, answer=None) -> list:
     """Examples of one split, every image decoded now (a list: for a few rows; runs use open_rows)."""
-    examples = list(open_rows(data_cfg, frame, split, limit))
+    examples = list(open_rows(data_cfg, frame, split, limit, answer=answer))
     if not examples:
         raise DataError(f"the {split} split of {describe(data_cfg)} has no usable rows")
     return examples

@@ -1,6 +1,8 @@
-"""Box-level grounding metrics as a torchmetrics `Metric` (gRefCOCO-style gIoU, cIoU, N-Acc).
+"""Evaluation metrics as torchmetrics `Metric`s, by name: `grounding` (box level, gRefCOCO-style
+gIoU, cIoU, N-Acc) and `answer` (accuracy of an answer text: counts, choices, numbers). A
+reward names the one that evaluates its rows (`metric`, "grounding" where it says nothing).
 
-All state lives in one sum-reduced tensor, so the metric reduces across processes (DDP sync or
+All state lives in one sum-reduced tensor, so a metric reduces across processes (DDP sync or
 `merge_state`) by plain addition; ratios are only formed in `compute`.
 """
 
@@ -10,9 +12,19 @@ import numpy as np
 import torch
 from torchmetrics import Metric
 
+from visurf.config.registry import Registry
 from visurf.data.groups import GROUPS
 from visurf.rewards.geometry import sort_corners
-from visurf.rewards.parsing import as_coords, parse_completion, safe_json
+from visurf.rewards.parsing import as_coords, is_image_index, parse_completion, safe_json
+
+METRICS = Registry("evaluation metric")
+register_metric = METRICS.register
+
+
+def metric_for(reward):
+    """A fresh metric of the kind that evaluates `reward`'s rows (its `metric`, else grounding)."""
+    return METRICS.get(getattr(reward, "metric", "grounding"))()
+
 
 FIELDS = (
     "n",
@@ -32,20 +44,29 @@ _COL = {name: i for i, name in enumerate(FIELDS)}  # column of each field in `st
 
 def _boxes(objects) -> list[list[float]]:
     """Corner-sorted boxes of the items with a finite `bbox_2d`; anything else is skipped."""
-    boxes = []
+    return [box for _, box in _placed_boxes(objects)]
+
+
+def _placed_boxes(objects) -> list[tuple[int, list[float]]]:
+    """(image index, corner-sorted box) of the items with a finite `bbox_2d`: the image an item
+    names (`"image": k`, a row with several images), 0 where it names none, -1 (no image, so
+    overlapping nothing) where what it names is not an index."""
+    placed = []
     for item in objects or []:
         box = as_coords(item.get("bbox_2d"), 4) if isinstance(item, dict) else None
         if box is not None:
-            boxes.append(sort_corners(box))
-    return boxes
+            image = item.get("image", 0)
+            placed.append((image if is_image_index(image) else -1, sort_corners(box)))
+    return placed
 
 
-def _label_boxes(label) -> list[list[float]]:
-    """Label boxes (a list of objects or its JSON string); labels are trusted, so malformed raises."""
+def _label_boxes(label) -> list[tuple[int, list[float]]]:
+    """Label boxes with their image (a list of objects or its JSON string); labels are trusted,
+    so malformed raises."""
     objects = safe_json(label) if isinstance(label, str) else label
     if not isinstance(objects, list):
         raise ValueError(f"malformed grounding label: {label!r:.200}")
-    boxes = _boxes(objects)
+    boxes = _placed_boxes(objects)
     if len(boxes) != len(objects):
         raise ValueError(f"grounding label object without a valid bbox_2d: {label!r:.200}")
     return boxes
@@ -74,6 +95,20 @@ def union_overlap(pred: list, label: list, width: int, height: int) -> tuple[flo
     return (inter / union if union else 0.0), inter, union
 
 
+def placed_overlap(pred: list, label: list, width: int, height: int) -> tuple[float, int, int]:
+    """union_overlap of (image, box) lists, image by image: a row with several images overlaps
+    a predicted box only with the label's boxes in the same image; pixels summed over images."""
+    if not pred and not label:
+        return 1.0, 0, 0
+    inter = union = 0
+    for image in {k for k, _ in pred} | {k for k, _ in label}:
+        mine = [b for k, b in pred if k == image]
+        theirs = [b for k, b in label if k == image] if image >= 0 else []
+        _, i, u = union_overlap(mine, theirs, width, height)
+        inter, union = inter + i, union + u
+    return (inter / union if union else 0.0), inter, union
+
+
 def _per_sample(value, count: int, name: str) -> list:
     values = list(value) if isinstance(value, list | tuple) else [value] * count
     if len(values) != count:
@@ -81,6 +116,7 @@ def _per_sample(value, count: int, name: str) -> list:
     return [int(v) for v in values]
 
 
+@register_metric("grounding")
 class GroundingMetrics(Metric):
     """Accuracy, reward, format rates, gIoU, cIoU, N-Acc and think length, overall and per group.
 
@@ -117,28 +153,33 @@ class GroundingMetrics(Metric):
         # Accumulate on the host; one transfer at the end also suits a metric moved to the GPU.
         delta = np.zeros(tuple(self.stats.shape))
         for text, reward, label, group, w, h in zip(completions, rewards, labels, groups, widths, heights):
-            parsed = parse_completion(text)
-            label_boxes = _label_boxes(label)
-            sample_iou, inter, union = union_overlap(_boxes(parsed.objects), label_boxes, w, h)
-            values = {
-                "n": 1,
-                "correct": float(reward["correct"]),
-                "reward": float(reward["total"]),
-                "format": parsed.objects is not None,
-                "strict_format": parsed.strict_format,  # the whole text is <think>…</think><answer>…</answer>
-                "giou_sum": sample_iou,
-                "inter": inter,
-                "union": union,
-                "n_nonobj": not label_boxes,
-                # N-Acc wants an explicit, parsable `[]`, not merely no usable boxes.
-                "nonobj_correct": not label_boxes and parsed.objects == [],
-                "think_words": len(parsed.think.split()) if parsed.think else 0,
-            }
-            row = np.array([float(values[name]) for name in FIELDS])
+            values = self.sample_values(text, reward, label, w, h)
+            row = np.array([float(values.get(name, 0.0)) for name in FIELDS])
             delta[0] += row
             if group in self._row:  # unknown groups still count overall
                 delta[self._row[group]] += row
         self.stats += torch.as_tensor(delta, dtype=self.stats.dtype, device=self.stats.device)
+
+    @staticmethod
+    def sample_values(text: str, reward: dict, label, w: int, h: int) -> dict:
+        """One completion's contribution to each field."""
+        parsed = parse_completion(text)
+        label_boxes = _label_boxes(label)
+        sample_iou, inter, union = placed_overlap(_placed_boxes(parsed.objects), label_boxes, w, h)
+        return {
+            "n": 1,
+            "correct": float(reward["correct"]),
+            "reward": float(reward["total"]),
+            "format": parsed.objects is not None,
+            "strict_format": parsed.strict_format,  # the whole text is <think>…</think><answer>…</answer>
+            "giou_sum": sample_iou,
+            "inter": inter,
+            "union": union,
+            "n_nonobj": not label_boxes,
+            # N-Acc wants an explicit, parsable `[]`, not merely no usable boxes.
+            "nonobj_correct": not label_boxes and parsed.objects == [],
+            "think_words": len(parsed.think.split()) if parsed.think else 0,
+        }
 
     @staticmethod
     def _summary(row: list[float]) -> dict:
@@ -165,3 +206,27 @@ class GroundingMetrics(Metric):
             name: self._summary(rows[i]) for name, i in self._row.items() if rows[i][_COL["n"]] > 0
         }
         return result
+
+
+@register_metric("answer")
+class AnswerMetrics(GroundingMetrics):
+    """Accuracy of an answer text (counting, multiple choice, exact answers), overall and per
+    group: the reward's own `correct`, its mean total, the share of answers it could read
+    (`format_rate`: its `answer_format` component), strict format and think length. There are
+    no boxes: gIoU, cIoU and N-Acc are None. `labels`, `width` and `height` are not read."""
+
+    @staticmethod
+    def sample_values(text: str, reward: dict, label, w: int, h: int) -> dict:
+        parsed = parse_completion(text)
+        return {
+            "n": 1,
+            "correct": float(reward["correct"]),
+            "reward": float(reward["total"]),
+            "format": float(reward.get("answer_format", 0.0)) > 0,
+            "strict_format": parsed.strict_format,
+            "think_words": len(parsed.think.split()) if parsed.think else 0,
+        }
+
+    @staticmethod
+    def _summary(row: list[float]) -> dict:
+        return GroundingMetrics._summary(row) | {"giou": None, "ciou": None, "n_acc": None}

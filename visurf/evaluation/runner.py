@@ -14,7 +14,7 @@ import torch
 
 from visurf.data.errors import DataError
 from visurf.evaluation.line import eval_line
-from visurf.evaluation.metrics import GroundingMetrics
+from visurf.evaluation.metrics import metric_for
 from visurf.evaluation.paired import paired_change
 from visurf.models.processing import images_of
 from visurf.rollout import sample
@@ -110,7 +110,8 @@ def evaluate(
     outcomes: list | None = None,
     logged_examples: list | None = None,
 ) -> tuple[dict, list[dict]]:
-    """Metrics of greedy completions (see GroundingMetrics) and the first completions as records.
+    """Metrics of greedy completions (the reward's metric: GroundingMetrics, or AnswerMetrics for
+    answer-text labels) and the first completions as records.
 
     `outcomes`: a list that receives (index, group, correct) for every example evaluated, in
     order (paired.py); index is the example's row in its split (`Example.index`, -1 where it was
@@ -119,7 +120,7 @@ def evaluate(
     `num_batches`: as in `completions` (FSDP).
     """
     device = device or next(model.parameters()).device
-    metric = GroundingMetrics().to(device)
+    metric = metric_for(reward_fn).to(device)
     samples = []
     for batch, texts, rewards in completions(
         model,

@@ -35,7 +35,7 @@ class SFTStage:
 
     def label_text(self, example) -> str:
         think = example.think if self.use_think and example.think else None
-        return format_completion(think, example.objects)
+        return format_completion(think, example.solution)  # the answer as the policy writes it
 
     @torch.no_grad()
     def experience(self, host: StageHost, examples: list) -> Experience:

@@ -28,7 +28,7 @@ from visurf.models.families import family_of
 from visurf.models.loading import freeze_vision_tower, load_policy
 from visurf.models.processing import image_budget
 from visurf.objectives import build_schedule
-from visurf.rewards import build_reward, format_completion
+from visurf.rewards import build_reward, format_completion, label_answer
 from visurf.runs import metrics_log
 from visurf.runs.checkpoints import (
     find_checkpoint,
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 def longest_label(example) -> str:
     """The longest form a stage gives the label: with its think text, or the dataset's own string."""
     return max(
-        format_completion(example.think or None, example.objects),
+        format_completion(example.think or None, example.solution),
         f"<answer>{example.raw_solution}</answer>",
         key=len,
     )
@@ -105,9 +105,15 @@ def build_run(cfg) -> tuple[PostTrainModule, list, list]:
     run (SplitRows: checked now, decoded per batch), as `fit` trains them; also what a probe of
     one run's steps starts from."""
     frame = int(cfg.model.frame)
-    train_examples = open_rows(cfg.data, frame, cfg.data.train_split, log=log)
+    answer = label_answer(cfg.reward.name)  # how the reward reads a row's label (None: boxes)
+    train_examples = open_rows(cfg.data, frame, cfg.data.train_split, log=log, answer=answer)
     test_examples = open_rows(
-        cfg.data, frame, cfg.data.test_split, limit=int(cfg.eval.num_examples) or None, log=log
+        cfg.data,
+        frame,
+        cfg.data.test_split,
+        limit=int(cfg.eval.num_examples) or None,
+        log=log,
+        answer=answer,
     )
     quant = None
     if cfg.peft.name == "qlora":  # imported lazily: peft/bitsandbytes cost seconds to import

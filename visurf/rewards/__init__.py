@@ -9,7 +9,14 @@ from visurf.rewards.parsing import (
     format_completion,
     parse_completion,
 )
-from visurf.rewards.registry import REWARDS, Reward, UnknownRewardError, build_reward, register_reward
+from visurf.rewards.registry import (
+    REWARDS,
+    Reward,
+    UnknownRewardError,
+    build_reward,
+    label_answer,
+    register_reward,
+)
 from visurf.rewards.vision_reasoner import VisionReasonerReward
 
 __all__ = [
@@ -26,6 +33,7 @@ __all__ = [
     "coerce_objects",
     "format_answer",
     "format_completion",
+    "label_answer",
     "parse_completion",
     "register_reward",
 ]

@@ -12,7 +12,7 @@ from visurf.rewards.geometry import (
     pairwise_mean_l1,
     rows_inside,
 )
-from visurf.rewards.parsing import as_coords, coerce_objects, parse_completion
+from visurf.rewards.parsing import as_coords, coerce_objects, is_image_index, parse_completion
 from visurf.rewards.registry import register_reward
 
 # Sentence ends; a '.' between two digits is a decimal point ("10.5"), not a sentence end.
@@ -96,7 +96,9 @@ class GroundingReward:
         self.iou_threshold = float(iou_threshold)
         self.reference_frame = float(reference_frame)
 
-    def _match(self, boxes, points, labels: list[dict], scale: float, frame: float) -> list[tuple]:
+    def _match(
+        self, boxes, points, labels: list[dict], scale: float, frame: float, images=None
+    ) -> list[tuple]:
         """Hungarian matching of predicted boxes [M, 4] and points [M, 2] to the labels; returns
         (score 0..3, IoU hit) of each chosen pair.
 
@@ -106,6 +108,9 @@ class GroundingReward:
         tie-breaks of a whole assignment sum to < 1, so the assignment maximises the integer
         reward exactly, and among equal-reward assignments prefers the better-overlapping,
         closer boxes.
+
+        `images`: the image index [M] of each prediction, for labels that name theirs (a row
+        with several images): a prediction pairs only with a label object in its own image.
         """
         label_boxes = np.array([g["bbox_2d"] for g in labels], dtype=np.float64)
         label_points = np.array([g["point_2d"] for g in labels], dtype=np.float64)
@@ -115,6 +120,9 @@ class GroundingReward:
         near = pairwise_distance(points, label_points) < self.point_threshold * scale
         point_hit = near & rows_inside(points, boxes)[:, None]
         score = iou_hit.astype(int) + (l1 < self.box_l1_threshold * scale) + point_hit
+        if images is not None:
+            same = np.asarray(images)[:, None] == np.array([g.get("image", 0) for g in labels])[None, :]
+            score, iou_hit = score * same, iou_hit & same
         weight = 1.0 / (2 * (min(len(boxes), len(labels)) + 1))
         cost = -score + weight * (1.0 - overlap + np.minimum(l1 / frame, 1.0))
         rows, cols = linear_sum_assignment(cost)
@@ -126,11 +134,19 @@ class GroundingReward:
             return 0.0, 0.0
         if not objects and not labels:
             return 3.0, 1.0  # a correct "nothing there" earns full marks
-        boxes, points = well_formed(read_elements(objects) if elements is None else elements)
+        elements = read_elements(objects) if elements is None else elements
+        boxes, points = well_formed(elements)
         if not len(boxes) or not labels:
             return 0.0, 0.0
         frame = float(max(width, height))
-        matched = self._match(boxes, points, labels, frame / self.reference_frame, frame)
+        images = None
+        if any("image" in g for g in labels):  # several images: each object in its own
+            images = [
+                _image_index(obj)
+                for obj, (box, point) in zip(objects, elements)
+                if box is not None and point is not None
+            ]
+        matched = self._match(boxes, points, labels, frame / self.reference_frame, frame, images)
         score = sum(m[0] for m in matched) / max(len(objects), len(labels))
         correct = len(objects) == len(boxes) == len(labels) and all(m[1] for m in matched)
         return float(score), float(correct)
@@ -154,6 +170,13 @@ class GroundingReward:
         except Exception:  # last resort: the reward must never stop training
             pass
         return {**scores, "total": sum(scores.values()), "correct": correct}
+
+
+def _image_index(obj) -> int:
+    """The image a predicted object names (`"image": k`), 0 where it names none, -1 (matching no
+    label) where what it names is not an index."""
+    k = obj.get("image", 0) if isinstance(obj, dict) else 0
+    return k if is_image_index(k) else -1
 
 
 def check_size(width, height) -> None:

@@ -46,10 +46,25 @@ class _SingleAnswerReward:
 
     components = ("think_format", "answer_format", "accuracy")
     max_total = 3.0
+    metric = "answer"  # evaluated by accuracy, not boxes (visurf.evaluation.metrics.AnswerMetrics)
+    answer_kind = "an answer"  # how messages name a well-formed label
 
     @staticmethod
     def parse_answer(text: str):
         raise NotImplementedError
+
+    @classmethod
+    def label_answer(cls, solution) -> str:
+        """A row's solution as the answer text the policy writes (its canonical form: `3`, `B`);
+        ValueError when it is not one."""
+        value = cls.parse_answer(solution) if isinstance(solution, (str, int)) else None
+        if value is None or isinstance(solution, bool):
+            raise ValueError(f"solution {solution!r:.80} is not {cls.answer_kind} (reward {cls.name})")
+        return cls.show(value, str(solution))
+
+    @staticmethod
+    def show(value, text: str) -> str:
+        return str(value)
 
     def __call__(self, completion: str, solution, width: int = 0, height: int = 0) -> dict[str, float]:
         label = self.parse_answer(solution)
@@ -74,6 +89,7 @@ class CountingReward(_SingleAnswerReward):
     """The answer is an integer count, e.g. `<answer>3</answer>`."""
 
     parse_answer = staticmethod(parse_integer)
+    answer_kind = "an integer count"
 
 
 @register_reward("multiple_choice")
@@ -81,6 +97,7 @@ class MultipleChoiceReward(_SingleAnswerReward):
     """The answer is one letter A-E (case and `(B)` / `B.` forms accepted)."""
 
     parse_answer = staticmethod(parse_choice)
+    answer_kind = "one letter A-E"
 
 
 @register_reward("exact_answer")
@@ -89,3 +106,8 @@ class ExactAnswerReward(_SingleAnswerReward):
     text (case and spacing aside), e.g. `<answer>3/4</answer>` for the label `0.75`."""
 
     parse_answer = staticmethod(parse_exact)
+    answer_kind = "an answer (a number or a text)"
+
+    @staticmethod
+    def show(value, text: str) -> str:
+        return text.strip()  # as written: `3/4` and `0.75` score alike, and the row chose one

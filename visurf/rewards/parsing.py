@@ -101,7 +101,17 @@ def coerce_objects(value) -> list[dict] | None:
         if box is None or point is None:
             return None
         objects.append({"bbox_2d": box, "point_2d": point})
+        image = item.get("image")
+        if image is not None:  # a row with several images: the image the object lies in
+            if not is_image_index(image):
+                return None
+            objects[-1]["image"] = image
     return objects
+
+
+def is_image_index(value) -> bool:
+    """0, 1, ...: an image of a row (a bool is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _ints(coords) -> list[int]:
@@ -109,14 +119,19 @@ def _ints(coords) -> list[int]:
 
 
 def format_answer(objects: list[dict]) -> str:
-    """Canonical answer JSON: compact, keys bbox_2d then point_2d, integer coordinates."""
+    """Canonical answer JSON: compact, keys bbox_2d then point_2d, integer coordinates, then the
+    object's image index where it has one (a row with several images)."""
     canonical = []
     for obj in objects:
-        canonical.append({key: _ints(obj[key]) for key in ("bbox_2d", "point_2d") if key in obj})
+        item = {key: _ints(obj[key]) for key in ("bbox_2d", "point_2d") if key in obj}
+        if "image" in obj:
+            item["image"] = int(obj["image"])
+        canonical.append(item)
     return json.dumps(canonical, separators=(",", ":"))
 
 
-def format_completion(think: str | None, objects: list[dict]) -> str:
-    """The completion template: `<think>T</think><answer>JSON</answer>` (no think block if None)."""
-    answer = f"<answer>{format_answer(objects)}</answer>"
+def format_completion(think: str | None, objects: list[dict] | str) -> str:
+    """The completion template: `<think>T</think><answer>JSON</answer>` (no think block if None);
+    `objects` may be the answer text already (an example's `solution`)."""
+    answer = f"<answer>{objects if isinstance(objects, str) else format_answer(objects)}</answer>"
     return answer if think is None else f"<think>{think}</think>{answer}"
