@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import run
 from tests.mixed_data import write_mixed
+from visurf.rewards.parsing import parse_completion
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,20 @@ def kind(row: dict) -> str:
     return row["id"].rsplit("-", 1)[-1]
 
 
+def policy_steps(run_dir) -> list[tuple[dict, list[dict]]]:
+    """(metrics.csv row, the step's rollout records) of each policy step (one with a format rate)."""
+    with open(run_dir / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/format_rate")]
+    return [
+        (r, [s for s in records(run_dir, f"train_step{int(r['step']) + 1:05d}.jsonl") if not s["is_label"]])
+        for r in rows
+    ]
+
+
+def share(flags: list[bool]) -> float:
+    return sum(flags) / len(flags)
+
+
 @pytest.mark.parametrize("objective", ["sft", "rlvr", "grpo", "sft_rlvr", "visurf"])
 def test_a_mixed_batch_trains_under_every_objective(tmp_path, mixed_files, objective):
     run_dir, summary = mixed_run(tmp_path, mixed_files(), f"objective={objective}")
@@ -55,6 +70,13 @@ def test_a_mixed_batch_trains_under_every_objective(tmp_path, mixed_files, objec
     evaluated = records(run_dir, "eval_step00002.jsonl")
     assert sorted(kind(r) for r in evaluated) == ["one", "one", "text", "text", "two", "two"]
     labels = {r["id"]: r["label"] for r in evaluated}  # each object in its own image's frame
+    sizes = {r["id"]: r["original_size"] for r in evaluated if kind(r) != "text"}  # each image's
+    assert sizes == {
+        "q1-one": [224, 112],
+        "q2-two": [[224, 112], [96, 160]],
+        "q4-one": [112, 112],
+        "q5-two": [[112, 112], [224, 112]],
+    }
     assert labels["q2-two"] == '[{"bbox_2d":[9,56,56,105],"point_2d":[33,81],"image":1}]'
     assert labels["q0-text"] == "[]"
     if objective == "sft":  # the label trained is the canonical one, image index included
@@ -63,6 +85,12 @@ def test_a_mixed_batch_trains_under_every_objective(tmp_path, mixed_files, objec
     with open(run_dir / "metrics.csv") as f:
         losses = [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    steps = policy_steps(run_dir)
+    assert len(steps) == {"sft": 0, "sft_rlvr": 1}.get(objective, 2)
+    for logged, rollouts in steps:  # grounding: the answer parses as a JSON list; `[]`: nothing there
+        answers = [parse_completion(r["completion"]).objects for r in rollouts]
+        assert float(logged["train/format_rate"]) == pytest.approx(share([a is not None for a in answers]))
+        assert float(logged["train/empty_answer_rate"]) == pytest.approx(share([a == [] for a in answers]))
 
 
 # (reward, objective, the label each row trains with: its answer in canonical form)
@@ -98,6 +126,11 @@ def test_answer_text_labels_load_train_and_evaluate(tmp_path, mixed_files, rewar
             assert r["completion"].startswith("<think>")
             assert r["completion"].endswith(f"</think><answer>{expected[r['id']]}</answer>")
             assert r["rewards"]["accuracy"] == 1.0 and r["rewards"]["answer_format"] == 1.0
+    for logged, rollouts in policy_steps(run_dir):  # the share of answers the reward could read
+        assert rollouts and float(logged["train/format_rate"]) == pytest.approx(
+            share([r["rewards"]["answer_format"] == 1.0 for r in rollouts])
+        )
+        assert not [k for k, v in logged.items() if "empty_answer_rate" in k and v]  # `[]`: no answer here
     after = summary["eval_after"]  # accuracy by the reward; no boxes, so no gIoU
     assert after["num_examples"] == 6 and after["giou"] is None and after["ciou"] is None
     evaluated = records(run_dir, "eval_step00002.jsonl")

@@ -27,7 +27,8 @@ gIoU and cIoU are box-level (`box_giou`, `box_ciou`, `level: box`):
 The metrics come from the one evaluator (`visurf.evaluation.runner.evaluate`) and have the keys
 of summary.json's `eval_after`, plus `checkpoint`, `split`, `versions`, `outcomes` (every
 question's [index, group, correct]) and `answers` (every question's problem, label and greedy
-completion, and the completion's boxes and points in the image's original pixels, `original_size`); the last two go to the `out` file only. Two evaluations of the same split compare
+completion, and the completion's boxes and points in the image's original pixels, `original_size`: one
+[width, height] per image for a row with several); the last two go to the `out` file only. Two evaluations of the same split compare
 question by question, `--show N` printing what changed in words:
 `python -m visurf.compare A.json B.json --show 5`.
 """

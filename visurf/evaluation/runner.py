@@ -95,6 +95,14 @@ def repeat_each(items: list, k: int) -> list:
     return [item for item in items for _ in range(k)]
 
 
+def original_size(example) -> list:
+    """The original pixels answers map back to: [width, height] of a row's image, or one
+    [width, height] per image for a row with several."""
+    if example.original_sizes:
+        return [list(size) for size in example.original_sizes]
+    return [example.original_width or example.width, example.original_height or example.height]
+
+
 @torch.no_grad()
 def evaluate(
     model,
@@ -154,7 +162,7 @@ def evaluate(
                         "completion": t,
                         "reward": r["total"],
                         "correct": r["correct"],
-                        "original_size": [e.original_width or e.width, e.original_height or e.height],
+                        "original_size": original_size(e),
                         "boxes": original.boxes,
                         "points": original.points,
                         "rewards": {k: float(v) for k, v in r.items() if k != "correct"},

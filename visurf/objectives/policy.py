@@ -28,6 +28,7 @@ from visurf.algorithms import (
 )
 from visurf.data.groups import GROUPS
 from visurf.models.processing import images_of
+from visurf.objectives.answer_reading import AnswerReading, read_answers
 from visurf.objectives.diagnostics import sampled_entropy, spread_diagnostics
 from visurf.objectives.experience import Experience
 from visurf.objectives.registry import register_stage
@@ -119,8 +120,9 @@ class PolicyStage:
         ]
         totals = torch.tensor([s["total"] for s in scores], dtype=torch.float32).view(b, g)
         correct = torch.tensor([bool(s["correct"]) for s in scores]).view(b, g)
-        metrics = rollout_metrics(texts, scores, seqs, g)
-        metrics.update(by_group(examples, correct, texts))
+        reading = read_answers(host.reward_fn, texts, scores)
+        metrics = rollout_metrics(texts, scores, seqs, g, reading)
+        metrics.update(by_group(examples, correct, reading))
 
         loss_mask = seqs.mask.clone()
         if self.cfg.mask_truncated:
@@ -354,17 +356,19 @@ def _mean(values: torch.Tensor) -> float:
     return values.float().mean().item() if values.numel() else math.nan
 
 
-def by_group(examples: list, correct: torch.Tensor, texts: list[str]) -> dict[str, float]:
+def by_group(examples: list, correct: torch.Tensor, reading: AnswerReading) -> dict[str, float]:
     """Per data group of the batch's prompts (`group/<name>/...`): rollout accuracy, the share of
-    `[]` answers, and the share of prompts none of whose G rollouts is correct (where RLVR has
-    nothing to learn from and only an injected label can teach). correct: [B, G]."""
+    `[]` answers (grounding rewards only), and the share of prompts none of whose G rollouts is
+    correct (where RLVR has nothing to learn from and only an injected label can teach).
+    correct: [B, G]."""
     g = correct.shape[1]
-    empty = torch.tensor([parse_completion(t).objects == [] for t in texts]).view(-1, g)
+    empty = reading.empty.view(-1, g) if reading.empty is not None else None
     out = {}
     for name in _data_groups(examples):
         rows = _rows(examples, name)
         out[f"group/{name}/accuracy"] = _mean(correct[rows])
-        out[f"group/{name}/empty_answer_rate"] = _mean(empty[rows])
+        if empty is not None:
+            out[f"group/{name}/empty_answer_rate"] = _mean(empty[rows])
         out[f"group/{name}/none_correct"] = _mean(~correct[rows].any(1))
     return out
 
@@ -391,8 +395,10 @@ def label_tokens_by_group(labelled: list, label_mask: torch.Tensor) -> dict[str,
 
 
 def rollout_metrics(
-    texts: list[str], scores: list[dict], seqs: Sequences, group_size: int
+    texts: list[str], scores: list[dict], seqs: Sequences, group_size: int, reading: AnswerReading
 ) -> dict[str, float]:
+    """The step's means over its rollouts. `format_rate`: the share of answers the reward could
+    read (`reading`); `empty_answer_rate`: the share of `[]` answers, where the reward grounds."""
     n = len(texts)
     metrics = {"reward": sum(s["total"] for s in scores) / n}
     for key in scores[0]:
@@ -400,10 +406,11 @@ def rollout_metrics(
             metrics[f"reward/{key}"] = sum(s[key] for s in scores) / n
     parsed = [parse_completion(t) for t in texts]
     metrics["accuracy"] = sum(s["correct"] for s in scores) / n
-    metrics["format_rate"] = sum(p.objects is not None for p in parsed) / n
+    metrics["format_rate"] = int(reading.readable.sum()) / n
     metrics["strict_format_rate"] = sum(p.strict_format for p in parsed) / n
-    # `[]` ("nothing there") is the answer RL most easily drifts onto or off (experiments/log/2026-12-03.md).
-    metrics["empty_answer_rate"] = sum(p.objects == [] for p in parsed) / n
+    if reading.empty is not None:
+        # `[]` ("nothing there") is the answer RL most easily drifts onto or off (experiments/log/2026-12-03.md).
+        metrics["empty_answer_rate"] = int(reading.empty.sum()) / n
     metrics["completion_length"] = seqs.mask.sum(-1).float().mean().item()
     metrics["truncated_rate"] = seqs.truncated.float().mean().item()
     names = [k for k in scores[0] if k not in ("total", "correct")]
