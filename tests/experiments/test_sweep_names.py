@@ -20,6 +20,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from visurf.config.paths import CONF_DIR
+from visurf.config.validate import validate
 from visurf.runs.naming import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,7 @@ def job_folders(overrides: list[str]) -> list[str]:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         for num, job in enumerate(jobs):
             cfg = compose(config_name="config", overrides=job, return_hydra_config=True)
+            validate(cfg)  # every documented job would also start: a preset no objective refuses
             OmegaConf.update(cfg, "hydra.job.num", num)
             folders.append(OmegaConf.select(cfg, "hydra.sweep.subdir"))
     return folders

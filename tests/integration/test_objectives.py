@@ -157,7 +157,9 @@ def test_identity_3_equal_rewards_leave_only_the_kl_term(examples, constant_rewa
     module.policy.zero_grad()
     logp = token_logps(module.policy, exp.seqs)
     on_rollouts = (~exp.is_label).float()[:, None]  # kl_on_label=false: the label rows carry 0
-    kl_only = aggregate(0.1 * kl_k3(logp, exp.ref_logp) * on_rollouts, exp.loss_mask, "grpo")
+    kl_only = aggregate(
+        0.1 * kl_k3(logp, exp.ref_logp) * on_rollouts, exp.loss_mask, cfg.objective.loss_aggregation
+    )
     kl_only.backward()
     assert float(loss) == pytest.approx(float(kl_only), abs=1e-6) and float(loss) > 0
     assert_same_grads(g_loss, grads(module.policy), atol=1e-7)

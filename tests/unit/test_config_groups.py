@@ -20,7 +20,7 @@ from visurf.runs.naming import register_resolvers, reward_control_of, run_name
     [
         (["objective=sft", "objective.mu=4"], "objective.mu"),
         (["objective=sft", "objective.beta=0.1"], "objective.beta"),
-        (["objective=sft", "objective.loss_aggregation=dapo"], "objective.loss_aggregation"),
+        (["objective=sft", "objective.loss_aggregation=grpo"], "objective.loss_aggregation"),
         (["objective=rlvr", "objective.sft_use_think=true"], "objective.sft_use_think"),
         (["objective=visurf", "objective.sft_use_think=true"], "objective.sft_use_think"),
     ],
