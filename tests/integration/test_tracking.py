@@ -51,9 +51,10 @@ def wandb_run(run_dir) -> dict:
     """config, history rows, summary and table artifacts of the run's one offline W&B run."""
     files = glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
     assert len(files) == 1, files
-    config, history, summary, artifacts = {}, [], {}, []
+    config, history, summary, artifacts, kinds = {}, [], {}, [], []
     for record in wandb_records(files[0]):
         kind = record.WhichOneof("record_type")
+        kinds.append(kind)
         if kind in ("run", "config"):  # a config update may be folded into the run's first record
             updates = record.run.config.update if kind == "run" else record.config.update
             config.update({u.key: json.loads(u.value_json) for u in updates})
@@ -67,7 +68,7 @@ def wandb_run(run_dir) -> dict:
             )
         elif kind == "artifact":
             artifacts.append(record.artifact)
-    return {"config": config, "history": history, "summary": summary, "artifacts": artifacts}
+    return {"config": config, "history": history, "summary": summary, "artifacts": artifacts, "kinds": kinds}
 
 
 def metrics_rows(run_dir) -> list[dict]:
@@ -136,6 +137,9 @@ def test_the_completions_page_shows_each_row_beside_its_image(tracked_run):
 def test_wandb_offline_holds_config_metrics_summary_and_tables_with_images(tracked_run):
     run_dir, summary = tracked_run
     wb = wandb_run(run_dir)
+    # what the file held, should its config lack a key
+    held = f"config keys {sorted(wb['config'])}, records {wb['kinds']}"
+    assert "objective" in wb["config"] and "seed" in wb["config"], held
     assert wb["config"]["objective"]["name"] == "visurf" and wb["config"]["seed"] == 0
     logged = {
         row["trainer/global_step"]: row["train/reward"] for row in wb["history"] if "train/reward" in row

@@ -1,0 +1,99 @@
+"""Where the labels should matter: each run's accuracy per data group at every evaluation, and
+per window of training steps the share of its groups whose rollouts found no right answer and
+the share the label entered, per data group.
+
+    python experiments/probes/regime_curves.py RUN_DIR [RUN_DIR ...] [--window 120] [--out FILE.md]
+
+Reads a finished run's committed files only: `samples/outcomes_step*.json` (one
+[index, group, correct] per evaluated question) and `metrics.csv` (`train/group/<g>/none_correct`
+and `train/group/<g>/label_entered`, NaN where a step had no prompt of the group). The regime the
+issue asks for shows as novel accuracy rising under SFT, and under RLVR staying near the start
+while most novel groups find no right answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+GROUPS = ("known", "novel", "non_object", "multi")
+
+
+def eval_curve(run: Path) -> pd.DataFrame:
+    """One row per evaluation step: its questions and the accuracy of each data group present."""
+    rows = []
+    for path in sorted((run / "samples").glob("outcomes_step*.json")):
+        step = int(re.search(r"step(\d+)", path.name).group(1))
+        outcomes = pd.DataFrame(json.loads(path.read_text()), columns=["index", "group", "correct"])
+        row = {"step": step, "questions": len(outcomes), "all": outcomes.correct.mean()}
+        row.update(outcomes.groupby("group").correct.mean().to_dict())
+        rows.append(row)
+    if not rows:
+        raise FileNotFoundError(f"{run}: no samples/outcomes_step*.json (was the run evaluated?)")
+    return pd.DataFrame(rows).set_index("step")
+
+
+def train_windows(run: Path, window: int) -> pd.DataFrame:
+    """Per window of `window` steps and data group: mean none-correct share and label-entered share."""
+    metrics = pd.read_csv(run / "metrics.csv")
+    train = metrics[metrics["train/loss"].notna()] if "train/loss" in metrics else metrics
+    if "step" not in train or train.empty:
+        raise ValueError(f"{run}/metrics.csv has no training rows")
+    window_of = (train["step"] // window) * window
+    columns = {}
+    for group in GROUPS:
+        for stat in ("none_correct", "label_entered"):
+            name = f"train/group/{group}/{stat}"
+            if name in train:
+                columns[f"{group} {stat}"] = train[name].groupby(window_of).mean()
+    return pd.DataFrame(columns).dropna(axis=1, how="all")  # groups the run never met
+
+
+def fmt(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def markdown(frame: pd.DataFrame, index_name: str) -> str:
+    head = [index_name, *frame.columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for index, row in frame.iterrows():
+        cells = [str(int(index)), *(str(int(v)) if c == "questions" else fmt(v) for c, v in row.items())]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report(runs: list[Path], window: int) -> str:
+    parts = []
+    for run in runs:
+        parts.append(
+            f"### {run.name}\n\nEvaluation accuracy by data group:\n\n{markdown(eval_curve(run), 'step')}"
+        )
+        windows = train_windows(run, window)
+        if windows.empty:
+            parts.append("Training: no per-group rollout statistics (an SFT run has no rollouts).")
+        else:
+            parts.append(f"Training, mean per window of {window} steps:\n\n{markdown(windows, 'from step')}")
+    return "\n\n".join(parts) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--window", type=int, default=120, help="training steps per window (default 120)")
+    parser.add_argument("--out", type=Path, help="also write the tables to this markdown file")
+    args = parser.parse_args(argv)
+    if args.window < 1:
+        parser.error(f"--window must be at least 1, got {args.window}")
+    text = report(args.runs, args.window)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
