@@ -78,7 +78,7 @@ def test_run_pocket_makes_the_committed_run_names(sweep):
 
 @pytest.mark.parametrize(
     ("readme", "sweeps"),
-    [(RESULTS / "README.md", set(SWEEPS)), (ROOT / "experiments" / "README.md", {"pocket"})],
+    [(RESULTS / "README.md", {*SWEEPS, "pocket_novel"}), (ROOT / "experiments" / "README.md", {"pocket"})],
 )
 def test_the_readmes_multiruns_make_the_committed_run_names(readme, sweeps):
     made: dict[str, set[str]] = {}
