@@ -99,3 +99,19 @@ def test_the_swapped_pocket_preset_trades_the_concept_roles_and_keeps_the_pocket
     assert list(base_config(swapped.model).data.synth.novel_shapes) == [
         "circle"
     ]  # the base learns this world
+
+
+def test_the_novel_pocket_preset_keeps_the_pockets_base_and_settings_and_asks_only_novel_questions():
+
+    from visurf.config.validate import validate
+
+    for objective in ("sft", "rlvr", "sft_rlvr", "visurf"):
+        pocket = compose_config(["experiment=pocket", f"objective={objective}"])
+        novel = compose_config(["experiment=pocket_novel", f"objective={objective}"])
+        validate(novel)
+        # the same base: the novel share is the post-training data's, not the base's world
+        assert base_path(novel.model) == base_path(pocket.model), objective
+        for key in ("optim.lr", "objective.beta", "train.batch_size", "rollout.num_generations"):
+            assert OmegaConf.select(novel, key) == OmegaConf.select(pocket, key), (objective, key)
+        assert novel.data.synth.novel_fraction == 1.0 and novel.trainer.max_steps == 480
+        assert novel.data.synth.num_test == 3500 and novel.eval.every_n_batches == 0
