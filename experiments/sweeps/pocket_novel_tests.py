@@ -1,0 +1,109 @@
+"""The pocket_novel comparison's tests, fixed before its runs (results README, "Where the labels
+should matter"), from a folder of its runs:
+
+    python experiments/sweeps/pocket_novel_tests.py [FOLDER] [--questions 2500:3500]
+
+FOLDER (default experiments/results/pocket_novel) holds runs named JOBNUM_RUNNAME_sSEED, as the
+README's multiruns make them. Each test pairs runs of the same seed and is reported summed over
+the seeds (McNemar) and at the seed level (per-seed differences in points, a t-test over seeds,
+a two-level bootstrap interval): ViSurf against RLVR, SFT and SFT→RLVR, then every objective
+against the base (each run's first evaluation against its last). Only questions in
+--questions count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from visurf.evaluation.paired import mcnemar_p, paired_change, seed_level, summed_change
+
+ROOT = Path(__file__).resolve().parents[2]
+OBJECTIVES = {"ViSurf": "visurf_all", "RLVR": "rlvr", "SFT": "sft", "SFT→RLVR": "sft_rlvr"}
+
+
+def runs_by_seed(folder: Path, run_name: str) -> dict[int, Path]:
+    """The runs of one objective, by seed (`3_rlvr_s3` is RLVR's seed 3; `5_sft_rlvr_s0` is not SFT's)."""
+    found = {}
+    for run in sorted(folder.iterdir()):
+        match = re.fullmatch(rf"\d+_{re.escape(run_name)}_s(\d+)", run.name)
+        if match and (run / "summary.json").exists():
+            found[int(match.group(1))] = run
+    return found
+
+
+def outcomes(run: Path, which: str, questions: range) -> list:
+    """A run's first or last evaluation, only the questions in range."""
+    steps = sorted((run / "samples").glob("outcomes_step*.json"))
+    if not steps:
+        raise FileNotFoundError(f"{run}: no samples/outcomes_step*.json")
+    rows = json.loads(steps[0 if which == "first" else -1].read_text())
+    return [row for row in rows if row[0] in questions]
+
+
+def line(name: str, changes: list[dict]) -> str:
+    total = summed_change(changes)
+    level = seed_level(changes)
+    per_seed = ", ".join(f"{100 * d:+.1f}" for d in level["differences"])
+    t_p = "-" if level["t_p_value"] is None else f"{level['t_p_value']:.2g}"
+    low, high = (100 * x for x in level["ci"])
+    return (
+        f"| {name} | {len(changes)} | {total['gained']} / {total['lost']} "
+        f"(p {mcnemar_p(total['gained'], total['lost']):.2g}) | {per_seed} | "
+        f"{100 * level['mean']:+.1f} (t-test p {t_p}; 95% interval {low:+.1f} to {high:+.1f}) |"
+    )
+
+
+def tests(folder: Path, questions: range) -> str:
+    runs = {name: runs_by_seed(folder, run_name) for name, run_name in OBJECTIVES.items()}
+    if not runs["ViSurf"]:
+        raise FileNotFoundError(f"{folder}: no ViSurf runs (N_visurf_all_sK folders with a summary.json)")
+    rows = [
+        "| test | seeds | summed over seeds | per seed (points) | over seeds (points) |",
+        "|" + " --- |" * 5,
+    ]
+    for other in ("RLVR", "SFT", "SFT→RLVR"):
+        seeds = sorted(runs["ViSurf"].keys() & runs[other].keys())
+        if seeds:
+            changes = [
+                paired_change(
+                    outcomes(runs[other][s], "last", questions),
+                    outcomes(runs["ViSurf"][s], "last", questions),
+                )
+                for s in seeds
+            ]
+            rows.append(line(f"ViSurf against {other}", changes))
+    for name, by_seed in runs.items():
+        if by_seed:
+            changes = [
+                paired_change(outcomes(r, "first", questions), outcomes(r, "last", questions))
+                for _, r in sorted(by_seed.items())
+            ]
+            rows.append(line(f"{name} against the base", changes))
+    return "\n".join(rows) + "\n"
+
+
+def question_range(text: str) -> range:
+    try:
+        start, end = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--questions must be START:END, got {text!r}") from None
+    if not 0 <= start < end:
+        raise argparse.ArgumentTypeError(f"--questions needs 0 <= START < END, got {text!r}")
+    return range(start, end)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "folder", nargs="?", type=Path, default=ROOT / "experiments" / "results" / "pocket_novel"
+    )
+    parser.add_argument("--questions", type=question_range, default=range(2500, 3500))
+    args = parser.parse_args(argv)
+    print(tests(args.folder, args.questions), end="")
+
+
+if __name__ == "__main__":
+    main()
