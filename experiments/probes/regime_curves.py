@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 from pathlib import Path
 
 import pandas as pd
+
+from visurf.analysis.compare import evaluations
 
 GROUPS = ("known", "novel", "non_object", "multi")
 
@@ -27,8 +28,7 @@ GROUPS = ("known", "novel", "non_object", "multi")
 def eval_curve(run: Path) -> pd.DataFrame:
     """One row per evaluation step: its questions and the accuracy of each data group present."""
     rows = []
-    for path in sorted((run / "samples").glob("outcomes_step*.json")):
-        step = int(re.search(r"step(\d+)", path.name).group(1))
+    for step, path in evaluations(run).items():
         outcomes = pd.DataFrame(json.loads(path.read_text()), columns=["index", "group", "correct"])
         row = {"step": step, "questions": len(outcomes), "all": outcomes.correct.mean()}
         row.update(outcomes.groupby("group").correct.mean().to_dict())

@@ -14,11 +14,11 @@ against the base (each run's first evaluation against its last). Only questions 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 
-from visurf.evaluation.paired import mcnemar_p, paired_change, seed_level, summed_change
+from visurf.analysis.compare import compare_runs, evaluations, load_outcomes, question_range, within
+from visurf.evaluation.paired import paired_change, seed_level, summed_change
 
 ROOT = Path(__file__).resolve().parents[2]
 OBJECTIVES = {"ViSurf": "visurf_all", "RLVR": "rlvr", "SFT": "sft", "SFT→RLVR": "sft_rlvr"}
@@ -34,13 +34,13 @@ def runs_by_seed(folder: Path, run_name: str) -> dict[int, Path]:
     return found
 
 
-def outcomes(run: Path, which: str, questions: range) -> list:
-    """A run's first or last evaluation, only the questions in range."""
-    steps = sorted((run / "samples").glob("outcomes_step*.json"))
+def against_its_base(run: Path, questions: range) -> dict:
+    """The run's last evaluation against its first (the base), on the questions in range."""
+    steps = list(evaluations(run))
     if not steps:
         raise FileNotFoundError(f"{run}: no samples/outcomes_step*.json")
-    rows = json.loads(steps[0 if which == "first" else -1].read_text())
-    return [row for row in rows if row[0] in questions]
+    first, last = (within(load_outcomes(run, step), questions, run) for step in (steps[0], steps[-1]))
+    return paired_change(first, last)
 
 
 def line(name: str, changes: list[dict]) -> str:
@@ -50,9 +50,8 @@ def line(name: str, changes: list[dict]) -> str:
     t_p = "-" if level["t_p_value"] is None else f"{level['t_p_value']:.2g}"
     low, high = (100 * x for x in level["ci"])
     return (
-        f"| {name} | {len(changes)} | {total['gained']} / {total['lost']} "
-        f"(p {mcnemar_p(total['gained'], total['lost']):.2g}) | {per_seed} | "
-        f"{100 * level['mean']:+.1f} (t-test p {t_p}; 95% interval {low:+.1f} to {high:+.1f}) |"
+        f"| {name} | {len(changes)} | {total['gained']} / {total['lost']} (p {total['p_value']:.2g}) | "
+        f"{per_seed} | {100 * level['mean']:+.1f} (t-test p {t_p}; 95% interval {low:+.1f} to {high:+.1f}) |"
     )
 
 
@@ -67,32 +66,14 @@ def tests(folder: Path, questions: range) -> str:
     for other in ("RLVR", "SFT", "SFT→RLVR"):
         seeds = sorted(runs["ViSurf"].keys() & runs[other].keys())
         if seeds:
-            changes = [
-                paired_change(
-                    outcomes(runs[other][s], "last", questions),
-                    outcomes(runs["ViSurf"][s], "last", questions),
-                )
-                for s in seeds
-            ]
+            changes = [compare_runs(runs[other][s], runs["ViSurf"][s], questions=questions) for s in seeds]
             rows.append(line(f"ViSurf against {other}", changes))
     for name, by_seed in runs.items():
         if by_seed:
-            changes = [
-                paired_change(outcomes(r, "first", questions), outcomes(r, "last", questions))
-                for _, r in sorted(by_seed.items())
-            ]
-            rows.append(line(f"{name} against the base", changes))
+            rows.append(
+                line(f"{name} against the base", [against_its_base(r, questions) for r in by_seed.values()])
+            )
     return "\n".join(rows) + "\n"
-
-
-def question_range(text: str) -> range:
-    try:
-        start, end = (int(x) for x in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--questions must be START:END, got {text!r}") from None
-    if not 0 <= start < end:
-        raise argparse.ArgumentTypeError(f"--questions needs 0 <= START < END, got {text!r}")
-    return range(start, end)
 
 
 def main(argv: list[str] | None = None) -> None:
