@@ -115,3 +115,25 @@ def test_the_novel_pocket_preset_keeps_the_pockets_base_and_settings_and_asks_on
             assert OmegaConf.select(novel, key) == OmegaConf.select(pocket, key), (objective, key)
         assert novel.data.synth.novel_fraction == 1.0 and novel.trainer.max_steps == 480
         assert novel.data.synth.num_test == 3500 and novel.eval.every_n_batches == 0
+
+
+def test_the_novel_presets_on_other_splits_change_only_the_world_and_get_bases_of_their_own():
+    from visurf.config.validate import validate
+
+    default = compose_config(["experiment=pocket_novel", "objective=visurf"])
+    swapped = compose_config(["experiment=pocket_swapped", "objective=visurf"])
+    bases = {base_path(default.model)}
+    for preset in ("pocket_novel_swapped", "pocket_novel_random"):
+        cfg = compose_config([f"experiment={preset}", "objective=visurf"])
+        validate(cfg)
+        for key in (
+            "optim.lr",
+            "objective.beta",
+            "trainer.max_steps",
+            "data.synth.novel_fraction",
+            "data.synth.num_test",
+        ):
+            assert OmegaConf.select(cfg, key) == OmegaConf.select(default, key), (preset, key)
+        bases.add(base_path(cfg.model))
+    assert base_path(compose_config(["experiment=pocket_novel_swapped"]).model) == base_path(swapped.model)
+    assert len(bases) == 3  # the random split's base is neither of the others
