@@ -7,8 +7,10 @@ FOLDER (default experiments/results/pocket_novel) holds runs named JOBNUM_RUNNAM
 README's multiruns make them. Each test pairs runs of the same seed and is reported summed over
 the seeds (McNemar) and at the seed level (per-seed differences in points, a t-test over seeds,
 a two-level bootstrap interval): ViSurf against RLVR, SFT and SFT→RLVR, then every objective
-against the base (each run's first evaluation against its last). Only questions in
---questions count.
+against the base (each run's first evaluation against its last). Then each objective's
+accuracy after its run, the mean over its seeds, overall and by data group, beside the base's
+(the first evaluation of the runs; every run of a folder starts from the same base). Only
+questions in --questions count.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from visurf.evaluation.paired import paired_change, seed_level, summed_change
 
 ROOT = Path(__file__).resolve().parents[2]
 OBJECTIVES = {"ViSurf": "visurf_all", "RLVR": "rlvr", "SFT": "sft", "SFT→RLVR": "sft_rlvr"}
+GROUPS = {"novel": "novel, one object", "multi": "several objects", "non_object": "nothing there"}
 
 
 def runs_by_seed(folder: Path, run_name: str) -> dict[int, Path]:
@@ -76,6 +79,44 @@ def tests(folder: Path, questions: range) -> str:
     return "\n".join(rows) + "\n"
 
 
+def accuracy_by_group(outcomes: list) -> dict[str, float]:
+    """Accuracy over all the outcomes ([index, group, correct] rows) and within each data group."""
+    out = {"all": sum(c for _, _, c in outcomes) / len(outcomes)}
+    for group in GROUPS:
+        rows = [c for _, g, c in outcomes if g == group]
+        out[group] = sum(rows) / len(rows) if rows else float("nan")
+    return out
+
+
+def group_means(folder: Path, questions: range) -> str:
+    """Mean accuracy over seeds, overall and by data group: the base, then each objective after."""
+    runs = {name: runs_by_seed(folder, run_name) for name, run_name in OBJECTIVES.items()}
+    rows, bases = {}, []
+    for name, by_seed in runs.items():
+        if not by_seed:
+            continue
+        scores = []
+        for run in by_seed.values():
+            first, *_, last = evaluations(run)
+            bases.append(within(load_outcomes(run, first), questions, run))
+            scores.append(accuracy_by_group(within(load_outcomes(run, last), questions, run)))
+        rows[name] = (len(scores), {k: sum(s[k] for s in scores) / len(scores) for k in scores[0]})
+    if not bases:
+        raise FileNotFoundError(f"{folder}: no runs named N_NAME_sK with a summary.json")
+    if any(b != bases[0] for b in bases):
+        raise ValueError(f"{folder}: the runs' first evaluations differ; they do not share one base")
+    base = accuracy_by_group(bases[0])
+    header = ["all", *GROUPS]
+    lines = [
+        "| mean over seeds | seeds | " + " | ".join(["all", *GROUPS.values()]) + " |",
+        "|" + " --- |" * (len(header) + 2),
+        "| base | - | " + " | ".join(f"{base[k]:.3f}" for k in header) + " |",
+    ]
+    for name, (n, mean) in rows.items():
+        lines.append(f"| {name} | {n} | " + " | ".join(f"{mean[k]:.3f}" for k in header) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -83,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--questions", type=question_range, default=range(2500, 3500))
     args = parser.parse_args(argv)
-    print(tests(args.folder, args.questions), end="")
+    print(tests(args.folder, args.questions))
+    print(group_means(args.folder, args.questions), end="")
 
 
 if __name__ == "__main__":

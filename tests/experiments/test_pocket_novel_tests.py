@@ -54,3 +54,26 @@ def test_bad_input_is_named(tmp_path):
         script.main([str(tmp_path), "--questions", "9:3"])
     with pytest.raises(SystemExit):
         script.main([str(tmp_path), "--questions", "all"])
+
+
+def test_the_group_means_by_hand(tmp_path):
+    write_run(tmp_path, "0_rlvr_s0", BASE, [1, 0, 1, 0, 0, 1])
+    write_run(tmp_path, "1_rlvr_s1", BASE, [0, 0, 1, 0, 0, 0])
+    write_run(tmp_path, "0_visurf_all_s0", BASE, [1, 1, 1, 1, 0, 1])
+    lines = {
+        row.split(" | ")[0].strip("| "): row for row in script.group_means(tmp_path, range(0, 6)).splitlines()
+    }
+    # all, novel (questions 0-3), several objects (4-5), nothing there (none in this split)
+    assert lines["base"] == "| base | - | 0.333 | 0.250 | 0.500 | nan |"
+    assert (
+        lines["RLVR"] == "| RLVR | 2 | 0.333 | 0.375 | 0.250 | nan |"
+    )  # (3/6 + 1/6) / 2, (2/4 + 1/4) / 2, (1/2 + 0) / 2
+    assert lines["ViSurf"] == "| ViSurf | 1 | 0.833 | 1.000 | 0.500 | nan |"
+    assert "SFT" not in lines
+
+
+def test_runs_from_different_bases_are_refused(tmp_path):
+    write_run(tmp_path, "0_rlvr_s0", BASE, BASE)
+    write_run(tmp_path, "0_visurf_all_s0", [1, 1, 1, 0, 0, 1], BASE)
+    with pytest.raises(ValueError, match="do not share one base"):
+        script.group_means(tmp_path, range(0, 6))
