@@ -13,39 +13,43 @@ second split (`experiment=pocket_swapped`) are skipped, so the split is a new on
 from __future__ import annotations
 
 import argparse
+import functools
 import random
-from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from visurf.config.compose import compose_config
+from visurf.data.synth_config import SynthConfig
+
 # The pocket world's concepts, in a fixed order so that a seed always draws the same split.
 COLORS = ("red", "blue", "green", "yellow", "purple")
 SHAPES = ("circle", "square", "triangle")
 RELATIONS = ("left of", "right of", "above", "below")
 NUM_KNOWN = {"colors": 3, "shapes": 2, "relations": 2}
-DEFAULT = {
-    "colors": {"red", "blue", "green"},
-    "shapes": {"circle", "square"},
-    "relations": {"left of", "above"},
-}
-SWAPPED = {
-    "colors": {"blue", "yellow", "purple"},
-    "shapes": {"square", "triangle"},
-    "relations": {"right of", "below"},
-}
+POOLS = {"colors": COLORS, "shapes": SHAPES, "relations": RELATIONS}
+
+
+def known_sets(world) -> dict[str, set[str]]:
+    """The known concepts of a world (a SynthConfig or a `data.synth` config), by kind."""
+    return {kind: set(getattr(world, f"known_{kind}")) for kind in POOLS}
+
+
+@functools.cache  # composing the config is the slow part of a draw
+def earlier_splits() -> list[dict[str, set[str]]]:
+    """The default split (SynthConfig's own lists) and the second (experiment=pocket_swapped's)."""
+    swapped = compose_config(["experiment=pocket_swapped"]).data.synth
+    return [known_sets(SynthConfig()), known_sets(swapped)]
 
 
 def draw(seed: int) -> dict[str, list[str]]:
     """The `data.synth` concept lists of the first draw, from `seed`, that is neither earlier split."""
-    rng = random.Random(seed)
-    pools = {"colors": COLORS, "shapes": SHAPES, "relations": RELATIONS}
+    rng, earlier = random.Random(seed), earlier_splits()
     while True:
-        known = {kind: set(rng.sample(pool, NUM_KNOWN[kind])) for kind, pool in pools.items()}
-        if known not in (DEFAULT, SWAPPED):
+        known = {kind: set(rng.sample(pool, NUM_KNOWN[kind])) for kind, pool in POOLS.items()}
+        if known not in earlier:
             break
     lists = {}
-    for kind, pool in pools.items():
+    for kind, pool in POOLS.items():
         lists[f"known_{kind}"] = [c for c in pool if c in known[kind]]
         lists[f"novel_{kind}"] = [c for c in pool if c not in known[kind]]
     return lists
