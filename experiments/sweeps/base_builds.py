@@ -66,7 +66,8 @@ def table(rows: list[dict]) -> str:
         f"At the level of runs: mean {100 * level['mean']:+.2f} points (sd {100 * level['sd']:.2f}), "
         f"t-test p {level['t_p_value']:.2g}, 95% interval [{100 * level['ci'][0]:+.2f}, {100 * level['ci'][1]:+.2f}]."
         if level["t_p_value"] is not None
-        else f"At the level of runs: one run, {100 * level['mean']:+.2f} points.",
+        else f"At the level of runs: mean {100 * level['mean']:+.2f} points, no t-test "
+        "(one run, or every run differs by the same amount).",
     ]
     return "\n".join(lines) + "\n"
 

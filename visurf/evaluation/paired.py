@@ -60,7 +60,8 @@ def seed_level(changes: list[dict], resamples: int = 10_000, rng_seed: int = 0) 
     Each seed's difference is (gained - lost) / questions, its accuracy after minus before (in
     accuracy points of 1). Returns `seeds`, `differences`, their `mean` and sample `sd`,
     `t_p_value` (a one-sample t-test of the mean against 0 over seeds, df = seeds - 1; None for
-    one seed; 0 or 1 when every seed differs by the same amount) and `ci` (a two-level bootstrap
+    one seed, and None when every seed differs by the same amount: with no spread the t statistic
+    is undefined, and a p of 0 would claim certainty that two or three equal seeds do not give) and `ci` (a two-level bootstrap
     95% interval of the mean: seeds resampled, then each resampled seed's questions, each gained,
     lost or unchanged in the proportions that seed showed).
     """
@@ -76,12 +77,7 @@ def seed_level(changes: list[dict], resamples: int = 10_000, rng_seed: int = 0) 
     diffs = (counts[:, 0] - counts[:, 1]) / questions
     n = len(diffs)
     mean, sd = float(diffs.mean()), float(diffs.std(ddof=1)) if n > 1 else 0.0
-    if n < 2:
-        p_value = None
-    elif sd == 0:
-        p_value = 0.0 if mean != 0 else 1.0
-    else:
-        p_value = float(ttest_1samp(diffs, 0.0).pvalue)
+    p_value = float(ttest_1samp(diffs, 0.0).pvalue) if n > 1 and sd > 0 else None
     rng = np.random.default_rng(rng_seed)
     picks = rng.integers(0, n, size=(resamples, n))  # seeds, with replacement
     draws = rng.multinomial(questions[picks], counts[picks] / questions[picks][..., None])  # [R, n, 3]
