@@ -8,7 +8,9 @@ Reads a finished run's committed files only: `samples/outcomes_step*.json` (one
 [index, group, correct] per evaluated question) and `metrics.csv` (`train/group/<g>/none_correct`
 and `train/group/<g>/label_entered`, NaN where a step had no prompt of the group). The regime the
 issue asks for shows as novel accuracy rising under SFT, and under RLVR staying near the start
-while most novel groups find no right answer.
+while most novel groups find no right answer. Last, the training windows averaged over the runs
+of each objective (a run folder `N_OBJECTIVE_sSEED` of a multirun; seeds of one objective
+share a row set), the figures a summary over seeds quotes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -67,6 +70,25 @@ def markdown(frame: pd.DataFrame, index_name: str) -> str:
     return "\n".join(lines)
 
 
+def objective_of(run: Path) -> str:
+    """The objective part of a multirun's folder name (`3_visurf_all_s3` -> `visurf_all`)."""
+    match = re.fullmatch(r"\d+_(.+)_s\d+", run.name)
+    return match.group(1) if match else run.name
+
+
+def mean_windows(runs: list[Path], window: int) -> dict[str, tuple[int, pd.DataFrame]]:
+    """Per objective with rollouts: (its number of runs, its training windows averaged over them)."""
+    by_objective: dict[str, list[pd.DataFrame]] = {}
+    for run in runs:
+        windows = train_windows(run, window)
+        if not windows.empty:
+            by_objective.setdefault(objective_of(run), []).append(windows)
+    return {
+        name: (len(frames), pd.concat(frames).groupby(level=0).mean())
+        for name, frames in by_objective.items()
+    }
+
+
 def report(runs: list[Path], window: int) -> str:
     parts = []
     for run in runs:
@@ -78,6 +100,11 @@ def report(runs: list[Path], window: int) -> str:
             parts.append("Training: no per-group rollout statistics (an SFT run has no rollouts).")
         else:
             parts.append(f"Training, mean per window of {window} steps:\n\n{markdown(windows, 'from step')}")
+    for name, (count, windows) in mean_windows(runs, window).items():
+        parts.append(
+            f"### {name}: mean over its {count} runs\n\nTraining, mean per window of {window} steps:"
+            f"\n\n{markdown(windows, 'from step')}"
+        )
     return "\n\n".join(parts) + "\n"
 
 

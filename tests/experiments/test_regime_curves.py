@@ -44,6 +44,19 @@ def test_curves_and_windows_by_hand(tmp_path):
     assert "| 0 | 4 | 0.500 | 1.000 | 0.333 |" in text and "| 2 | 0.000 | 1.000 |" in text
 
 
+def test_the_mean_over_an_objectives_runs_by_hand(tmp_path):
+    first = write_run(tmp_path / "0_rlvr_s0")
+    second = write_run(tmp_path / "1_rlvr_s1")
+    csv = (second / "metrics.csv").read_text().replace("0,0.1,1.0,1.0,", "0,0.1,0.0,1.0,")
+    (second / "metrics.csv").write_text(csv)  # seed 1's step 0: none-correct 0 instead of 1
+    assert probe.objective_of(first) == "rlvr" and probe.objective_of(tmp_path / "x") == "x"
+    [(name, (count, mean))] = probe.mean_windows([first, second], window=2).items()
+    assert name == "rlvr" and count == 2
+    # steps 0-1: seed 0 (1 + 0.5) / 2 = 0.75, seed 1 (0 + 0.5) / 2 = 0.25; their mean 0.5
+    assert mean.loc[0, "novel none_correct"] == 0.5 and mean.loc[2, "novel none_correct"] == 0.0
+    assert "### rlvr: mean over its 2 runs" in probe.report([first, second], window=2)
+
+
 def test_a_committed_runs_curve_matches_its_summary():
     run = COMMITTED / "0_visurf_all_s0"
     summary = json.loads((run / "summary.json").read_text())
