@@ -79,7 +79,7 @@ def test_run_pocket_makes_the_committed_run_names(sweep):
 @pytest.mark.parametrize(
     ("readme", "sweeps"),
     [
-        (RESULTS / "README.md", {*SWEEPS, "pocket_novel", "pocket_novel_random"}),
+        (RESULTS / "README.md", {*SWEEPS, "pocket_novel", "pocket_novel_random", "pocket_novel_swapped"}),
         (ROOT / "experiments" / "README.md", {"pocket"}),
     ],
 )
