@@ -8,9 +8,9 @@ Reads a finished run's committed files only: `samples/outcomes_step*.json` (one
 [index, group, correct] per evaluated question) and `metrics.csv` (`train/group/<g>/none_correct`
 and `train/group/<g>/label_entered`, NaN where a step had no prompt of the group). The regime the
 issue asks for shows as novel accuracy rising under SFT, and under RLVR staying near the start
-while most novel groups find no right answer. Last, the training windows averaged over the runs
-of each objective (a run folder `N_OBJECTIVE_sSEED` of a multirun; seeds of one objective
-share a row set), the figures a summary over seeds quotes.
+while most novel groups find no right answer. Last, each objective's training windows averaged
+over its runs (its seeds, from multirun folders `N_OBJECTIVE_sSEED`): the figures a summary over
+seeds quotes.
 """
 
 from __future__ import annotations
@@ -76,11 +76,11 @@ def objective_of(run: Path) -> str:
     return match.group(1) if match else run.name
 
 
-def mean_windows(runs: list[Path], window: int) -> dict[str, tuple[int, pd.DataFrame]]:
-    """Per objective with rollouts: (its number of runs, its training windows averaged over them)."""
+def mean_windows(windows_of: dict[Path, pd.DataFrame]) -> dict[str, tuple[int, pd.DataFrame]]:
+    """Per objective with rollouts: (its number of runs, its training windows averaged over them),
+    from each run's `train_windows`."""
     by_objective: dict[str, list[pd.DataFrame]] = {}
-    for run in runs:
-        windows = train_windows(run, window)
+    for run, windows in windows_of.items():
         if not windows.empty:
             by_objective.setdefault(objective_of(run), []).append(windows)
     return {
@@ -90,17 +90,17 @@ def mean_windows(runs: list[Path], window: int) -> dict[str, tuple[int, pd.DataF
 
 
 def report(runs: list[Path], window: int) -> str:
-    parts = []
+    parts, windows_of = [], {}
     for run in runs:
         parts.append(
             f"### {run.name}\n\nEvaluation accuracy by data group:\n\n{markdown(eval_curve(run), 'step')}"
         )
-        windows = train_windows(run, window)
+        windows = windows_of[run] = train_windows(run, window)
         if windows.empty:
             parts.append("Training: no per-group rollout statistics (an SFT run has no rollouts).")
         else:
             parts.append(f"Training, mean per window of {window} steps:\n\n{markdown(windows, 'from step')}")
-    for name, (count, windows) in mean_windows(runs, window).items():
+    for name, (count, windows) in mean_windows(windows_of).items():
         parts.append(
             f"### {name}: mean over its {count} runs\n\nTraining, mean per window of {window} steps:"
             f"\n\n{markdown(windows, 'from step')}"

@@ -50,7 +50,9 @@ def test_the_mean_over_an_objectives_runs_by_hand(tmp_path):
     csv = (second / "metrics.csv").read_text().replace("0,0.1,1.0,1.0,", "0,0.1,0.0,1.0,")
     (second / "metrics.csv").write_text(csv)  # seed 1's step 0: none-correct 0 instead of 1
     assert probe.objective_of(first) == "rlvr" and probe.objective_of(tmp_path / "x") == "x"
-    [(name, (count, mean))] = probe.mean_windows([first, second], window=2).items()
+    [(name, (count, mean))] = probe.mean_windows(
+        {run: probe.train_windows(run, window=2) for run in (first, second)}
+    ).items()
     assert name == "rlvr" and count == 2
     # steps 0-1: seed 0 (1 + 0.5) / 2 = 0.75, seed 1 (0 + 0.5) / 2 = 0.25; their mean 0.5
     assert mean.loc[0, "novel none_correct"] == 0.5 and mean.loc[2, "novel none_correct"] == 0.0

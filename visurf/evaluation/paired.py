@@ -60,10 +60,10 @@ def seed_level(changes: list[dict], resamples: int = 10_000, rng_seed: int = 0) 
     Each seed's difference is (gained - lost) / questions, its accuracy after minus before (in
     accuracy points of 1). Returns `seeds`, `differences`, their `mean` and sample `sd`,
     `t_p_value` (a one-sample t-test of the mean against 0 over seeds, df = seeds - 1; None for
-    one seed, and None when every seed differs by the same amount: with no spread the t statistic
-    is undefined, and a p of 0 would claim certainty that two or three equal seeds do not give) and `ci` (a two-level bootstrap
-    95% interval of the mean: seeds resampled, then each resampled seed's questions, each gained,
-    lost or unchanged in the proportions that seed showed).
+    one seed or when every seed differs by the same amount, where with no spread the t statistic
+    is undefined) and `ci` (a two-level bootstrap 95% interval of the mean: seeds resampled, then
+    each resampled seed's questions, each gained, lost or unchanged in the proportions that seed
+    showed).
     """
     import numpy as np
     from scipy.stats import ttest_1samp
