@@ -14,6 +14,7 @@ SUMMARY_KEYS = {
     "steps",
     "wall_time_s",
     "versions",
+    "machine",
     "eval_before",
     "eval_after",
     "change",
@@ -31,6 +32,7 @@ def check_outputs(run_dir, summary, objective):
     assert summary == json.loads((run_dir / "summary.json").read_text())
     assert summary["objective"] == objective and summary["steps"] == 2
     assert set(summary["versions"]) >= {"python", "torch", "transformers", "lightning", "peft"}
+    assert summary["machine"]["cpu"] and summary["machine"]["threads"] >= 1
     for key in ("eval_before", "eval_after"):
         assert EVAL_KEYS <= summary[key].keys()
         assert set(summary[key]["groups"]) <= {"known", "novel", "non_object", "multi"}

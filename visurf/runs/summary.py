@@ -1,4 +1,4 @@
-"""A run's summary.json: what ran, on which versions, and its evaluations before and after.
+"""A run's summary.json: what ran, on which versions and machine, and its evaluations before and after.
 
 Written last into the run directory (`RunDir.summary`): a run without it did not finish. A run
 whose final evaluation did not happen still writes it, listing what is missing under
@@ -27,6 +27,23 @@ def versions() -> dict[str, str]:
     return out
 
 
+def machine() -> dict:
+    """The processor and thread count a run computed with: on CPU the same recipe and seed give a
+    different model on another processor model or thread count (floating-point sums differ)."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:  # Linux names the model here; platform.processor() often says only "x86_64"
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "threads": torch.get_num_threads(), "gpu": gpu}
+
+
 def run_summary(
     cfg,
     *,
@@ -48,6 +65,7 @@ def run_summary(
         "skipped_steps": skipped_steps,
         "wall_time_s": round(wall_time_s, 2),
         "versions": versions(),
+        "machine": machine(),
         "eval_before": evaluation.eval_before,
         "eval_after": evaluation.eval_after,
         "change": evaluation.change,
