@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 from pathlib import Path
 
 import pandas as pd
 
 from visurf.analysis.compare import evaluations
+from visurf.runs.naming import parse_job_folder
 
 GROUPS = ("known", "novel", "non_object", "multi")
 
@@ -72,8 +72,8 @@ def markdown(frame: pd.DataFrame, index_name: str) -> str:
 
 def objective_of(run: Path) -> str:
     """The objective part of a multirun's folder name (`3_visurf_all_s3` -> `visurf_all`)."""
-    match = re.fullmatch(r"\d+_(.+)_s\d+", run.name)
-    return match.group(1) if match else run.name
+    parsed = parse_job_folder(run.name)
+    return parsed[0] if parsed else run.name
 
 
 def mean_windows(windows_of: dict[Path, pd.DataFrame]) -> dict[str, tuple[int, pd.DataFrame]]:

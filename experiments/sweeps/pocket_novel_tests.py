@@ -16,11 +16,11 @@ questions in --questions count.
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from visurf.analysis.compare import compare_runs, evaluations, load_outcomes, question_range, within
 from visurf.evaluation.paired import paired_change, seed_level, summed_change
+from visurf.runs.naming import parse_job_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 OBJECTIVES = {"ViSurf": "visurf_all", "RLVR": "rlvr", "SFT": "sft", "SFT→RLVR": "sft_rlvr"}
@@ -31,9 +31,9 @@ def runs_by_seed(folder: Path, run_name: str) -> dict[int, Path]:
     """The runs of one objective, by seed (`3_rlvr_s3` is RLVR's seed 3; `5_sft_rlvr_s0` is not SFT's)."""
     found = {}
     for run in sorted(folder.iterdir()):
-        match = re.fullmatch(rf"\d+_{re.escape(run_name)}_s(\d+)", run.name)
-        if match and (run / "summary.json").exists():
-            found[int(match.group(1))] = run
+        parsed = parse_job_folder(run.name)
+        if parsed and parsed[0] == run_name and (run / "summary.json").exists():
+            found[parsed[1]] = run
     return found
 
 

@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from visurf.config.paths import CONF_DIR
 from visurf.config.validate import validate
-from visurf.runs.naming import register_resolvers
+from visurf.runs.naming import parse_job_folder, register_resolvers
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "experiments" / "results"
@@ -65,6 +65,17 @@ def test_the_job_number_counts_within_a_multirun():
         "2_rlvr_s0",
         "3_rlvr_s1",
     ]
+
+
+def test_a_job_folder_parses_back_to_its_run_name_and_seed():
+    folders = job_folders(["experiment=pocket", "objective=sft_rlvr,visurf", "seed=0,12"])
+    assert [parse_job_folder(f) for f in folders] == [
+        ("sft_rlvr", 0),
+        ("sft_rlvr", 12),
+        ("visurf_all", 0),
+        ("visurf_all", 12),
+    ]
+    assert parse_job_folder("base") is None and parse_job_folder("visurf_all_s0") is None
 
 
 @pytest.mark.parametrize("sweep", SWEEPS)

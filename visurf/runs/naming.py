@@ -9,6 +9,8 @@ their names and an injection sweep is one multirun.
 
 from __future__ import annotations
 
+import re
+
 from omegaconf import OmegaConf
 
 from visurf.objectives.registry import injects_label
@@ -36,6 +38,14 @@ def run_name(cfg) -> str:
     if injection not in (None, DEFAULT_INJECTION):
         parts.append(injection)
     return "_".join([*parts, f"s{cfg.seed}"])
+
+
+def parse_job_folder(folder: str) -> tuple[str, int] | None:
+    """(run name without its seed, seed) of a multirun job's folder `<job number>_<run name>`
+    (conf/config.yaml's `hydra.sweep.subdir`): `3_visurf_all_s3` -> ("visurf_all", 3); None for
+    any other folder name."""
+    match = re.fullmatch(r"\d+_(.+)_s(\d+)", folder)
+    return (match.group(1), int(match.group(2))) if match else None
 
 
 def register_resolvers() -> None:
