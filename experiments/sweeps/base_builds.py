@@ -2,6 +2,10 @@
 its own start, their sum (McNemar) and a test at the level of runs.
 
     python experiments/sweeps/base_builds.py OUT/runs [--out table.md]
+    python experiments/sweeps/base_builds.py OUT/runs OTHER/runs/1-1 [...]   # one table over several
+
+Each ROOT is a sweep's `OUT/runs` (one folder per build) or a single build's folder; a (build,
+seed) found twice is refused.
 
 Each run's summary.json holds `change`: its final evaluation against its evaluation before
 training, question by question. Summed over runs, McNemar's p tests these trained models; the
@@ -19,13 +23,25 @@ from pathlib import Path
 from visurf.evaluation.paired import mcnemar_p, seed_level, summed_change
 
 
-def collect(root: Path) -> list[dict]:
-    rows = []
-    for summary in sorted(root.glob("*/s*/summary.json")):
+def run_summaries(root: Path) -> list[Path]:
+    """The summary.json of every run under a sweep's OUT/runs, or under one build's folder."""
+    own = sorted(root.glob("s*/summary.json"))
+    return own if own else sorted(root.glob("*/s*/summary.json"))
+
+
+def collect(roots: list[Path]) -> list[dict]:
+    rows, seen = [], {}
+    for summary in (s for root in roots for s in run_summaries(root)):
         data = json.loads(summary.read_text())
         change = data.get("change")
         if change is None:
             continue
+        key = (summary.parent.parent.name, data["seed"])
+        if key in seen:
+            raise SystemExit(
+                f"base_builds.py: build {key[0]} seed {key[1]} twice: {seen[key]} and {summary.parent}"
+            )
+        seen[key] = summary.parent
         rows.append(
             {
                 "build": summary.parent.parent.name,
@@ -40,7 +56,9 @@ def collect(root: Path) -> list[dict]:
             }
         )
     if not rows:
-        raise SystemExit(f"base_builds.py: no finished run under {root} (*/s*/summary.json)")
+        raise SystemExit(
+            f"base_builds.py: no finished run under {', '.join(map(str, roots))} (*/s*/summary.json)"
+        )
     return rows
 
 
@@ -74,10 +92,15 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path, help="OUT/runs of experiments/sweeps/base_builds.sh")
+    parser.add_argument(
+        "roots",
+        type=Path,
+        nargs="+",
+        help="OUT/runs of experiments/sweeps/base_builds.sh, or a build's folder",
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
-    text = table(collect(args.root))
+    text = table(collect(args.roots))
     print(text)
     if args.out:
         args.out.write_text(text)

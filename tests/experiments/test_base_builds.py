@@ -48,3 +48,18 @@ def test_the_driver_checks_its_arguments():
         ["bash", str(ROOT / "experiments" / "sweeps" / "base_builds.sh")], capture_output=True, text=True
     )
     assert done.returncode == 2 and "usage" in done.stderr
+
+
+def test_one_table_over_a_sweep_and_a_single_builds_folder(tmp_path):
+    fake(tmp_path / "a", "1-0", 0, 10, 4)
+    fake(tmp_path / "b", "2-0", 0, 3, 9)
+    fake(tmp_path / "b", "2-0", 1, 5, 5)
+    text = main([str(tmp_path / "a"), str(tmp_path / "b" / "2-0")])
+    assert "Summed over 3 runs: 18 / 18" in text and "| 2-0 | 1 |" in text
+
+
+def test_a_build_and_seed_found_twice_is_refused(tmp_path):
+    fake(tmp_path / "a", "1-0", 0, 10, 4)
+    fake(tmp_path / "b", "1-0", 0, 3, 9)
+    with pytest.raises(SystemExit, match="build 1-0 seed 0 twice"):
+        main([str(tmp_path / "a"), str(tmp_path / "b")])
