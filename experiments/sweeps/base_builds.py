@@ -36,15 +36,16 @@ def collect(roots: list[Path]) -> list[dict]:
         change = data.get("change")
         if change is None:
             continue
-        key = (summary.parent.parent.name, data["seed"])
-        if key in seen:
+        build = summary.parent.parent.name
+        if (build, data["seed"]) in seen:
             raise SystemExit(
-                f"base_builds.py: build {key[0]} seed {key[1]} twice: {seen[key]} and {summary.parent}"
+                f"base_builds.py: build {build} seed {data['seed']} twice: "
+                f"{seen[build, data['seed']]} and {summary.parent}"
             )
-        seen[key] = summary.parent
+        seen[build, data["seed"]] = summary.parent
         rows.append(
             {
-                "build": summary.parent.parent.name,
+                "build": build,
                 "seed": data["seed"],
                 "before": data["eval_before"]["accuracy"],
                 "after": data["eval_after"]["accuracy"],
