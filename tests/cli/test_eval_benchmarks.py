@@ -203,6 +203,7 @@ def test_the_base_model_on_an_evaluation_set(replicas, tmp_path):
     )
     result = json.loads(out.read_text())
     assert result["checkpoint"] == "base" and result["num_examples"] == 5 and result["max_new_tokens"] == 12
+    assert result["machine"]["threads"] >= 1 and "torch" in result["versions"]  # what computed it
     for row, record in zip(GREFCOCO, result["samples"]):
         original = row["image"]
         mapped = map_answer(record["completion"], original.width / FRAME, original.height / FRAME)

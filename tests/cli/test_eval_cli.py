@@ -39,12 +39,14 @@ def test_eval_of_a_run_reproduces_its_final_evaluation(run_dir, tmp_path):
         "checkpoint",
         "split",
         "versions",
+        "machine",
         "outcomes",
         "answers",
         "skipped_rows",
     }
     assert result["split"] == "test" and result["checkpoint"] == str(run_dir.resolve())
     assert set(result["versions"]) >= {"torch", "transformers", "lightning"}
+    assert result["machine"]["cpu"] and result["machine"]["threads"] >= 1
     for key in RATES:
         assert result[key] is None or 0.0 <= result[key] <= 1.0, key
     assert json.loads(out.read_text()) == result

@@ -25,7 +25,8 @@ gIoU and cIoU are box-level (`box_giou`, `box_ciou`, `level: box`):
         data=local data.path=/data/grefcoco_val_all eval.segmenter.path=/models/sam2-hiera-large out=g.json
 
 The metrics come from the one evaluator (`visurf.evaluation.runner.evaluate`) and have the keys
-of summary.json's `eval_after`, plus `checkpoint`, `split`, `versions`, `outcomes` (every
+of summary.json's `eval_after`, plus `checkpoint`, `split`, `versions`, `machine` (as summary.json:
+the processor and thread count, which change a CPU evaluation's numbers), `outcomes` (every
 question's [index, group, correct]) and `answers` (every question's problem, label and greedy
 completion, and the completion's boxes and points in the image's original pixels, `original_size`: one
 [width, height] per image for a row with several); the last two go to the `out` file only. Two evaluations of the same split compare
@@ -146,7 +147,7 @@ def run_eval(
     from visurf.data.sources import open_rows
     from visurf.evaluation.runner import evaluate
     from visurf.rewards import build_reward, label_answer
-    from visurf.runs.summary import versions
+    from visurf.runs.summary import machine, versions
 
     overrides, segmenter_settings = eval_benchmark.split_segmenter_overrides(list(overrides))
     cfg, weights = resolve(checkpoint, overrides)
@@ -169,7 +170,13 @@ def run_eval(
     described = checkpoint if weights is None else str(Path(checkpoint).expanduser().resolve())
     if benchmark is not None:
         result = benchmark.run(cfg, model, processor)
-        return {**result, "checkpoint": described, "split": split, "versions": versions()}
+        return {
+            **result,
+            "checkpoint": described,
+            "split": split,
+            "versions": versions(),
+            "machine": machine(),
+        }
     log.info("evaluating %s on %d %s examples (%s)", checkpoint, len(examples), split, target)
     outcomes: list = []
     metrics, records = evaluate(
@@ -195,6 +202,7 @@ def run_eval(
         "checkpoint": described,
         "split": split,
         "versions": versions(),
+        "machine": machine(),
         "outcomes": keyed,
         "answers": answers,
     }
