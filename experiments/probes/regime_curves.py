@@ -1,5 +1,5 @@
-"""Where the labels should matter: each run's accuracy per data group at every evaluation, and
-per window of training steps the share of its groups whose rollouts found no right answer and
+"""Where the labels should matter: each run's accuracy per data group at every evaluation (and how
+many answers changed since the evaluation before), and per window of training steps the share of its groups whose rollouts found no right answer and
 the share the label entered, per data group.
 
     python experiments/probes/regime_curves.py RUN_DIR [RUN_DIR ...] [--window 120] [--out FILE.md]
@@ -23,22 +23,39 @@ from pathlib import Path
 import pandas as pd
 
 from visurf.analysis.compare import evaluations
+from visurf.evaluation.paired import paired_change
 from visurf.runs.naming import parse_job_folder
 
 GROUPS = ("known", "novel", "non_object", "multi")
 
 
 def eval_curve(run: Path) -> pd.DataFrame:
-    """One row per evaluation step: its questions and the accuracy of each data group present."""
-    rows = []
+    """One row per evaluation step: its questions, the accuracy of each data group present, and
+    `changed`: how many answers went from wrong to right or right to wrong since the evaluation
+    before (empty for the first, or where the two evaluated different questions)."""
+    rows, previous = [], None
     for step, path in evaluations(run).items():
-        outcomes = pd.DataFrame(json.loads(path.read_text()), columns=["index", "group", "correct"])
+        raw = json.loads(path.read_text())
+        outcomes = pd.DataFrame(raw, columns=["index", "group", "correct"])
         row = {"step": step, "questions": len(outcomes), "all": outcomes.correct.mean()}
         row.update(outcomes.groupby("group").correct.mean().to_dict())
+        row["changed"] = changed_answers(previous, raw)
         rows.append(row)
+        previous = raw
     if not rows:
         raise FileNotFoundError(f"{run}: no samples/outcomes_step*.json (was the run evaluated?)")
     return pd.DataFrame(rows).set_index("step")
+
+
+def changed_answers(before: list | None, after: list) -> float:
+    """Questions gained plus lost between two evaluations (NaN without a comparable one before)."""
+    if before is None:
+        return math.nan
+    try:
+        change = paired_change([tuple(o) for o in before], [tuple(o) for o in after])
+    except ValueError:  # not the same questions
+        return math.nan
+    return change["gained"] + change["lost"]
 
 
 def train_windows(run: Path, window: int) -> pd.DataFrame:
@@ -61,11 +78,18 @@ def fmt(value) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
 
+def count(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(int(value))
+
+
 def markdown(frame: pd.DataFrame, index_name: str) -> str:
     head = [index_name, *frame.columns]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for index, row in frame.iterrows():
-        cells = [str(int(index)), *(str(int(v)) if c == "questions" else fmt(v) for c, v in row.items())]
+        cells = [
+            str(int(index)),
+            *(count(v) if c in ("questions", "changed") else fmt(v) for c, v in row.items()),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -35,13 +35,18 @@ def test_curves_and_windows_by_hand(tmp_path):
     assert curve.loc[0, "novel"] == pytest.approx(1 / 3) and curve.loc[4, "novel"] == 1.0
     assert curve.loc[0, "known"] == 1.0 and curve.loc[4, "known"] == 0.0
     assert curve.loc[0, "all"] == 0.5 and curve.loc[4, "all"] == 0.75
+    # questions 0 and 3 gained, 2 lost: three answers changed, though accuracy moved by one
+    assert math.isnan(curve.loc[0, "changed"]) and curve.loc[4, "changed"] == 3
+    other_questions = [[9, "novel", 1.0], [1, "novel", 1.0], [2, "known", 0.0], [3, "novel", 1.0]]
+    assert math.isnan(probe.changed_answers([[0, "novel", 1.0], *other_questions[1:]], other_questions))
 
     windows = probe.train_windows(run, window=2)
     # steps 0-1: none-correct (1 + 0.5) / 2; steps 2-3: step 2 had no novel prompt (NaN), so 0.0
     assert windows.loc[0, "novel none_correct"] == 0.75 and windows.loc[2, "novel none_correct"] == 0.0
     assert windows.loc[0, "novel label_entered"] == 0.5 and windows.loc[2, "novel label_entered"] == 1.0
     text = probe.report([run], window=2)
-    assert "| 0 | 4 | 0.500 | 1.000 | 0.333 |" in text and "| 2 | 0.000 | 1.000 |" in text
+    assert "| 0 | 4 | 0.500 | 1.000 | 0.333 |  |" in text and "| 4 | 4 | 0.750 | 0.000 | 1.000 | 3 |" in text
+    assert "| 2 | 0.000 | 1.000 |" in text
 
 
 def test_the_mean_over_an_objectives_runs_by_hand(tmp_path):
