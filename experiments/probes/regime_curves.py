@@ -1,6 +1,6 @@
 """Where the labels should matter: each run's accuracy per data group at every evaluation (and how
-many answers changed since the evaluation before), and per window of training steps the share of its groups whose rollouts found no right answer and
-the share the label entered, per data group.
+many answers changed since the evaluation before), and per window of training steps the share
+of its groups whose rollouts found no right answer and the share the label entered, per data group.
 
     python experiments/probes/regime_curves.py RUN_DIR [RUN_DIR ...] [--window 120] [--out FILE.md]
 
@@ -74,12 +74,16 @@ def train_windows(run: Path, window: int) -> pd.DataFrame:
     return pd.DataFrame(columns).dropna(axis=1, how="all")  # groups the run never met
 
 
+def missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def fmt(value) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+    return "" if missing(value) else f"{value:.3f}"
 
 
 def count(value) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(int(value))
+    return "" if missing(value) else str(int(value))
 
 
 def markdown(frame: pd.DataFrame, index_name: str) -> str:

@@ -168,15 +168,9 @@ def run_eval(
     model, processor = load_trained(cfg, weights)
     model.to(target)
     described = checkpoint if weights is None else str(Path(checkpoint).expanduser().resolve())
+    recorded = {"checkpoint": described, "split": split, "versions": versions(), "machine": machine()}
     if benchmark is not None:
-        result = benchmark.run(cfg, model, processor)
-        return {
-            **result,
-            "checkpoint": described,
-            "split": split,
-            "versions": versions(),
-            "machine": machine(),
-        }
+        return {**benchmark.run(cfg, model, processor), **recorded}
     log.info("evaluating %s on %d %s examples (%s)", checkpoint, len(examples), split, target)
     outcomes: list = []
     metrics, records = evaluate(
@@ -199,10 +193,7 @@ def run_eval(
     return {
         **metrics,
         "skipped_rows": examples.skipped,
-        "checkpoint": described,
-        "split": split,
-        "versions": versions(),
-        "machine": machine(),
+        **recorded,
         "outcomes": keyed,
         "answers": answers,
     }
