@@ -1,11 +1,11 @@
 """The table of `experiments/sweeps/base_builds_more_questions.sh`: each run against its base on the
 test questions it was evaluated on and on new ones, and how often the two verdicts agree.
 
-    python experiments/sweeps/base_builds_more_questions.py OUT [OUT2 ...] [--seen 1000]
+    python experiments/sweeps/base_builds_more_questions.py OUT [OUT2 ...] [--seen 1000] [--new 3000:6000]
 
 Each OUT holds one folder per build (T-S) with `base.json` and `sSEED.json`, `python -m visurf.eval`
 results (outcomes only suffice) of the same test questions. Questions 0 to SEEN - 1 are the ones
-the runs were evaluated on; the rest are new. Per range: each run's gains and losses against its
+the runs were evaluated on; the rest are new (`--new START:END`: only those). Per range: each run's gains and losses against its
 base (McNemar p), their sum, the test at the level of runs, and the runs that gain; then how many
 runs gain on one range and not on the other.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from visurf.analysis.compare import compare_runs, load_outcomes
+from visurf.analysis.compare import compare_runs, load_outcomes, question_range
 from visurf.evaluation.paired import mcnemar_p, seed_level, summed_change
 
 
@@ -33,13 +33,15 @@ def pairs(roots: list[Path]) -> list[tuple[str, str, Path, Path]]:
     return found
 
 
-def ranges(found: list, seen: int) -> dict[str, range]:
+def ranges(found: list, seen: int, new: range | None = None) -> dict[str, range]:
     total = min(len(load_outcomes(path)) for _, _, base, run in found for path in (base, run))
-    if total <= seen:
+    new = new or range(seen, total)
+    if new.start < seen or new.stop > total or not len(new):
         raise SystemExit(
-            f"base_builds_more_questions.py: the evaluations have {total} questions, none past --seen {seen}"
+            f"base_builds_more_questions.py: the evaluations have {total} questions: none in "
+            f"{new.start}:{new.stop} past --seen {seen}"
         )
-    return {f"seen (0-{seen - 1})": range(0, seen), f"new ({seen}-{total - 1})": range(seen, total)}
+    return {f"seen (0-{seen - 1})": range(0, seen), f"new ({new.start}-{new.stop - 1})": new}
 
 
 def summary(changes: list[dict]) -> str:
@@ -54,8 +56,8 @@ def summary(changes: list[dict]) -> str:
     return text
 
 
-def table(found: list, seen: int) -> tuple[str, dict]:
-    spans = ranges(found, seen)
+def table(found: list, seen: int, new: range | None = None) -> tuple[str, dict]:
+    spans = ranges(found, seen, new)
     changes = {
         name: [compare_runs(base, run, questions=span) for _, _, base, run in found]
         for name, span in spans.items()
@@ -86,8 +88,15 @@ def main(argv=None) -> str:
     parser.add_argument(
         "--seen", type=int, default=1000, help="questions the runs were evaluated on (default 1000)"
     )
+    parser.add_argument(
+        "--new",
+        type=question_range,
+        default=None,
+        metavar="START:END",
+        help="the new questions (default: SEEN on)",
+    )
     args = parser.parse_args(argv)
-    text, _ = table(pairs(args.roots), args.seen)
+    text, _ = table(pairs(args.roots), args.seen, args.new)
     print(text)
     return text
 
