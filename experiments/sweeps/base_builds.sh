@@ -5,7 +5,9 @@
 # OMP_NUM_THREADS=THREADS and model.base.seed=BASE_SEED, in a cache of its own (OUT/cache-T-S:
 # the thread count is not part of the cache key, so builds that differ only in it are kept
 # apart; BUILDS_CACHE=DIR keeps the caches there instead, so several recipes share their bases).
-# Bases build two at a time (a build's thread count changes its numbers, not who runs beside it).
+# Bases build side by side while their thread counts fit the machine's cores (a build's thread
+# count changes its numbers, not who runs beside it; two 2-thread builds on 2 cores ran 7x slower
+# together than one after the other).
 # SEEDS lists post-training seeds, e.g. "0 1". Every (build, seed) run goes to
 # OUT/runs/T-S/sSEED, two at a time, one thread each; then experiments/sweeps/base_builds.py prints the
 # table of gains and losses per run, summed and at the level of runs.
@@ -17,13 +19,20 @@ out=$1 builds=$2 seeds=$3
 shift 3
 caches=${BUILDS_CACHE:-$out}
 mkdir -p "$out/runs"
-jobs_=()
-for build in $builds; do  # the bases first, each once with its own thread count, two at a time
+# BUILDS_CORES overrides the cores counted (nproc, which an exported OMP_NUM_THREADS would lower).
+cores=${BUILDS_CORES:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}
+jobs_=() threads_=()
+for build in $builds; do  # the bases first, each once with its own thread count
     threads=${build%%:*} base_seed=${build##*:}
+    while [ ${#jobs_[@]} -gt 0 ]; do  # wait for the oldest build until this one's threads fit
+        busy=$threads
+        for t in "${threads_[@]}"; do busy=$((busy + t)); done
+        [ "$busy" -le "$cores" ] && break
+        wait "${jobs_[0]}"; jobs_=("${jobs_[@]:1}"); threads_=("${threads_[@]:1}")
+    done
     VISURF_CACHE="$caches/cache-$threads-$base_seed" OMP_NUM_THREADS=$threads \
         python -m visurf.recipes.base_model model.base.seed="$base_seed" "$@" > "$out/base-$threads-$base_seed.log" 2>&1 &
-    jobs_+=($!)
-    if [ ${#jobs_[@]} -ge 2 ]; then wait "${jobs_[0]}"; jobs_=("${jobs_[@]:1}"); fi
+    jobs_+=($!) threads_+=("$threads")
 done
 for job in "${jobs_[@]}"; do wait "$job"; done
 jobs_=()

@@ -63,3 +63,35 @@ def test_a_build_and_seed_found_twice_is_refused(tmp_path):
     fake(tmp_path / "b", "1-0", 0, 3, 9)
     with pytest.raises(SystemExit, match="build 1-0 seed 0 twice"):
         main([str(tmp_path / "a"), str(tmp_path / "b")])
+
+
+def test_bases_build_side_by_side_only_while_their_threads_fit(tmp_path):
+    # A stand-in for python records when each base build starts and ends; the scheduling under
+    # test is the driver's own.
+    log, shim = tmp_path / "events", tmp_path / "bin"
+    shim.mkdir()
+    (shim / "python").write_text(
+        "#!/bin/bash\n"
+        'if [ "$2" = visurf.recipes.base_model ]; then\n'
+        '  echo "start $OMP_NUM_THREADS" >> "$EVENTS"; sleep 1; echo "end $OMP_NUM_THREADS" >> "$EVENTS"\n'
+        "fi\n"
+    )
+    (shim / "python").chmod(0o755)
+    env = {"PATH": f"{shim}:/usr/bin:/bin", "EVENTS": str(log), "BUILDS_CORES": "2", "OMP_NUM_THREADS": "1"}
+    script = ROOT / "experiments" / "sweeps" / "base_builds.sh"
+    done = subprocess.run(
+        ["bash", str(script), str(tmp_path / "out"), "1:0 1:1 2:0 1:2", ""],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    busy, most, overlapped = 0, 0, False
+    for event in log.read_text().split("\n")[:-1]:
+        kind, threads = event.split()
+        busy += int(threads) if kind == "start" else -int(threads)
+        most = max(most, busy)
+        overlapped |= busy == 2 and kind == "start" and threads == "1"
+    assert log.read_text().count("start") == 4
+    assert most == 2  # never more threads than the 2 cores
+    assert overlapped  # the two 1-thread builds ran side by side
