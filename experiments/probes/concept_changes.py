@@ -58,9 +58,8 @@ def outcomes_with_text(run: Path) -> tuple[dict, dict[int, list[tuple[str, bool]
     if not files:
         raise ValueError(f"{run}: no evaluations (samples/outcomes_step*.json)")
     loaded = {step: json.loads(path.read_text()) for step, path in files.items()}
-    items = generate_items(
-        max(len(o) for o in loaded.values()), split_seed(synth["seed"], split), world_config(synth)
-    )
+    count = 1 + max(index for outcomes in loaded.values() for index, _, _ in outcomes)
+    items = generate_items(count, split_seed(synth["seed"], split), world_config(synth))
     by_step = {}
     for step, outcomes in loaded.items():
         rows = []
