@@ -29,9 +29,9 @@ from pathlib import Path
 
 from scipy.stats import spearmanr
 
+from experiments.probes.by_concept import by_concept
 from visurf.data.synth import generate_items, split_seed
 from visurf.data.synth_config import world_config
-from visurf.evaluation.paired import mcnemar_p
 from visurf.runs.rundir import RunDir
 
 
@@ -74,32 +74,31 @@ def outcomes_with_text(run: Path) -> tuple[dict, dict[int, list[tuple[str, bool]
     return synth, by_step
 
 
+def first_and_last(run: Path) -> tuple[dict, list[tuple[str, bool]], list[tuple[str, bool]]]:
+    """A run's world and its (question text, right) rows at its first and last evaluation."""
+    synth, by_step = outcomes_with_text(run)
+    steps = sorted(by_step)
+    return synth, by_step[steps[0]], by_step[steps[-1]]
+
+
 def changes(runs: list[Path]) -> dict[str, dict]:
-    """Per concept, summed over `runs` (one world): questions, right at the first evaluation and
-    at the last, gained, lost and McNemar's p."""
-    worlds, table = [], {}
+    """Per concept, summed over `runs` (one world): its kind, questions, right at the first
+    evaluation (`a_right`) and at the last (`b_right`), gained, lost and McNemar's p."""
+    world, pairs = None, []
     for run in runs:
-        synth, by_step = outcomes_with_text(run)
-        worlds.append(synth)
-        if synth != worlds[0]:
+        synth, first, last = first_and_last(run)
+        if world is not None and synth != world:
             raise ValueError(f"{run}: another world than {runs[0]}; compare runs of one world")
-        steps = sorted(by_step)
-        first, last = by_step[steps[0]], by_step[steps[-1]]
-        for concept, status in concepts(synth):
-            c = table.setdefault(
-                concept, dict.fromkeys(("questions", "first_right", "last_right", "gained", "lost"), 0)
-            )
-            c["status"] = status
-            for (text, a), (_, b) in zip(first, last):
-                if concept in text:
-                    c["questions"] += 1
-                    c["first_right"] += a
-                    c["last_right"] += b
-                    c["gained"] += b and not a
-                    c["lost"] += a and not b
-    for c in table.values():
-        c["p_value"] = mcnemar_p(c["gained"], c["lost"])
-    return table
+        world = synth
+        pairs.append(
+            ([(text, right, "") for text, right in first], [(text, right, "") for text, right in last])
+        )
+    kinds = dict(concepts(world))
+    table = by_concept(pairs, list(kinds))  # no think texts here: its naming counts are dropped
+    return {
+        concept: {"status": kinds[concept], **{k: v for k, v in c.items() if k not in ("a_names", "b_names")}}
+        for concept, c in table.items()
+    }
 
 
 def curve(run: Path) -> tuple[list[int], dict[str, list[float | None]]]:
@@ -127,31 +126,27 @@ def halves(builds: list[Path]) -> dict:
             raise ValueError(f"{build}: no seed runs (s0, s1, ...) in it")
         counts = {}
         for run in runs:
-            synth, by_step = outcomes_with_text(run)
-            steps = sorted(by_step)
-            first, last = by_step[steps[0]], by_step[steps[-1]]
+            synth, first, last = first_and_last(run)
             for concept, status in concepts(synth):
-                c = counts.setdefault(
-                    (concept, status), [0, 0, 0, 0]
-                )  # even right, even n, odd change, odd n
+                c = counts.setdefault((concept, status), {"right": 0, "even": 0, "change": 0, "odd": 0})
                 for index, ((text, a), (_, b)) in enumerate(zip(first, last)):
                     if concept not in text:
                         continue
                     if index % 2 == 0:
-                        c[0] += a
-                        c[1] += 1
+                        c["right"] += a
+                        c["even"] += 1
                     else:
-                        c[2] += int(b) - int(a)
-                        c[3] += 1
-        for (concept, status), (right, n, change, m) in counts.items():
-            if n and m:
+                        c["change"] += int(b) - int(a)
+                        c["odd"] += 1
+        for (concept, status), c in counts.items():
+            if c["even"] and c["odd"]:
                 cells.append(
                     {
                         "build": str(build),
                         "concept": concept,
                         "status": status,
-                        "first": right / n,
-                        "change": change / m,
+                        "first": c["right"] / c["even"],
+                        "change": c["change"] / c["odd"],
                     }
                 )
     correlation = {}
@@ -191,7 +186,7 @@ def changes_markdown(table: dict, runs: list[Path]) -> str:
     for concept, c in table.items():
         n = max(c["questions"], 1)
         lines.append(
-            f"| {concept} | {c['status']} | {c['questions']} | {c['first_right'] / n:.3f} | {c['last_right'] / n:.3f} "
+            f"| {concept} | {c['status']} | {c['questions']} | {c['a_right'] / n:.3f} | {c['b_right'] / n:.3f} "
             f"| {c['gained']} / {c['lost']} | {c['p_value']:.2g} |"
         )
     return "\n".join(lines) + "\n"

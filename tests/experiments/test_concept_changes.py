@@ -38,8 +38,8 @@ def test_changes_by_hand(tmp_path):
         c = table[concept]
         assert c["status"] == status
         assert c["questions"] == len(named)
-        assert c["first_right"] == sum(i % 2 for i in named)
-        assert c["last_right"] == sum(i % 3 == 0 for i in named)  # the last evaluation, not step 20
+        assert c["a_right"] == sum(i % 2 for i in named)
+        assert c["b_right"] == sum(i % 3 == 0 for i in named)  # the last evaluation, not step 20
         assert c["gained"] == sum(i % 3 == 0 and i % 2 == 0 for i in named)
         assert c["lost"] == sum(i % 2 == 1 and i % 3 != 0 for i in named)
     assert any(c["questions"] for c in table.values())
@@ -91,7 +91,7 @@ def test_the_cli_reads_committed_runs_and_names_bad_input(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| purple | novel |" in out
     for c in table.values():
-        assert c["gained"] - c["lost"] == c["last_right"] - c["first_right"]
+        assert c["gained"] - c["lost"] == c["b_right"] - c["a_right"]
         assert 0 < c["questions"] <= 2 * 1000
     with pytest.raises(SystemExit):
         probe.main([str(tmp_path)])  # not a run directory
